@@ -1,0 +1,58 @@
+/*
+ * log.h - the one logger of every process (nameserver, broker, tools, client).
+ *
+ * A line is "2026-11-21 11:39:00.123 INFO  [thread] file.c:42 message".
+ * Lines go to stderr unless log_open_file() names a file. Every line is
+ * written with a single write(2), so lines from different threads never
+ * interleave. The hot path (per message) must not log: log at connection,
+ * file, or service granularity.
+ */
+#ifndef MQ_LOG_H
+#define MQ_LOG_H
+
+#include <stdarg.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef enum log_level {
+    LOG_DEBUG = 0,
+    LOG_INFO = 1,
+    LOG_WARN = 2,
+    LOG_ERROR = 3,
+    LOG_OFF = 4,
+} log_level;
+
+/* Sets the minimum level written (default LOG_INFO). */
+void log_set_level(log_level level);
+log_level log_get_level(void);
+
+/* Parses "debug", "info", "warn", "error", "off"; returns -1 if unknown. */
+int log_level_parse(const char *name, log_level *out);
+
+/* Appends to the file at path (created if missing). Returns 0 or -errno. */
+int log_open_file(const char *path);
+
+/* Names the calling thread in log lines (also sets the OS thread name). */
+void log_set_thread_name(const char *name);
+
+void log_write(log_level level, const char *file, int line, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+
+#define LOG_AT(lvl, ...)                                          \
+    do {                                                          \
+        if ((lvl) >= log_get_level())                             \
+            log_write((lvl), __FILE__, __LINE__, __VA_ARGS__);    \
+    } while (0)
+
+#define log_debug(...) LOG_AT(LOG_DEBUG, __VA_ARGS__)
+#define log_info(...) LOG_AT(LOG_INFO, __VA_ARGS__)
+#define log_warn(...) LOG_AT(LOG_WARN, __VA_ARGS__)
+#define log_error(...) LOG_AT(LOG_ERROR, __VA_ARGS__)
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,43 @@
+#!/usr/bin/env bash
+# deploy/setup.sh - installs every Debian package the project needs to build,
+# test and run. Idempotent: does nothing when everything is installed; quiet
+# on success; says what failed otherwise. Must run as root (or with sudo).
+set -euo pipefail
+
+PACKAGES=(
+  build-essential cmake pkg-config git
+  libprotobuf-c-dev protobuf-c-compiler
+  libev-dev
+  librocksdb-dev zlib1g-dev
+  libgtest-dev
+  procps psmisc
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed"; then
+    missing+=("$p")
+  fi
+done
+
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+
+SUDO=""
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then SUDO="sudo"; else
+    echo "setup: need root to install: ${missing[*]}" >&2; exit 1
+  fi
+fi
+
+echo "setup: installing ${missing[*]}"
+log=$(mktemp)
+export DEBIAN_FRONTEND=noninteractive
+if ! { $SUDO apt-get update -qq && $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}"; } >"$log" 2>&1; then
+  echo "setup: apt-get failed while installing: ${missing[*]}" >&2
+  tail -n 30 "$log" >&2
+  rm -f "$log"
+  exit 1
+fi
+rm -f "$log"
