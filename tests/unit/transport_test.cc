@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "loop_thread.h"
+#include "ports.h"
 #include "raw_socket.h"
 #include "wait.h"
 
@@ -282,16 +283,7 @@ TEST_F(TransportTest, PendingRequestsFailWhenServerGoesAway) {
 }
 
 TEST_F(TransportTest, ConnectToClosedPortFails) {
-    // Find a port nobody listens on: bind, note it, close.
-    int fd = socket(AF_INET, SOCK_STREAM, 0);
-    sockaddr_in sa{};
-    sa.sin_family = AF_INET;
-    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    ASSERT_EQ(0, bind(fd, (sockaddr *)&sa, sizeof sa));
-    socklen_t len = sizeof sa;
-    getsockname(fd, (sockaddr *)&sa, &len);
-    int port = ntohs(sa.sin_port);
-    close(fd);
+    int port = unused_port(); // nobody listens there
 
     struct ev_loop *loop = ev_loop_new(EVFLAG_AUTO);
     char err[256] = "";
