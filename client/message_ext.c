@@ -77,11 +77,12 @@ int mqc_msg_batch_decode(const uint8_t *body, size_t len, const char *broker_nam
     size_t buf_at = views_at + (size_t)count * sizeof(mq_message_ext);
     size_t name_at = buf_at + len + 1;
     mqc_msg_batch *b = xmalloc(name_at + name_len);
-    atomic_init(&b->refs, 1);
+    b->refs = 1;
     b->msgs = (mq_message_ext *)((char *)b + views_at);
     b->buf = (uint8_t *)b + buf_at;
     b->len = len;
-    memcpy(b->buf, body, len);
+    if (len)
+        memcpy(b->buf, body, len);
     b->buf[len] = 0;
     memcpy((char *)b + name_at, broker_name, name_len);
     b->broker_name = (char *)b + name_at;
@@ -144,11 +145,11 @@ int mqc_msg_batch_decode(const uint8_t *body, size_t len, const char *broker_nam
     return MQ_OK;
 }
 
-void mqc_msg_batch_ref(mqc_msg_batch *b, int n) { atomic_fetch_add(&b->refs, n); }
+void mqc_msg_batch_ref(mqc_msg_batch *b, int n) { __atomic_fetch_add(&b->refs, n, __ATOMIC_RELAXED); }
 
 void mqc_msg_batch_unref(mqc_msg_batch *b)
 {
-    if (b && atomic_fetch_sub(&b->refs, 1) == 1)
+    if (b && __atomic_fetch_sub(&b->refs, 1, __ATOMIC_ACQ_REL) == 1)
         free(b);
 }
 

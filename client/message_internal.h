@@ -7,7 +7,6 @@
 #ifndef MQ_CLIENT_MESSAGE_INTERNAL_H
 #define MQ_CLIENT_MESSAGE_INTERNAL_H
 
-#include <stdatomic.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -70,7 +69,7 @@ struct mq_message_ext {
 };
 
 struct mqc_msg_batch {
-    atomic_int refs;
+    int refs;               /* changed with __atomic builtins (any thread) */
     int n;                  /* messages kept (after filtering) */
     int decoded;            /* records in the body */
     const char *broker_name;

@@ -19,8 +19,9 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "bytes.h"
 #include "instance.h"
-#include "push_consumer_internal.h"
+#include "offset_store.h"
 #include "util.h"
 
 void mqc_queue_key(const mq_message_queue *mq, char *out, size_t cap)

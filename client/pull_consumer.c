@@ -9,6 +9,7 @@
  * exactly by tag. A FOUND answer whose messages all fail the exact tag check
  * (hash collisions on the broker) is reported as NO_MATCHED_MSG.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>

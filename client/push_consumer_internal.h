@@ -8,7 +8,7 @@
  *   pull_loop.c        per queue: the start offset, then long-polling pulls
  *                      into the consume service; offset commits
  *   consume_service.c  consume threads: listeners, send-back, local retry
- *   offset_store.c     BROADCASTING offsets in a local file
+ *   offset_store.c     BROADCASTING offsets in a local file (offset_store.h)
  *
  * Threads
  *   (io) the client I/O thread: owns the process-queue table, every timer,
@@ -30,6 +30,7 @@
 #include "heartbeat.h"
 #include "instance.h"
 #include "message_internal.h"
+#include "offset_store.h"
 #include "mq/consumer.h"
 #include "process_queue.h"
 #include "subscription.h"
@@ -186,16 +187,6 @@ void mqc_svc_set_suspended(mq_push_consumer *c, bool suspended);
 /* Shutdown: forgets local retries still waiting (their messages stay
  * uncommitted). (io) */
 void mqc_svc_cancel_retries(mq_push_consumer *c);
-
-/* ---- offset_store.c ---- */
-/* Reads a local offsets file into map (key -> int64_t*). A missing file is
- * an empty map. */
-int mqc_local_offsets_load(const char *path, strmap *map, mq_error *err);
-/* Writes map atomically (temporary file + rename), creating directories. */
-int mqc_local_offsets_save(const char *path, const strmap *map, mq_error *err);
-void mqc_local_offsets_free(strmap *map);
-/* The key of a queue in the process-queue table and the offsets file. */
-void mqc_queue_key(const mq_message_queue *mq, char *out, size_t cap);
 
 #ifdef __cplusplus
 }
