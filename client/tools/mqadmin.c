@@ -8,8 +8,11 @@
  * until then exits with status 2 saying so.
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
+#include "cmd_message.h"
+#include "log.h"
 #include "mq/mq.h"
 
 typedef struct admin_command {
@@ -32,7 +35,7 @@ static const admin_command commands[] = {
     {"queryMsgByKey", "-n NAMESRV -t TOPIC -k KEY [-b BEGIN] [-e END]", "messages with a key"},
     {"queryMsgByOffset", "-n NAMESRV -t TOPIC -b BROKER_NAME -i QUEUE -o OFFSET", "a message by queue offset"},
     {"resetOffsetByTime", "-n NAMESRV -g GROUP -t TOPIC -s TIMESTAMP", "rewind or forward a group to a time"},
-    {"sendMessage", "-n NAMESRV -t TOPIC -p BODY [-k KEYS] [-c TAGS]", "send one message"},
+    {"sendMessage", "-n NAMESRV -t TOPIC -p BODY [-k KEYS] [-c TAGS] [-b BROKER_NAME -i QUEUE_ID] [--json]", "send one message"},
     {"consumeMessage", "-n NAMESRV -t TOPIC -g GROUP [-c TAGS] [-o OFFSET | -s TIMESTAMP] [--max N] [--idle S] [--json]", "consume and print messages"},
     {"printMsg", "-n NAMESRV -t TOPIC [-b BEGIN] [-e END]", "print the messages of a topic"},
 };
@@ -53,6 +56,16 @@ int main(int argc, char **argv)
         usage(stdout);
         return argc < 2 ? 1 : 0;
     }
+    /* The client library's log lines stay off unless MQADMIN_LOG=info etc. */
+    log_level level = LOG_OFF;
+    const char *lvl = getenv("MQADMIN_LOG");
+    if (!lvl || log_level_parse(lvl, &level) != 0)
+        level = LOG_OFF;
+    log_set_level(level);
+    if (!strcmp(argv[1], "sendMessage"))
+        return cmd_send_message_main(argc, argv);
+    if (!strcmp(argv[1], "consumeMessage"))
+        return cmd_consume_message_main(argc, argv);
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++) {
         if (!strcmp(argv[1], commands[i].name)) {
             fprintf(stderr, "mqadmin: %s is not implemented yet\n", argv[1]);
