@@ -7,6 +7,12 @@
  * needs out of the transport's buffers before signalling. The record stays
  * valid because its owner is waiting.
  *
+ * The producer's send path uses "view" calls (mqc_invoke_sync_view): the
+ * caller's header is used in place and the response is read on the I/O
+ * thread straight from the transport's buffer, so no header is packed,
+ * copied or unpacked and nothing is allocated here; the call record is
+ * posted intrusively (evq_post) for the same reason.
+ *
  * Nameserver fail-over: requests go to the current nameserver; a connection
  * failure or timeout moves the index to the next one and retries until each
  * has been tried once. The header is kept packed between attempts so async
