@@ -38,7 +38,17 @@ typedef struct ns_peer {
     bool again;     /* a registration was asked while one was in flight */
     bool reachable; /* state of the last attempt, for logging changes only */
     bool registered;
+    uint64_t sent_round; /* round of the registration in flight */
+    uint64_t done_round; /* latest round answered, failed or skipped */
 } ns_peer;
+
+/* Someone waiting until every nameserver has seen a registration round. */
+typedef struct reg_waiter {
+    struct reg_waiter *next;
+    uint64_t round;
+    void (*done)(void *arg);
+    void *arg;
+} reg_waiter;
 
 struct namesrv_registrar {
     broker *b;
@@ -53,10 +63,38 @@ struct namesrv_registrar {
     ev_timer unregister_deadline;
     char master_addr[ADDR_TEXT_MAX];
     char ha_addr[ADDR_TEXT_MAX];
+    uint64_t round;      /* registration rounds started */
+    reg_waiter *waiters;
 };
 
 static void register_all(struct namesrv_registrar *r);
 static void send_register(ns_peer *p, const bytebuf *body);
+
+/* Completes the waiters whose round every nameserver has seen (all of them
+ * when stopping). Each done() may start new work; the list is detached first. */
+static void check_waiters(struct namesrv_registrar *r)
+{
+    reg_waiter **link = &r->waiters, *ready = NULL;
+    while (*link) {
+        reg_waiter *w = *link;
+        bool all = true;
+        for (int i = 0; i < r->npeers && all && !r->stopping; i++)
+            all = r->peers[i].done_round >= w->round;
+        if (all) {
+            *link = w->next;
+            w->next = ready;
+            ready = w;
+        } else {
+            link = &w->next;
+        }
+    }
+    while (ready) {
+        reg_waiter *w = ready;
+        ready = w->next;
+        w->done(w->arg);
+        free(w);
+    }
+}
 
 /* ---- connections ---- */
 
@@ -145,6 +183,7 @@ static void on_register_response(rm_conn *c, int err, const rm_cmd *resp, void *
     ns_peer *p = arg;
     struct namesrv_registrar *r = p->r;
     p->in_flight = false;
+    p->done_round = p->sent_round;
     if (r->stopping)
         return;
     if (err != RM_OK) {
@@ -182,18 +221,23 @@ static void on_register_response(rm_conn *c, int err, const rm_cmd *resp, void *
         send_register(p, &body);
         bytebuf_free(&body);
     }
+    check_waiters(r);
 }
 
+/* Sends the current round to p, or marks it to follow once its request in
+ * flight is answered. A peer that cannot be reached has "seen" the round. */
 static void send_register(ns_peer *p, const bytebuf *body)
 {
+    struct namesrv_registrar *r = p->r;
     if (p->in_flight) {
         p->again = true;
         return;
     }
     rm_conn *c = peer_conn(p);
-    if (!c)
+    if (!c) {
+        p->done_round = r->round;
         return;
-    struct namesrv_registrar *r = p->r;
+    }
     broker *b = r->b;
     char ha[ADDR_TEXT_MAX + 16];
     char host[ADDR_TEXT_MAX];
@@ -218,20 +262,27 @@ static void send_register(ns_peer *p, const bytebuf *body)
     h.ext_case = MQ__REMOTING_HEADER__EXT_REGISTER_BROKER;
     h.register_broker = &rh;
     int timeout = MQ_MIN(REQUEST_TIMEOUT_MS, b->cfg.register_name_server_period);
-    if (rm_request(c, &h, body->data, body->len, timeout, on_register_response, p) == RM_OK)
+    if (rm_request(c, &h, body->data, body->len, timeout, on_register_response, p) == RM_OK) {
         p->in_flight = true;
+        p->sent_round = r->round;
+    } else {
+        p->done_round = r->round;
+    }
 }
 
 static void register_all(struct namesrv_registrar *r)
 {
-    if (r->stopping || r->npeers == 0)
+    if (r->stopping)
         return;
+    r->round++;
+    ev_timer_stop(r->b->loop, &r->soon); /* this round covers what it was due for */
     bytebuf body;
     bytebuf_init(&body);
     build_body(r, &body);
     for (int i = 0; i < r->npeers; i++)
         send_register(&r->peers[i], &body);
     bytebuf_free(&body);
+    check_waiters(r);
 }
 
 static void on_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -287,6 +338,21 @@ void registrar_trigger(struct namesrv_registrar *r)
         ev_timer_start(r->b->loop, &r->soon);
 }
 
+void registrar_register_now(struct namesrv_registrar *r, void (*done)(void *arg), void *arg)
+{
+    if (r->stopping) {
+        done(arg);
+        return;
+    }
+    reg_waiter *w = xcalloc(1, sizeof *w);
+    w->round = r->round + 1; /* the round started below */
+    w->done = done;
+    w->arg = arg;
+    w->next = r->waiters;
+    r->waiters = w;
+    register_all(r);
+}
+
 static void unregister_finish(struct namesrv_registrar *r)
 {
     ev_timer_stop(r->b->loop, &r->unregister_deadline);
@@ -320,6 +386,7 @@ void registrar_unregister_all(struct namesrv_registrar *r, void (*done)(void *ar
 {
     broker *b = r->b;
     r->stopping = true;
+    check_waiters(r); /* answers whoever waited for a registration */
     ev_timer_stop(b->loop, &r->period);
     ev_timer_stop(b->loop, &r->soon);
     ev_timer_stop(b->loop, &r->retry);
@@ -358,6 +425,7 @@ void registrar_free(struct namesrv_registrar *r)
     if (!r)
         return;
     r->stopping = true;
+    check_waiters(r);
     r->unregister_done = NULL;
     struct ev_loop *loop = r->b->loop;
     ev_timer_stop(loop, &r->period);

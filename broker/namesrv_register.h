@@ -37,6 +37,12 @@ int registrar_new(broker *b, struct namesrv_registrar **out, char *err, size_t e
 void registrar_start(struct namesrv_registrar *r);
 /* Registers again soon (topic configs changed). */
 void registrar_trigger(struct namesrv_registrar *r);
+/* Registers now and calls done(arg) once every nameserver has answered
+ * this registration (or failed, timed out, or was unreachable), so a
+ * caller can answer its client knowing every live nameserver has the
+ * change (admin topic updates: read-your-writes for mqadmin). done also
+ * runs, at once, when the registrar is stopping. */
+void registrar_register_now(struct namesrv_registrar *r, void (*done)(void *arg), void *arg);
 /* Sends UNREGISTER_BROKER to every connected nameserver and calls done(arg)
  * once all answered or failed (at most ~1 s). Stops periodic registration. */
 void registrar_unregister_all(struct namesrv_registrar *r, void (*done)(void *arg), void *arg);

@@ -35,6 +35,30 @@ static void reply_ok(rm_conn *c, const rm_cmd *req, const ProtobufCMessage *body
 
 /* ---- topics ---- */
 
+/* A topic change is answered once every nameserver has the new
+ * registration, so "updateTopic, then topicRoute" sees the change. */
+typedef struct after_registration {
+    rm_reply_to to;
+} after_registration;
+
+static void answer_registered(void *arg)
+{
+    after_registration *a = arg;
+    rm_respond_status(&a->to, RS_SUCCESS, NULL);
+    free(a);
+}
+
+static void reply_after_registration(broker *b, rm_conn *c, const rm_cmd *req)
+{
+    if (!b->registrar) {
+        rm_reply_status(c, req, RS_SUCCESS, NULL);
+        return;
+    }
+    after_registration *a = xmalloc(sizeof *a);
+    rm_defer(c, req, &a->to);
+    registrar_register_now(b->registrar, answer_registered, a);
+}
+
 static void on_update_topic(rm_conn *c, const rm_cmd *req, void *arg)
 {
     broker *b = arg;
@@ -65,7 +89,7 @@ static void on_update_topic(rm_conn *c, const rm_cmd *req, void *arg)
         rm_reply_status(c, req, RS_SYSTEM_ERROR, "%s", err);
         return;
     }
-    rm_reply_status(c, req, RS_SUCCESS, NULL);
+    reply_after_registration(b, c, req);
 }
 
 static void on_delete_topic(rm_conn *c, const rm_cmd *req, void *arg)
@@ -82,12 +106,16 @@ static void on_delete_topic(rm_conn *c, const rm_cmd *req, void *arg)
         return;
     }
     /* RocketMQ answers SUCCESS for a topic it does not have. */
-    if (topic_table_delete(b->topics, topic, err, sizeof err) < 0) {
+    int rc = topic_table_delete(b->topics, topic, err, sizeof err);
+    if (rc < 0) {
         rm_reply_status(c, req, RS_SYSTEM_ERROR, "%s", err);
         return;
     }
     /* store: the topic's ConsumeQueues and consumer offsets are deleted here once broker/store lands */
-    rm_reply_status(c, req, RS_SUCCESS, NULL);
+    if (rc == 0)
+        reply_after_registration(b, c, req);
+    else
+        rm_reply_status(c, req, RS_SUCCESS, NULL);
 }
 
 static void on_all_topic_config(rm_conn *c, const rm_cmd *req, void *arg)
