@@ -217,6 +217,34 @@ TEST(Nameserver, TopicOnTwoBrokersIsRoutedByEitherNameserver) {
     EXPECT_TRUE(admin2.queues("Orders").empty());
 }
 
+TEST(Nameserver, ADeadOrStuckNameserverDoesNotHoldUpTheOthers) {
+    MqCluster c;
+    MqProcess &ns1 = c.add_namesrv();
+    MqProcess &ns2 = c.add_namesrv();
+    ASSERT_TRUE(c.start_all());
+    std::string dead = "127.0.0.1:" + std::to_string(unused_port());
+    MqProcess &a = c.add_broker("broker-a", ns1.addr() + ";" + dead + ";" + ns2.addr(), {kPeriod});
+    ASSERT_TRUE(c.start_all());
+    Admin admin1(ns1.addr()), admin2(ns2.addr());
+    ASSERT_TRUE(wait_for([&] { return admin1.knows_broker(a.addr()) && admin2.knows_broker(a.addr()); }));
+
+    ns2.pause(); // accepts nothing, answers nothing, connection stays open
+    mq_admin *slow = nullptr;
+    mq_error err{};
+    ASSERT_EQ(MQ_OK, mq_admin_new(ns1.addr().c_str(), 6000, &slow, &err));
+    mq_topic_config tc;
+    mq_topic_config_init(&tc, "T");
+    tc.read_queue_nums = tc.write_queue_nums = 2;
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(MQ_OK, mq_admin_update_topic(slow, a.addr().c_str(), &tc, &err)) << err.message;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    mq_admin_free(slow);
+    EXPECT_LT(ms, 3000) << "the broker waited too long for a stuck nameserver";
+    EXPECT_EQ(Q({{"broker-a", 2}}), admin1.queues("T")); // the live one has it at once
+    ns2.resume();
+    EXPECT_TRUE(wait_for([&] { return admin2.queues("T") == Q({{"broker-a", 2}}); }, 3000));
+}
+
 TEST(Nameserver, KilledBrokerLeavesTheRoutesWithinTheExpiry) {
     MqCluster c;
     MqProcess &ns = c.add_namesrv({kExpiry, kSweep});
