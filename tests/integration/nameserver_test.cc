@@ -517,6 +517,14 @@ TEST(Nameserver, BrokerAdminRequestsValidateAndPersist) {
     mq_group_config g;
     mq_group_config_init(&g, "bad group");
     EXPECT_EQ(MQ_EINVAL, mq_admin_update_group(admin.a, a.addr().c_str(), &g, &err));
+    int done = -1;
+    EXPECT_EQ(MQ_EINVAL, mq_admin_update_group_in_cluster(admin.a, "DefaultCluster", &g, &done, &err));
+    EXPECT_EQ(0, done);
+    mq_group_config_init(&g, "good_group");
+    EXPECT_EQ(MQ_OK, mq_admin_update_group_in_cluster(admin.a, "DefaultCluster", &g, &done, &err)) << err.message;
+    EXPECT_EQ(1, done);
+    EXPECT_EQ(MQ_ENOTFOUND, mq_admin_update_group_in_cluster(admin.a, "OtherCluster", &g, &done, &err));
+    EXPECT_TRUE(contains(err.message, "OtherCluster")) << err.message;
 
     mq_kv_list *kv = nullptr;
     ASSERT_EQ(MQ_OK, mq_admin_broker_runtime_info(admin.a, a.addr().c_str(), &kv, &err)) << err.message;
@@ -524,6 +532,7 @@ TEST(Nameserver, BrokerAdminRequestsValidateAndPersist) {
     EXPECT_STREQ("DefaultCluster", mq_kv_get(kv, "brokerClusterName"));
     EXPECT_STREQ(a.addr().c_str(), mq_kv_get(kv, "brokerAddr"));
     EXPECT_STREQ("3", mq_kv_get(kv, "topicCount")); // TBW102, SELF_TEST_TOPIC, OFFSET_MOVED_EVENT
+    EXPECT_STREQ("1", mq_kv_get(kv, "subscriptionGroupCount"));
     mq_kv_list_free(kv);
 
     Mq__RemotingHeader cfg = MQ__REMOTING_HEADER__INIT;
