@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -402,6 +403,18 @@ TEST(Nameserver, BadRequestsGetErrorsAndTheNameserverKeepsServing) {
     ASSERT_TRUE(huge.send_all(std::string("\x7f\xff\xff\xff", 4)));
     EXPECT_TRUE(huge.wait_closed());
 
+    // Random bytes from many connections (fixed seed): each is answered or
+    // closed, the nameserver keeps serving.
+    std::mt19937 rng(42);
+    for (int i = 0; i < 50; i++) {
+        RawSocket r(ns.port());
+        std::string junk(1 + rng() % 300, '\0');
+        for (auto &ch : junk)
+            ch = (char)(rng() & 0xff);
+        if (i % 2) // a plausible prefix so the junk reaches the header decoder
+            junk = std::string("\x00\x00\x01\x00\x02\x00\x00\x40", 8) + junk;
+        r.send_all(junk);
+    }
     EXPECT_EQ(RS_SUCCESS, ask_route(s, "TBW102").code);
     EXPECT_TRUE(admin.knows_broker(a.addr()));
     EXPECT_TRUE(ns.running());
@@ -471,6 +484,15 @@ TEST(Nameserver, HttpEndpointServesRoutesAsJson) {
     r = http(http_port, "HEAD /topics HTTP/1.1\r\n\r\n");
     EXPECT_EQ(200, status_of(r));
     EXPECT_FALSE(contains(r, "topicList"));
+
+    std::mt19937 rng(7);
+    for (int i = 0; i < 30; i++) {
+        std::string junk(1 + rng() % 200, '\0');
+        for (auto &ch : junk)
+            ch = (char)(rng() & 0xff);
+        int st = status_of(http(http_port, junk + "\r\n\r\n"));
+        EXPECT_TRUE(st == 400 || st == 404 || st == 405 || st == 0) << st;
+    }
 
     // Still serving both ports.
     EXPECT_EQ(200, status_of(get(http_port, "/topics/Web/route")));
