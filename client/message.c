@@ -1,7 +1,7 @@
 /*
  * message.c - outgoing messages (mq_message) and the checks RocketMQ's
- * Validators make before a send: topic and group names, body present and
- * within the size limit.
+ * Validators make before a send: topic and group names (by the rules of
+ * common/names.h), body present and within the size limit.
  *
  * A message keeps its fields as separate C strings (so getters need no
  * parsing); the wire property string "k\x01v\x02k\x01v" is built per send
@@ -15,6 +15,7 @@
 
 #include "instance.h"
 #include "message_internal.h"
+#include "names.h"
 #include "util.h"
 
 typedef struct user_prop {
@@ -259,60 +260,39 @@ size_t mqc_message_wire_props(const mq_message *m, const char *uniq_id, char *ou
     return n;
 }
 
-/* ---- validation (RocketMQ Validators) ---- */
+/* ---- validation (RocketMQ Validators; the name rules are common/names.h) ---- */
 
-static const char *const system_topics[] = {
-    "TBW102", "SCHEDULE_TOPIC_XXXX", "RMQ_SYS_TRANS_HALF_TOPIC", "RMQ_SYS_TRANS_OP_HALF_TOPIC",
-    "TRANS_CHECK_MAX_TIME_TOPIC", "SELF_TEST_TOPIC", "OFFSET_MOVED_EVENT", NULL,
+/* Topics a producer may not send to (RocketMQ NOT_ALLOWED_SEND_TOPIC_SET,
+ * plus the auto-create template topic). */
+static const char *const no_send_topics[] = {
+    TOPIC_AUTO_CREATE, TOPIC_SCHEDULE, TOPIC_TRANS_HALF, TOPIC_TRANS_OP_HALF, TOPIC_TRANS_CHECK_MAX_TIME,
+    TOPIC_SELF_TEST, TOPIC_OFFSET_MOVED_EVENT, NULL,
 };
-
-static int check_name(const char *what, const char *name, size_t max, mq_error *err)
-{
-    if (!name || !*name) {
-        mqc_error_set(err, MQ_EINVAL, "%s name is empty", what);
-        return MQ_EINVAL;
-    }
-    size_t n = strlen(name);
-    if (n > max) {
-        mqc_error_set(err, MQ_EINVAL, "%s name is %zu characters long (at most %zu)", what, n, max);
-        return MQ_EINVAL;
-    }
-    for (const char *p = name; *p; p++) {
-        char c = *p;
-        bool ok = (c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
-                  c == '%' || c == '|' || c == '-' || c == '_';
-        if (!ok) {
-            mqc_error_set(err, MQ_EINVAL,
-                          "%s name '%s' has the character '%c': use letters, digits, %%, |, - and _",
-                          what, name, c);
-            return MQ_EINVAL;
-        }
-    }
-    return MQ_OK;
-}
 
 int mqc_check_topic(const char *topic, mq_error *err)
 {
-    bool sys_prefix = topic && (!strncmp(topic, "%RETRY%", 7) || !strncmp(topic, "%DLQ%", 5));
-    int rc = check_name("topic", topic, sys_prefix ? MQ_TOPIC_MAX : MSG_TOPIC_MAX_V1, err);
-    if (rc != MQ_OK)
-        return rc;
-    for (const char *const *s = system_topics; *s; s++) {
+    char why[200];
+    if (!topic || !topic_name_valid(topic, why, sizeof why)) {
+        mqc_error_set(err, MQ_EINVAL, "bad topic name '%s': %s", topic ? topic : "", topic ? why : "NULL");
+        return MQ_EINVAL;
+    }
+    for (const char *const *s = no_send_topics; *s; s++) {
         if (!strcmp(*s, topic)) {
-            mqc_error_set(err, MQ_EINVAL, "topic %s is a system topic and cannot be used", topic);
+            mqc_error_set(err, MQ_EINVAL, "topic %s is a system topic and cannot be used here", topic);
             return MQ_EINVAL;
         }
-    }
-    if (!strncmp(topic, "rmq_sys_", 8)) {
-        mqc_error_set(err, MQ_EINVAL, "topic %s is a system topic (rmq_sys_*) and cannot be used", topic);
-        return MQ_EINVAL;
     }
     return MQ_OK;
 }
 
 int mqc_check_group(const char *group, mq_error *err)
 {
-    return check_name("group", group, MQ_GROUP_MAX, err);
+    char why[200];
+    if (!group || !group_name_valid(group, why, sizeof why)) {
+        mqc_error_set(err, MQ_EINVAL, "bad group name '%s': %s", group ? group : "", group ? why : "NULL");
+        return MQ_EINVAL;
+    }
+    return MQ_OK;
 }
 
 int mqc_check_message(const mq_message *m, int max_size, mq_error *err)

@@ -18,8 +18,6 @@
  * object per line); a summary goes to stderr.
  */
 #define _GNU_SOURCE
-#include "cmd_message.h"
-
 #include <errno.h>
 #include <getopt.h>
 #include <pthread.h>
@@ -33,22 +31,7 @@
 
 #include "mq/consumer.h"
 #include "mq/producer.h"
-
-enum { EXIT_OK = 0, EXIT_FAILED = 1, EXIT_USAGE = 2 };
-
-static int fail(const char *what, const mq_error *err)
-{
-    fprintf(stderr, "mqadmin: %s: %s\n", what, err->message[0] ? err->message : mq_strerror(err->code));
-    return EXIT_FAILED;
-}
-
-static int usage_error(const char *cmd, const char *usage, const char *fmt, const char *arg)
-{
-    fprintf(stderr, "mqadmin %s: ", cmd);
-    fprintf(stderr, fmt, arg);
-    fprintf(stderr, "\nUsage: mqadmin %s %s\n", cmd, usage);
-    return EXIT_USAGE;
-}
+#include "mqadmin.h"
 
 static bool parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
 {
@@ -61,41 +44,26 @@ static bool parse_i64(const char *s, int64_t lo, int64_t hi, int64_t *out)
     return true;
 }
 
-/* Writes s as a JSON string (control characters, quotes and backslashes
- * escaped; other bytes as they are). */
-static void json_string(FILE *out, const char *s, size_t n)
+/* Prints one finished compact JSON object as a line. */
+static void print_json_line(json_writer *w, bytebuf *b)
 {
-    fputc('"', out);
-    for (size_t i = 0; i < n; i++) {
-        unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\')
-            fprintf(out, "\\%c", c);
-        else if (c == '\n')
-            fputs("\\n", out);
-        else if (c == '\t')
-            fputs("\\t", out);
-        else if (c < 0x20)
-            fprintf(out, "\\u%04x", c);
-        else
-            fputc(c, out);
+    if (json_writer_finish(w) == 0) {
+        fwrite(b->data, 1, b->len, stdout);
+        fputc('\n', stdout);
     }
-    fputc('"', out);
-}
-
-static void json_kv(FILE *out, const char *k, const char *v, bool comma)
-{
-    fprintf(out, "%s\"%s\":", comma ? "," : "", k);
-    json_string(out, v, strlen(v));
+    bytebuf_free(b);
 }
 
 /* ---- sendMessage ---- */
 
 #define SEND_USAGE "-n NAMESRV -t TOPIC -p BODY [-k KEYS] [-c TAGS] [-b BROKER_NAME -i QUEUE_ID] [--json]"
 
-int cmd_send_message_main(int argc, char **argv)
+int cmd_send_message(const mqadmin_args *a)
 {
+    int argc = a->argc;
+    char **argv = a->argv;
     const char *ns = NULL, *topic = NULL, *body = NULL, *keys = NULL, *tags = NULL, *broker = NULL, *qid = NULL;
-    bool json = false;
+    bool json = a->json;
     static const struct option longs[] = {{"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}, {0}};
     optind = 1;
     opterr = 0;
@@ -110,26 +78,26 @@ int cmd_send_message_main(int argc, char **argv)
         case 'b': broker = optarg; break;
         case 'i': qid = optarg; break;
         case 'J': json = true; break;
-        case 'h': printf("Usage: mqadmin sendMessage %s\n  send one message and print the result\n", SEND_USAGE); return EXIT_OK;
-        default: return usage_error("sendMessage", SEND_USAGE, "%s", "unknown option or missing value");
+        case 'h': printf("Usage: mqadmin sendMessage %s\n  send one message and print the result\n", SEND_USAGE); return MQADMIN_OK;
+        default: return mqadmin_usage(a, "%s", "unknown option or missing value");
         }
     }
     if (optind < argc - 1)
-        return usage_error("sendMessage", SEND_USAGE, "unexpected argument '%s'", argv[optind + 1]);
+        return mqadmin_usage(a, "unexpected argument '%s'", argv[optind + 1]);
     if (!topic || !body)
-        return usage_error("sendMessage", SEND_USAGE, "%s", "-t TOPIC and -p BODY are required");
+        return mqadmin_usage(a, "%s", "-t TOPIC and -p BODY are required");
     if ((broker == NULL) != (qid == NULL))
-        return usage_error("sendMessage", SEND_USAGE, "%s", "-b and -i go together");
+        return mqadmin_usage(a, "%s", "-b and -i go together");
     int64_t queue_id = -1;
     if (qid && !parse_i64(qid, 0, 65535, &queue_id))
-        return usage_error("sendMessage", SEND_USAGE, "bad queue id '%s'", qid);
+        return mqadmin_usage(a, "bad queue id '%s'", qid);
 
     mq_error err = {0};
     mq_producer *p = NULL;
     if (mq_producer_new("mqadmin_producer", ns, NULL, &p, &err) != MQ_OK ||
         mq_producer_start(p, &err) != MQ_OK) {
         mq_producer_destroy(p);
-        return err.code == MQ_EINVAL ? usage_error("sendMessage", SEND_USAGE, "%s", err.message) : fail("start", &err);
+        return err.code == MQ_EINVAL ? mqadmin_usage(a, "%s", err.message) : mqadmin_fail_err("start", &err);
     }
     mq_message *m = mq_message_new(topic);
     mq_message_set_body(m, body, strlen(body), NULL);
@@ -154,22 +122,34 @@ int cmd_send_message_main(int argc, char **argv)
     mq_message_destroy(m);
     mq_producer_destroy(p);
     if (rc != MQ_OK)
-        return fail("send", &err);
+        return mqadmin_fail_err("send", &err);
     if (json) {
-        fputs("{", stdout);
-        json_kv(stdout, "sendStatus", mq_send_status_name(r.status), false);
-        json_kv(stdout, "msgId", r.msg_id, true);
-        json_kv(stdout, "offsetMsgId", r.offset_msg_id, true);
-        json_kv(stdout, "topic", r.queue.topic, true);
-        json_kv(stdout, "brokerName", r.queue.broker_name, true);
-        printf(",\"queueId\":%d,\"queueOffset\":%lld}\n", r.queue.queue_id, (long long)r.queue_offset);
+        bytebuf b;
+        bytebuf_init(&b);
+        json_writer w;
+        json_writer_init(&w, &b, false);
+        json_object_begin(&w);
+        json_kv_string(&w, "sendStatus", mq_send_status_name(r.status));
+        json_kv_string(&w, "msgId", r.msg_id);
+        json_kv_string(&w, "offsetMsgId", r.offset_msg_id);
+        json_kv_string(&w, "topic", r.queue.topic);
+        json_kv_string(&w, "brokerName", r.queue.broker_name);
+        json_kv_int(&w, "queueId", r.queue.queue_id);
+        json_kv_int(&w, "queueOffset", r.queue_offset);
+        json_object_end(&w);
+        print_json_line(&w, &b);
     } else {
-        printf("%-16s %-6s %-20s %-34s %-34s %s\n", "#Broker Name", "#QID", "#Send Result", "#MsgId", "#OffsetMsgId",
-               "#QueueOffset");
-        printf("%-16s %-6d %-20s %-34s %-34s %lld\n", r.queue.broker_name, r.queue.queue_id,
-               mq_send_status_name(r.status), r.msg_id, r.offset_msg_id, (long long)r.queue_offset);
+        mqadmin_table t;
+        mqadmin_table_init(&t, 6, "#Broker Name", "#QID", "#Send Result", "#MsgId", "#OffsetMsgId", "#QueueOffset");
+        char qid_s[16], off_s[32];
+        snprintf(qid_s, sizeof qid_s, "%d", r.queue.queue_id);
+        snprintf(off_s, sizeof off_s, "%lld", (long long)r.queue_offset);
+        mqadmin_table_row(&t, r.queue.broker_name, qid_s, mq_send_status_name(r.status), r.msg_id, r.offset_msg_id,
+                          off_s);
+        mqadmin_table_print(&t, stdout);
+        mqadmin_table_free(&t);
     }
-    return EXIT_OK;
+    return MQADMIN_OK;
 }
 
 /* ---- consumeMessage ---- */
@@ -199,20 +179,26 @@ static void print_message(const mq_message_ext *m, bool json)
     size_t n;
     const char *body = mq_message_ext_body(m, &n);
     if (json) {
-        fputs("{", stdout);
-        json_kv(stdout, "topic", mq_message_ext_topic(m), false);
-        json_kv(stdout, "brokerName", mq_message_ext_broker_name(m), true);
-        printf(",\"queueId\":%d,\"queueOffset\":%lld", mq_message_ext_queue_id(m),
-               (long long)mq_message_ext_queue_offset(m));
-        json_kv(stdout, "msgId", mq_message_ext_msg_id(m), true);
-        json_kv(stdout, "offsetMsgId", mq_message_ext_offset_msg_id(m), true);
-        json_kv(stdout, "keys", mq_message_ext_keys(m), true);
-        json_kv(stdout, "tags", mq_message_ext_tags(m), true);
-        printf(",\"bornTimestamp\":%lld,\"storeTimestamp\":%lld,\"reconsumeTimes\":%d,\"body\":",
-               (long long)mq_message_ext_born_timestamp(m), (long long)mq_message_ext_store_timestamp(m),
-               mq_message_ext_reconsume_times(m));
-        json_string(stdout, body, n);
-        fputs("}\n", stdout);
+        bytebuf b;
+        bytebuf_init(&b);
+        json_writer w;
+        json_writer_init(&w, &b, false);
+        json_object_begin(&w);
+        json_kv_string(&w, "topic", mq_message_ext_topic(m));
+        json_kv_string(&w, "brokerName", mq_message_ext_broker_name(m));
+        json_kv_int(&w, "queueId", mq_message_ext_queue_id(m));
+        json_kv_int(&w, "queueOffset", mq_message_ext_queue_offset(m));
+        json_kv_string(&w, "msgId", mq_message_ext_msg_id(m));
+        json_kv_string(&w, "offsetMsgId", mq_message_ext_offset_msg_id(m));
+        json_kv_string(&w, "keys", mq_message_ext_keys(m));
+        json_kv_string(&w, "tags", mq_message_ext_tags(m));
+        json_kv_int(&w, "bornTimestamp", mq_message_ext_born_timestamp(m));
+        json_kv_int(&w, "storeTimestamp", mq_message_ext_store_timestamp(m));
+        json_kv_int(&w, "reconsumeTimes", mq_message_ext_reconsume_times(m));
+        json_key(&w, "body");
+        json_string_n(&w, body, n);
+        json_object_end(&w);
+        print_json_line(&w, &b);
     } else {
         printf("msgId=%s brokerName=%s queueId=%d queueOffset=%lld keys=%s tags=%s body=%.*s\n",
                mq_message_ext_msg_id(m), mq_message_ext_broker_name(m), mq_message_ext_queue_id(m),
@@ -245,7 +231,7 @@ static int set_start(const char *ns, const char *group, const char *topic, int64
     mq_pull_consumer *pc = NULL;
     if (mq_pull_consumer_new(group, ns, NULL, &pc, &err) != MQ_OK || mq_pull_consumer_start(pc, &err) != MQ_OK) {
         mq_pull_consumer_destroy(pc);
-        return fail("start", &err);
+        return mqadmin_fail_err("start", &err);
     }
     mq_message_queue *qs = NULL;
     int n = 0;
@@ -265,25 +251,25 @@ static int set_start(const char *ns, const char *group, const char *topic, int64
     }
     mq_free(qs);
     mq_pull_consumer_destroy(pc);
-    return rc == MQ_OK ? EXIT_OK : fail(ts >= 0 ? "set the start time" : "set the start offset", &err);
+    return rc == MQ_OK ? MQADMIN_OK : mqadmin_fail_err(ts >= 0 ? "set the start time" : "set the start offset", &err);
 }
 
 /* Fails early and clearly when the topic has no route. */
-static int check_topic(const char *ns, const char *group, const char *topic)
+static int check_topic(const mqadmin_args *a, const char *ns, const char *group, const char *topic)
 {
     mq_error err = {0};
     mq_pull_consumer *pc = NULL;
     if (mq_pull_consumer_new(group, ns, NULL, &pc, &err) != MQ_OK || mq_pull_consumer_start(pc, &err) != MQ_OK) {
         mq_pull_consumer_destroy(pc);
-        return err.code == MQ_EINVAL ? usage_error("consumeMessage", CONSUME_USAGE, "%s", err.message)
-                                     : fail("start", &err);
+        return err.code == MQ_EINVAL ? mqadmin_usage(a, "%s", err.message)
+                                     : mqadmin_fail_err("start", &err);
     }
     mq_message_queue *qs = NULL;
     int n = 0;
     int rc = mq_pull_consumer_fetch_queues(pc, topic, &qs, &n, &err);
     mq_free(qs);
     mq_pull_consumer_destroy(pc);
-    return rc == MQ_OK ? EXIT_OK : fail("topic", &err);
+    return rc == MQ_OK ? MQADMIN_OK : mqadmin_fail_err("topic", &err);
 }
 
 static double since(const struct timespec *t)
@@ -293,8 +279,10 @@ static double since(const struct timespec *t)
     return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
 }
 
-int cmd_consume_message_main(int argc, char **argv)
+int cmd_consume_message(const mqadmin_args *a)
 {
+    int argc = a->argc;
+    char **argv = a->argv;
     const char *ns = NULL, *topic = NULL, *group = NULL, *tags = NULL, *off_s = NULL, *ts_s = NULL;
     const char *max_s = NULL, *idle_s = NULL;
     bool json = false;
@@ -320,35 +308,35 @@ int cmd_consume_message_main(int argc, char **argv)
         case 'h':
             printf("Usage: mqadmin consumeMessage %s\n  consume as a member of GROUP and print each message\n",
                    CONSUME_USAGE);
-            return EXIT_OK;
-        default: return usage_error("consumeMessage", CONSUME_USAGE, "%s", "unknown option or missing value");
+            return MQADMIN_OK;
+        default: return mqadmin_usage(a, "%s", "unknown option or missing value");
         }
     }
     if (optind < argc - 1)
-        return usage_error("consumeMessage", CONSUME_USAGE, "unexpected argument '%s'", argv[optind + 1]);
+        return mqadmin_usage(a, "unexpected argument '%s'", argv[optind + 1]);
     if (!topic || !group)
-        return usage_error("consumeMessage", CONSUME_USAGE, "%s", "-t TOPIC and -g GROUP are required");
+        return mqadmin_usage(a, "%s", "-t TOPIC and -g GROUP are required");
     if (off_s && ts_s)
-        return usage_error("consumeMessage", CONSUME_USAGE, "%s", "give -o or -s, not both");
+        return mqadmin_usage(a, "%s", "give -o or -s, not both");
     int64_t offset = -1, ts = -1, max = 0, idle = 0;
     if (off_s && !parse_i64(off_s, 0, INT64_MAX, &offset))
-        return usage_error("consumeMessage", CONSUME_USAGE, "bad offset '%s'", off_s);
+        return mqadmin_usage(a, "bad offset '%s'", off_s);
     if (ts_s && !strcmp(ts_s, "now")) {
         struct timespec now;
         clock_gettime(CLOCK_REALTIME, &now);
         ts = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
     } else if (ts_s && !parse_i64(ts_s, 0, INT64_MAX, &ts)) {
-        return usage_error("consumeMessage", CONSUME_USAGE, "bad timestamp '%s' (milliseconds or now)", ts_s);
+        return mqadmin_usage(a, "bad timestamp '%s' (milliseconds or now)", ts_s);
     }
     if (max_s && !parse_i64(max_s, 1, INT64_MAX, &max))
-        return usage_error("consumeMessage", CONSUME_USAGE, "bad --max '%s'", max_s);
+        return mqadmin_usage(a, "bad --max '%s'", max_s);
     if (idle_s && !parse_i64(idle_s, 1, 86400, &idle))
-        return usage_error("consumeMessage", CONSUME_USAGE, "bad --idle '%s' (seconds)", idle_s);
+        return mqadmin_usage(a, "bad --idle '%s' (seconds)", idle_s);
 
-    int rc = check_topic(ns, group, topic);
-    if (rc == EXIT_OK && (offset >= 0 || ts >= 0))
+    int rc = check_topic(a, ns, group, topic);
+    if (rc == MQADMIN_OK && (offset >= 0 || ts >= 0))
         rc = set_start(ns, group, topic, offset, ts);
-    if (rc != EXIT_OK)
+    if (rc != MQADMIN_OK)
         return rc;
 
     consume_state s;
@@ -373,8 +361,8 @@ int cmd_consume_message_main(int argc, char **argv)
     if (mq_push_consumer_new(group, ns, &o, &c, &err) != MQ_OK ||
         mq_push_consumer_subscribe(c, topic, tags ? tags : "*", &err) != MQ_OK) {
         mq_push_consumer_destroy(c);
-        return err.code == MQ_EINVAL ? usage_error("consumeMessage", CONSUME_USAGE, "%s", err.message)
-                                     : fail("consumer", &err);
+        return err.code == MQ_EINVAL ? mqadmin_usage(a, "%s", err.message)
+                                     : mqadmin_fail_err("consumer", &err);
     }
     s.c = c;
     mq_push_consumer_set_listener(c, on_messages, &s);
@@ -382,7 +370,7 @@ int cmd_consume_message_main(int argc, char **argv)
     signal(SIGTERM, on_signal);
     if (mq_push_consumer_start(c, &err) != MQ_OK) {
         mq_push_consumer_destroy(c);
-        return fail("start", &err);
+        return mqadmin_fail_err("start", &err);
     }
     pthread_mutex_lock(&s.m);
     while (!g_stop && !(max > 0 && s.count >= max) && !(idle > 0 && since(&s.last) >= (double)idle)) {
@@ -401,5 +389,5 @@ int cmd_consume_message_main(int argc, char **argv)
     pthread_cond_destroy(&s.cv);
     pthread_mutex_destroy(&s.m);
     fprintf(stderr, "mqadmin: consumed %lld message(s) of %s as group %s\n", (long long)count, topic, group);
-    return EXIT_OK;
+    return MQADMIN_OK;
 }
