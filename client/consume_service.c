@@ -73,7 +73,10 @@ void mqc_svc_submit(mq_push_consumer *c, mqc_pq *pq, mqc_msg_batch *b)
     pthread_mutex_lock(&s->lock);
     for (int i = 0; i < b->n; i++)
         ring_push(s, pq, &b->msgs[i]);
-    pthread_cond_broadcast(&s->cv);
+    if (b->n == 1)
+        pthread_cond_signal(&s->cv); /* one task: wake one thread, not the pool */
+    else
+        pthread_cond_broadcast(&s->cv);
     pthread_mutex_unlock(&s->lock);
 }
 

@@ -207,6 +207,85 @@ TEST_F(ClientInstanceTest, ShutdownWakesBlockedCallers) {
     EXPECT_NE(MQ_OK, rc.load());
 }
 
+TEST_F(ClientInstanceTest, AsyncRouteRefreshFillsTheCacheFromTheIoThread) {
+    FakeNamesrv ns;
+    Instance c(ns.addr());
+    struct Ctx {
+        std::atomic<int> rc{1};
+        std::atomic<bool> done{false};
+        bool on_io = false;
+        mqc_instance *inst;
+    };
+    for (const char *topic : {"T1", "Nope"}) {
+        Ctx ctx;
+        ctx.inst = c.inst;
+        struct Start {
+            Ctx *ctx;
+            const char *topic;
+        } st{&ctx, topic};
+        ASSERT_EQ(MQ_OK, mqc_run_sync(
+                             c.inst,
+                             [](void *arg) {
+                                 Start *s = static_cast<Start *>(arg);
+                                 mqc_route_refresh_async(
+                                     s->ctx->inst, s->topic,
+                                     [](mqc_instance *inst, const char *, int rc, void *a) {
+                                         Ctx *x = static_cast<Ctx *>(a);
+                                         x->on_io = mqc_on_io_thread(inst);
+                                         x->rc = rc;
+                                         x->done = true;
+                                     },
+                                     s->ctx);
+                             },
+                             &st));
+        ASSERT_TRUE(wait_for([&] { return ctx.done.load(); }));
+        EXPECT_TRUE(ctx.on_io);
+        mqc_route *r = mqc_route_cached(c.inst, topic);
+        if (std::string(topic) == "T1") {
+            EXPECT_EQ(MQ_OK, ctx.rc.load());
+            ASSERT_NE(nullptr, r);
+            EXPECT_STREQ("10.0.0.1:10911", mqc_route_broker_addr(r, "broker-a", 0));
+            mqc_route_release(r);
+        } else {
+            EXPECT_EQ(MQ_ENOROUTE, ctx.rc.load());
+            EXPECT_EQ(nullptr, r);
+        }
+    }
+}
+
+TEST_F(ClientInstanceTest, SyncViewCallReadsTheResponseOnTheIoThread) {
+    FakeNamesrv ns;
+    Instance c(ns.addr());
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    Mq__TopicRequestHeader t = MQ__TOPIC_REQUEST_HEADER__INIT;
+    t.topic = (char *)"Nope";
+    h.code = RC_GET_ROUTEINFO_BY_TOPIC;
+    h.ext_case = MQ__REMOTING_HEADER__EXT_TOPIC;
+    h.topic = &t;
+    struct Seen {
+        int code = -1;
+        std::string remark;
+    } seen;
+    mq_error err{};
+    ASSERT_EQ(MQ_OK, mqc_invoke_sync_view(
+                         c.inst, ns.addr().c_str(), &h, nullptr, 0, 1000,
+                         [](const rm_cmd *resp, void *arg) {
+                             Seen *s = static_cast<Seen *>(arg);
+                             s->code = resp->hdr->code;
+                             s->remark = resp->hdr->remark ? resp->hdr->remark : "";
+                         },
+                         &seen, &err))
+        << err.message;
+    EXPECT_EQ(RS_TOPIC_NOT_EXIST, seen.code);
+    EXPECT_NE(std::string::npos, seen.remark.find("Nope"));
+    t.topic = (char *)"silent";
+    seen.code = -1;
+    EXPECT_EQ(MQ_ETIMEOUT, mqc_invoke_sync_view(
+                               c.inst, ns.addr().c_str(), &h, nullptr, 0, 100,
+                               [](const rm_cmd *, void *arg) { static_cast<Seen *>(arg)->code = 0; }, &seen, &err));
+    EXPECT_EQ(-1, seen.code); // not called without a response
+}
+
 TEST_F(ClientInstanceTest, RejectsBadNameserverLists) {
     mqc_options o;
     mqc_options_default(&o);

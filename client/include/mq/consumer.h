@@ -144,9 +144,11 @@ int mq_push_consumer_subscribe_sql(mq_push_consumer *c, const char *topic, const
 void mq_push_consumer_set_listener(mq_push_consumer *c, mq_concurrent_listener fn, void *arg);
 void mq_push_consumer_set_orderly_listener(mq_push_consumer *c, mq_orderly_listener fn, void *arg);
 /* Starts: fetches routes, sends heartbeats (blocking, bounded by the request
- * timeout), then rebalances and consumes in the background. Returns MQ_OK,
- * or MQ_EINVAL (no subscription or listener), MQ_ESTATE, MQ_ENOROUTE /
- * MQ_ENETWORK (no subscribed topic could be routed). */
+ * timeout per broker), then rebalances and consumes in the background.
+ * Returns MQ_OK, or MQ_EINVAL (no subscription or listener), MQ_ESTATE,
+ * MQ_ENETWORK (no nameserver answered for any subscribed topic). A topic
+ * that does not exist yet is not an error (as in RocketMQ): it is logged
+ * and looked up again at every rebalance. */
 int mq_push_consumer_start(mq_push_consumer *c, mq_error *err);
 /* Stops pulling, lets listener calls already running finish (messages not
  * yet handed to the listener stay uncommitted and are redelivered later),
