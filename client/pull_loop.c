@@ -296,6 +296,9 @@ void mqc_pq_step(mqc_pq *pq)
         return;
     switch (pq->state) {
     case PQ_WAIT_LOCK:
+        if (!pq->dropped && pq->in_table)
+            mqc_lock_queue(c, pq);
+        return;
     case PQ_OFFSET:
         return;
     case PQ_WAIT_OFFSET:

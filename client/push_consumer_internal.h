@@ -145,6 +145,8 @@ void mqc_rebalance_all(mq_push_consumer *c);
 /* Rebalance again after delay_ms (coalesced). */
 void mqc_rebalance_soon(mq_push_consumer *c, int delay_ms);
 void mqc_lock_all(mq_push_consumer *c);
+/* Asks pq's broker for pq's lock (a queue still waiting for it). */
+void mqc_lock_queue(mq_push_consumer *c, mqc_pq *pq);
 void mqc_pq_drop(mq_push_consumer *c, mqc_pq *pq);
 void mqc_pq_unref(mqc_pq *pq);
 void mqc_pq_ref(mqc_pq *pq);

@@ -200,6 +200,11 @@ static void on_lock_response(rm_conn *conn, int err, const rm_cmd *resp, void *a
                 pq->lock_ms = now;
             pthread_mutex_unlock(&pq->lock);
         }
+        if (!c->closing && pq->in_table && !ok && pq->state == PQ_WAIT_LOCK) {
+            /* The previous owner has not released it yet: ask again soon
+             * rather than at the next renewal. */
+            mqc_pq_later(pq, c->o.lock_renew_interval_ms < 1000 ? c->o.lock_renew_interval_ms : 1000);
+        }
         if (!c->closing && pq->in_table && ok) {
             if (pq->state == PQ_WAIT_LOCK) {
                 /* Read the offset only now: the previous owner committed
@@ -248,6 +253,8 @@ static void lock_broker(mq_push_consumer *c, mqc_pq **pqs, int n)
     }
     bytebuf_free(&b);
 }
+
+void mqc_lock_queue(mq_push_consumer *c, mqc_pq *pq) { lock_broker(c, &pq, 1); }
 
 static int pq_broker_cmp(const void *a, const void *b)
 {
