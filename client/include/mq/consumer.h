@@ -154,7 +154,8 @@ int mq_push_consumer_start(mq_push_consumer *c, mq_error *err);
  * yet handed to the listener stay uncommitted and are redelivered later),
  * commits offsets, releases queue locks, unregisters from the brokers and
  * stops the threads. Bounded by about two request timeouts plus the
- * longest running listener call. Idempotent; not from a listener. */
+ * longest running listener call. Idempotent; not from a listener, and not
+ * concurrently with suspend/resume/assigned_queues on other threads. */
 void mq_push_consumer_shutdown(mq_push_consumer *c);
 void mq_push_consumer_destroy(mq_push_consumer *c);
 /* Pauses: no more pulls and no more listener calls (those running finish);

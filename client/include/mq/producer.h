@@ -76,7 +76,8 @@ int mq_producer_start(mq_producer *p, mq_error *err);
 /* Waits for async sends in flight (each ends with its callback, at the
  * latest after send_timeout_ms), unregisters from the brokers and stops the
  * I/O thread. Sends after this fail with MQ_ESTATE. Idempotent; not from a
- * callback. */
+ * callback, and not while another thread is inside a send function (stop
+ * the sending threads first). */
 void mq_producer_shutdown(mq_producer *p);
 /* Shuts down if needed and frees the producer. NULL is ignored. */
 void mq_producer_destroy(mq_producer *p);
