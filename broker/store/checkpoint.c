@@ -32,7 +32,8 @@ static bool slot_read(const uint8_t *p, ckpt_data *d)
     d->seq = be64_load(p + 8);
     d->cq_offset = (int64_t)be64_load(p + 16);
     d->cl_end = (int64_t)be64_load(p + 24);
-    d->flags = be32_load(p + 32);
+    d->flushed_offset = (int64_t)be64_load(p + 32);
+    d->flags = be32_load(p + 40);
     return true;
 }
 
@@ -43,7 +44,8 @@ static void slot_write(uint8_t *p, const ckpt_data *d)
     be64_store(p + 8, d->seq);
     be64_store(p + 16, (uint64_t)d->cq_offset);
     be64_store(p + 24, (uint64_t)d->cl_end);
-    be32_store(p + 32, d->flags);
+    be64_store(p + 32, (uint64_t)d->flushed_offset);
+    be32_store(p + 40, d->flags);
     be32_store(p + SLOT_LEN - 4, (uint32_t)crc32(0, p, SLOT_LEN - 4));
 }
 
@@ -70,7 +72,6 @@ int ckpt_open(checkpoint *c, struct store *s, const char *root, ckpt_data *loade
     best->physic_ts = (int64_t)be64_load(c->page);
     best->logics_ts = (int64_t)be64_load(c->page + 8);
     best->index_ts = (int64_t)be64_load(c->page + 16);
-    best->flushed_offset = (int64_t)be64_load(c->page + 24);
     best->confirm_offset = (int64_t)be64_load(c->page + 32);
     c->last = *best;
     *loaded = *best;
@@ -102,7 +103,9 @@ int ckpt_run_once(checkpoint *c)
 {
     store *s = c->s;
     int64_t dispatched = dispatcher_dispatched(&s->disp);
-    if (dispatched == c->last.cq_offset && !(c->last.flags & CKPT_FLAG_CLEAN))
+    int64_t flushed = flusher_flushed(&s->fl);
+    if (dispatched == c->last.cq_offset && flushed == c->last.flushed_offset &&
+        !(c->last.flags & CKPT_FLAG_CLEAN))
         return 0;
     int64_t logics_ts = atomic_load(&s->disp.last_store_ts);
     size_t n;
@@ -124,7 +127,7 @@ int ckpt_run_once(checkpoint *c)
     d.physic_ts = atomic_load(&s->cl.last_store_ts);
     d.logics_ts = logics_ts;
     d.index_ts = logics_ts;
-    d.flushed_offset = flusher_flushed(&s->fl);
+    d.flushed_offset = flushed;
     d.confirm_offset = cl_max_offset(&s->cl);
     d.cq_offset = dispatched;
     d.cl_end = -1;

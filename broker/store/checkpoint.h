@@ -6,12 +6,14 @@
  *   0 physicMsgTimestamp 8 | 8 logicsMsgTimestamp 8 | 16 indexMsgTimestamp 8 |
  *  24 masterFlushedOffset 8 | 32 confirmPhyOffset 8      (RocketMQ's fields)
  *  1024 and 2048: two slots, written alternately, each
- *     magic "MQCKPT01" 8 | seq 8 | cq_offset 8 | cl_end 8 | flags 4 | crc32 4
+ *     magic "MQCKPT01" 8 | seq 8 | cq_offset 8 | cl_end 8 | flushed 8 |
+ *     flags 4 | crc32 4
  * The slot with the highest sequence and a valid CRC wins, so a torn write
  * of the page leaves the previous slot usable.
  *
  * cq_offset: every ConsumeQueue entry of records below it is durable (the
- * ConsumeQueues were msync'ed after the dispatcher passed it). cl_end and
+ * ConsumeQueues were msync'ed after the dispatcher passed it). flushed: the
+ * CommitLog is durable below it (a record boundary). cl_end and
  * flag CLEAN: written by a clean shutdown, the exact end of the log.
  *
  * Thread: store-ckpt, every flush_interval_consume_queue ms: flush the

@@ -155,7 +155,9 @@ int store_recover(store *s, const ckpt_data *ck, int64_t *end_out, char *err, si
         from = ck->cl_end;
     } else {
         int64_t marker;
-        from = ck ? ck->cq_offset : first;
+        /* Below the redo point the ConsumeQueues, the index and the
+         * CommitLog itself must all be durable. */
+        from = ck ? MQ_MIN(ck->cq_offset, ck->flushed_offset) : first;
         if (idx_load_marker(&s->kv, &marker) == 0) {
             if (marker < from)
                 from = marker;

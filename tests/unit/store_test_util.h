@@ -23,6 +23,7 @@ extern "C" {
 #include "log.h"
 #include "message.h"
 #include "store.h"
+#include "util.h"
 }
 
 namespace storetest {
