@@ -80,7 +80,8 @@ int cl_load(commitlog *cl, char *err, size_t errlen)
         starts[n++] = start;
     }
     closedir(d);
-    qsort(starts, n, sizeof *starts, cmp_i64);
+    if (n > 1)
+        qsort(starts, n, sizeof *starts, cmp_i64);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (starts[i] % cl->seg_size != 0 || (i > 0 && starts[i] != starts[i - 1] + cl->seg_size)) {
@@ -255,8 +256,11 @@ int cl_recover(commitlog *cl, int64_t from, cl_record_cb cb, void *arg, int64_t 
             }
         }
         for (size_t i = keep; i < cl->nsegs; i++) {
-            log_warn("removing CommitLog segment %s past the recovered end %lld",
-                     cl->segs[i]->path, (long long)end);
+            if (be32_load(cl->segs[i]->base) == 0)
+                log_info("removing unused CommitLog segment %s", cl->segs[i]->path);
+            else
+                log_warn("removing CommitLog segment %s past the recovered end %lld",
+                         cl->segs[i]->path, (long long)end);
             mf_remove(cl->segs[i]);
             mf_unref(cl->segs[i]);
         }

@@ -125,7 +125,8 @@ static void cq_load_files(consume_queue *q)
         starts[n++] = start;
     }
     closedir(d);
-    qsort(starts, n, sizeof *starts, cmp_i64);
+    if (n > 1)
+        qsort(starts, n, sizeof *starts, cmp_i64);
     for (size_t i = 0; i < n; i++) {
         mapped_file *f;
         if (starts[i] % q->file_size != 0 ||

@@ -143,6 +143,7 @@ static bool dispatch_round(dispatcher *d)
     int64_t end = cl_max_offset(cl);
     if (d->pos >= end || d->failed)
         return false;
+    bool log_errors = !d->fail_logged;
     mapped_file *seg = NULL;
     int n = 0;
     while (d->pos < end && n < ROUND_MAX) {
@@ -158,7 +159,8 @@ static bool dispatch_round(dispatcher *d)
                     d->pos = min;
                     continue;
                 }
-                log_error("no CommitLog segment for dispatch offset %lld", (long long)d->pos);
+                if (log_errors)
+                    log_error("no CommitLog segment for dispatch offset %lld", (long long)d->pos);
                 d->failed = true;
                 break;
             }
@@ -172,14 +174,16 @@ static bool dispatch_round(dispatcher *d)
         msg_record r;
         int rc = msg_decode(p, (size_t)(seg->size - rel), false, &r);
         if (rc != MSG_OK || r.physical_offset != d->pos) {
-            log_error("unreadable record at CommitLog offset %lld (%s); dispatch stopped",
-                      (long long)d->pos, msg_strerror(rc));
+            if (log_errors)
+                log_error("unreadable record at CommitLog offset %lld (%s); dispatch stopped",
+                          (long long)d->pos, msg_strerror(rc));
             d->failed = true;
             break;
         }
         if (dispatcher_record(d, &r) < 0) {
-            log_error("ConsumeQueue write failed at CommitLog offset %lld; dispatch stopped",
-                      (long long)d->pos);
+            if (log_errors)
+                log_error("ConsumeQueue write failed at CommitLog offset %lld; dispatch stopped",
+                          (long long)d->pos);
             d->failed = true;
             break;
         }
@@ -189,7 +193,13 @@ static bool dispatch_round(dispatcher *d)
     if (seg)
         mf_unref(seg);
     dispatcher_commit(d, d->pos);
-    return true;
+    if (d->failed)
+        d->fail_logged = true; /* one log line per failure streak */
+    else if (d->fail_logged) {
+        d->fail_logged = false;
+        log_info("dispatch resumed at CommitLog offset %lld", (long long)d->pos);
+    }
+    return n > 0;
 }
 
 static void *dispatch_main(void *arg)
@@ -211,11 +221,12 @@ static void *dispatch_main(void *arg)
             break;
         }
         if (idle) {
-            if (d->failed) { /* retry now and then; the log says why */
+            if (d->failed) { /* retry every second; the log said why */
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 ts.tv_sec += 1;
                 pthread_cond_timedwait(&d->cond, &d->mu, &ts);
+                d->failed = false;
             } else {
                 pthread_cond_wait(&d->cond, &d->mu);
             }

@@ -44,7 +44,8 @@ typedef struct dispatcher {
     consume_queue **touched;     /* queues that grew this round (referenced) */
     size_t ntouched, touched_cap;
     uint64_t round;
-    bool failed;                 /* unreadable record: stopped, logged */
+    bool failed;                 /* last round hit an error; retried every second */
+    bool fail_logged;
 
     _Atomic(store_arrival_cb) listener;
     void *_Atomic listener_arg;

@@ -85,6 +85,7 @@ int kv_open(kv_db *kv, const char *store_root, const _Atomic int64_t *cl_min, ch
     if (e) { /* no database yet */
         free(e);
         e = NULL;
+        free(existing); /* an empty array, still allocated */
         existing = NULL;
         nexisting = 0;
     }

@@ -343,13 +343,52 @@ int store_delete_topic(store *s, const char *topic)
     return rc;
 }
 
+/* Does the record at phys belong to topic and carry key (a KEYS token or its
+ * UNIQ_KEY)? Guards against index entries left behind by records that a
+ * crash recovery cut off, whose offsets new records may since have reused. */
+static bool record_has_key(store *s, int64_t phys, const char *topic, size_t tlen,
+                           const char *key, size_t klen)
+{
+    mapped_file *f = cl_acquire(&s->cl, phys);
+    if (!f)
+        return false;
+    msg_record r;
+    bool ok = check_at(s, f, phys, &r) > 0 && r.topic_len == tlen &&
+              memcmp(r.topic, topic, tlen) == 0;
+    if (ok) {
+        const char *v;
+        size_t vl;
+        ok = false;
+        if (msg_prop_get(r.properties, r.properties_len, MSG_PROP_UNIQ_KEY, &v, &vl) &&
+            vl == klen && memcmp(v, key, klen) == 0)
+            ok = true;
+        if (!ok && msg_prop_get(r.properties, r.properties_len, MSG_PROP_KEYS, &v, &vl)) {
+            const char *end = v + vl;
+            while (v < end && !ok) {
+                const char *sp = memchr(v, MSG_KEY_SEPARATOR, (size_t)(end - v));
+                const char *te = sp ? sp : end;
+                ok = (size_t)(te - v) == klen && memcmp(v, key, klen) == 0;
+                v = te + 1;
+            }
+        }
+    }
+    mf_unref(f);
+    return ok;
+}
+
 int store_query_by_key(store *s, const char *topic, const char *key, int64_t begin_ms,
                        int64_t end_ms, int64_t *phys_offsets, int cap)
 {
-    if (!topic || !key)
+    if (!topic || !key || cap < 0)
         return STORE_ERR_INVALID;
-    return idx_query(&s->kv, topic, key, begin_ms, end_ms, cl_min_offset(&s->cl), phys_offsets,
-                     cap);
+    int n = idx_query(&s->kv, topic, key, begin_ms, end_ms, cl_min_offset(&s->cl),
+                      phys_offsets, cap);
+    size_t tlen = strlen(topic), klen = strlen(key);
+    int kept = 0;
+    for (int i = 0; i < n; i++)
+        if (record_has_key(s, phys_offsets[i], topic, tlen, key, klen))
+            phys_offsets[kept++] = phys_offsets[i];
+    return kept;
 }
 
 int store_query_by_uniq_key(store *s, const char *topic, const char *uniq_key,
