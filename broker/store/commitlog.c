@@ -301,6 +301,8 @@ static void *alloc_main(void *arg)
             pthread_mutex_unlock(&cl->alloc_lock);
             mapped_file *f = NULL;
             int rc = mf_create(cl->dir, want, cl->seg_size, cl->hooks, &f);
+            if (rc == 0)
+                mf_prefault(f, 0, f->size);
             pthread_mutex_lock(&cl->alloc_lock);
             if (rc == 0 && cl->alloc_want == want && !cl->alloc_ready) {
                 cl->alloc_ready = f;

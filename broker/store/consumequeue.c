@@ -15,6 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "bytes.h"
 #include "log.h"
@@ -105,6 +106,14 @@ static bool entry_is_data(const mapped_file *f, int64_t qoff)
     return e.size != 0 && e.size != CQ_BLANK_SIZE;
 }
 
+static bool empty_file(const char *dir, int64_t start)
+{
+    char path[1100];
+    struct stat st;
+    mf_path(path, sizeof path, dir, start);
+    return stat(path, &st) == 0 && st.st_size == 0;
+}
+
 /* Maps the files of one queue and finds its min and max offsets. */
 static void cq_load_files(consume_queue *q)
 {
@@ -129,6 +138,14 @@ static void cq_load_files(consume_queue *q)
         qsort(starts, n, sizeof *starts, cmp_i64);
     for (size_t i = 0; i < n; i++) {
         mapped_file *f;
+        if (i == n - 1 && empty_file(q->dir, starts[i])) {
+            /* Creation cut short by a crash (before its blocks were
+             * reserved): nothing was ever written to it. */
+            char path[1100];
+            mf_path(path, sizeof path, q->dir, starts[i]);
+            unlink(path);
+            break;
+        }
         if (starts[i] % q->file_size != 0 ||
             (q->nfiles && starts[i] != q->files[q->nfiles - 1]->start + q->file_size) ||
             mf_open(q->dir, starts[i], q->file_size, q->hooks, &f) != 0) {
@@ -365,6 +382,8 @@ static int file_for_write(consume_queue *q, int64_t pos, mapped_file **out)
 
 int cq_put(consume_queue *q, int64_t qoff, int64_t phys, int32_t size, int64_t tag)
 {
+    if (q->damaged)
+        return 0; /* recovery rebuilds it from scratch after the redo */
     int64_t max = cq_max(q);
     bool empty = !q->started;
     if (!empty && qoff < cq_min(q))

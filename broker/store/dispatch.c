@@ -93,7 +93,8 @@ int dispatcher_record(dispatcher *d, const msg_record *r)
         }
     }
     int32_t tx = msg_tx_type(r->sysflag);
-    if (tx != MSG_SYSFLAG_TX_PREPARED && tx != MSG_SYSFLAG_TX_ROLLBACK) {
+    if (tx != MSG_SYSFLAG_TX_PREPARED && tx != MSG_SYSFLAG_TX_ROLLBACK &&
+        r->physical_offset >= d->redo_cq_below) {
         consume_queue *q = queue_for(d, r);
         int64_t tag = dispatcher_tag_code(d->s, r, tags, tags_len, delay, delay_len);
         int rc = cq_put(q, r->queue_offset, r->physical_offset, (int32_t)r->total_size, tag);
@@ -109,7 +110,8 @@ int dispatcher_record(dispatcher *d, const msg_record *r)
             d->touched[d->ntouched++] = q;
         }
     }
-    if (d->s->cfg.message_index_enable && tx != MSG_SYSFLAG_TX_ROLLBACK && (uniq || keys)) {
+    if (d->s->cfg.message_index_enable && tx != MSG_SYSFLAG_TX_ROLLBACK && (uniq || keys) &&
+        r->physical_offset >= d->redo_index_below) {
         int n = idx_add_record(d->wb, &d->s->kv, r->topic, r->topic_len, uniq, uniq_len, keys,
                                keys_len, r->store_timestamp, r->physical_offset);
         atomic_fetch_add_explicit(&d->index_keys, n, memory_order_relaxed);

@@ -47,6 +47,10 @@ typedef struct dispatcher {
     bool failed;                 /* last round hit an error; retried every second */
     bool fail_logged;
 
+    /* Recovery redo: CommitLog offsets below which ConsumeQueue entries /
+     * index entries are known durable and need not be written again. */
+    int64_t redo_cq_below, redo_index_below;
+
     _Atomic(store_arrival_cb) listener;
     void *_Atomic listener_arg;
     _Atomic int64_t index_keys;

@@ -170,6 +170,25 @@ int mf_flush(mapped_file *f, int64_t from, int64_t to)
     return 0;
 }
 
+void mf_prefault(mapped_file *f, int64_t from, int64_t to)
+{
+    if (to > f->size)
+        to = f->size;
+    from &= ~(int64_t)(PAGE - 1);
+    if (from >= to)
+        return;
+    /* Read faults map the (zero) pages without dirtying them: no extra
+     * writeback, and the writer later takes only a cheap write-enable fault. */
+#ifdef MADV_POPULATE_READ
+    if (madvise(f->base + from, (size_t)(to - from), MADV_POPULATE_READ) == 0)
+        return;
+#endif
+    volatile uint8_t sink = 0;
+    for (int64_t p = from; p < to; p += PAGE)
+        sink ^= f->base[p];
+    (void)sink;
+}
+
 int mf_zero_tail(mapped_file *f, int64_t from)
 {
     if (from >= f->size)

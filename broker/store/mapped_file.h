@@ -57,6 +57,9 @@ void mf_remove(mapped_file *f);
 /* Makes bytes [from, to) of the file durable (msync MS_SYNC of the pages).
  * Returns 0 or a negative errno (from the hook or msync). */
 int mf_flush(mapped_file *f, int64_t from, int64_t to);
+/* Maps the pages of [from, to) ahead of the writer (read faults, nothing is
+ * dirtied), so that appends do not pay for page-cache allocation. */
+void mf_prefault(mapped_file *f, int64_t from, int64_t to);
 /* Zeroes bytes [from, size) of the file: used to cut a torn tail. */
 int mf_zero_tail(mapped_file *f, int64_t from);
 

@@ -211,6 +211,7 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
     int rc = check_config(cfg, err, errlen);
     if (rc < 0)
         return rc;
+    int64_t t_open = mono_ms();
     store *s = xcalloc(1, sizeof *s);
     s->cfg = *cfg;
     s->lock_fd = -1;
@@ -266,8 +267,10 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
     s->have_cqs = true;
     if ((rc = cq_table_load(&s->cqs, err, errlen)) < 0)
         goto fail;
+    int64_t t_kv = mono_ms();
     if ((rc = kv_open(&s->kv, root, &s->cl.min_offset, err, errlen)) < 0)
         goto fail;
+    t_kv = mono_ms() - t_kv;
     s->have_kv = true;
     ckpt_data ck;
     rc = ckpt_open(&s->ckpt, s, root, &ck);
@@ -302,8 +305,10 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
     }
     s->started = true;
     ckpt_run_once(&s->ckpt); /* the old CLEAN mark must not outlive this run */
-    log_info("store %s open: CommitLog [%lld, %lld), %zu segments, %ld queues, %s",
-             root, (long long)cl_min_offset(&s->cl), (long long)end, cl_segment_count(&s->cl),
+    log_info("store %s open in %lld ms (RocksDB %lld ms): CommitLog [%lld, %lld), %zu segments, "
+             "%ld queues, %s",
+             root, (long long)(mono_ms() - t_open), (long long)t_kv,
+             (long long)cl_min_offset(&s->cl), (long long)end, cl_segment_count(&s->cl),
              (long)atomic_load(&s->cqs.count),
              s->cfg.flush_disk_type == STORE_SYNC_FLUSH ? "SYNC_FLUSH" : "ASYNC_FLUSH");
     *out = s;

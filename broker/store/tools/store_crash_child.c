@@ -13,7 +13,8 @@
  * only once durable (store_put_wait). With --count the process ends after
  * that many acknowledged puts per thread: by _exit() without closing the
  * store (a crash as far as the store can tell), or cleanly with --close.
- * Without --count it runs until killed. Not a test by itself.
+ * Without --count it runs until killed. --progress-ms N also prints
+ * "POS <CommitLog end>" every N ms (benchmarks). Not a test by itself.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -44,6 +45,7 @@ typedef struct child_opts {
     int round;
     bool close;
     bool quiet;
+    int progress_ms;
     unsigned seed;
 } child_opts;
 
@@ -130,7 +132,8 @@ static void usage(void)
     fprintf(stderr,
             "usage: store_crash_child --dir DIR [--seg BYTES] [--cq-entries N] [--flush sync|async]\n"
             "       [--threads N] [--count N] [--topics N] [--queues N] [--body-min N]\n"
-            "       [--body-max N] [--round N] [--seed N] [--close] [--quiet]\n");
+            "       [--body-max N] [--round N] [--seed N] [--close] [--quiet]\n"
+            "       [--progress-ms N]\n");
     exit(2);
 }
 
@@ -141,7 +144,8 @@ int main(int argc, char **argv)
         {"flush", 1, 0, 'f'},    {"threads", 1, 0, 't'},  {"count", 1, 0, 'n'},
         {"topics", 1, 0, 'T'},   {"queues", 1, 0, 'Q'},   {"body-min", 1, 0, 'm'},
         {"body-max", 1, 0, 'M'}, {"round", 1, 0, 'r'},    {"seed", 1, 0, 'S'},
-        {"close", 0, 0, 'c'},    {"quiet", 0, 0, 'q'},    {0, 0, 0, 0},
+        {"close", 0, 0, 'c'},    {"quiet", 0, 0, 'q'},    {"progress-ms", 1, 0, 'p'},
+        {0, 0, 0, 0},
     };
     int c;
     int64_t v;
@@ -177,6 +181,7 @@ int main(int argc, char **argv)
         case 'M': g_opt.body_max = (int)v; break;
         case 'r': g_opt.round = (int)v; break;
         case 'S': g_opt.seed = (unsigned)v; break;
+        case 'p': g_opt.progress_ms = (int)v; break;
         }
     }
     if (!g_opt.dir || g_opt.threads < 1 || g_opt.topics < 1 || g_opt.queues < 1 ||
@@ -202,6 +207,14 @@ int main(int argc, char **argv)
     pthread_t *th = xcalloc((size_t)g_opt.threads, sizeof *th);
     for (int t = 0; t < g_opt.threads; t++)
         pthread_create(&th[t], NULL, writer, (void *)(intptr_t)t);
+    if (g_opt.progress_ms > 0 && g_opt.count == 0) {
+        for (;;) { /* until killed */
+            sleep_ms(g_opt.progress_ms);
+            n = snprintf(line, sizeof line, "POS %lld\n",
+                         (long long)store_commitlog_max_offset(g_store));
+            say(line, (size_t)n);
+        }
+    }
     for (int t = 0; t < g_opt.threads; t++)
         pthread_join(th[t], NULL);
     free(th);
