@@ -2,7 +2,7 @@
  * store_bench.c - in-process benchmark of the message store (not a test).
  *
  *   store_bench [--dir DIR] [--runs 3] [--bytes 1073741824] [--size 1024]
- *               [--sync-seconds 3] [--only append|sync|read|recovery]
+ *               [--sync-seconds 3] [--only append|sync|read|latency|recovery]
  *
  * Workloads, each run --runs times on a fresh store, median reported:
  *   append    ASYNC_FLUSH, one writer, --size byte bodies, --bytes in total,
@@ -13,6 +13,9 @@
  *   read      the append data read back through the ConsumeQueues (8 queues,
  *             32 records per pull, every record copied out as a socket write
  *             would): throughput with a warm page cache.
+ *   latency   one writer at 5,000 msgs/s for --sync-seconds: time from the
+ *             start of a put to the dispatcher's arrival notification for it
+ *             (what wakes a long-polling pull): p50 / p99 / p99.9 / max.
  *   recovery  store_crash_child (next to this binary) appends ~--bytes with
  *             ASYNC_FLUSH and is SIGKILLed; then the timed reopen: crash
  *             recovery from the checkpoint, and with the checkpoint deleted
@@ -390,6 +393,87 @@ static void run_recovery(int run, recovery_result *out)
     rm_rf(root);
 }
 
+/* ---- dispatch latency ----------------------------------------------------------- */
+
+typedef struct latency_state {
+    int64_t *put_ns;    /* by queue offset: when the put started */
+    int64_t *seen_ns;   /* by queue offset: when the arrival listener saw it */
+    int64_t n;
+    _Atomic int64_t seen; /* next offset not yet seen */
+    int64_t max_put_ns;
+} latency_state;
+
+static void on_arrival(void *arg, const char *topic, int32_t qid, int64_t max)
+{
+    (void)topic, (void)qid;
+    latency_state *l = arg;
+    int64_t now = mono_ns();
+    int64_t from = atomic_load(&l->seen);
+    for (int64_t o = from; o < max && o < l->n; o++)
+        l->seen_ns[o] = now;
+    if (max > from)
+        atomic_store(&l->seen, max);
+}
+
+typedef struct latency_result {
+    double p50_us, p99_us, p999_us, max_us;
+} latency_result;
+
+/* One writer at 5,000 msgs/s (ASYNC_FLUSH): time from the start of a put
+ * to the arrival notification of its queue (what wakes a held pull). */
+static void run_latency(int run, latency_result *out)
+{
+    char root[600];
+    snprintf(root, sizeof root, "%s/latency-%d", opt.dir, run);
+    rm_rf(root);
+    store *s = open_bench_store(root, STORE_ASYNC_FLUSH);
+    latency_state l = {0};
+    l.n = 5000LL * opt.sync_seconds;
+    l.put_ns = xcalloc((size_t)l.n, sizeof(int64_t));
+    l.seen_ns = xcalloc((size_t)l.n, sizeof(int64_t));
+    store_set_arrival_listener(s, on_arrival, &l);
+    bench_msg m;
+    bench_msg_init(&m, opt.size);
+    snprintf(m.topic, sizeof m.topic, "LatencyTopic");
+    int64_t start = mono_ns();
+    for (int64_t i = 0; i < l.n; i++) {
+        int64_t due = start + i * 200000; /* 200 us apart */
+        int64_t now;
+        while ((now = mono_ns()) < due) {
+            if (due - now > 60000)
+                sleep_ms(0), usleep((useconds_t)((due - now) / 1000 - 50));
+        }
+        msg_record r = bench_record(&m, opt.size, 0);
+        l.put_ns[i] = mono_ns();
+        store_put_result res;
+        store_put(s, &r, &res);
+        int64_t took = mono_ns() - l.put_ns[i];
+        if (took > l.max_put_ns)
+            l.max_put_ns = took;
+    }
+    while (atomic_load(&l.seen) < l.n)
+        sleep_ms(1);
+    store_set_arrival_listener(s, NULL, NULL);
+    int64_t *lat = xmalloc((size_t)l.n * sizeof *lat);
+    for (int64_t i = 0; i < l.n; i++)
+        lat[i] = l.seen_ns[i] - l.put_ns[i];
+    qsort(lat, (size_t)l.n, sizeof *lat, cmp_i64);
+    out->p50_us = lat[l.n / 2] / 1000.0;
+    out->p99_us = lat[l.n * 99 / 100] / 1000.0;
+    out->p999_us = lat[l.n * 999 / 1000] / 1000.0;
+    out->max_us = lat[l.n - 1] / 1000.0;
+    printf("latency run %d: %lld msgs at 5000/s, put start -> arrival notification: p50 %.0f us, "
+           "p99 %.0f us, p99.9 %.0f us, max %.0f us\n",
+           run, (long long)l.n, out->p50_us, out->p99_us, out->p999_us, out->max_us);
+    printf("latency run %d: slowest put call %.0f us\n", run, l.max_put_ns / 1000.0);
+    free(lat);
+    free(l.put_ns);
+    free(l.seen_ns);
+    bench_msg_free(&m);
+    store_close(s);
+    rm_rf(root);
+}
+
 int main(int argc, char **argv)
 {
     static const struct option longs[] = {
@@ -423,7 +507,7 @@ int main(int argc, char **argv)
             break;
         default:
             fprintf(stderr, "usage: store_bench [--dir DIR] [--runs N] [--bytes N] [--size N] "
-                            "[--sync-seconds N] [--only append|sync|read|recovery]\n");
+                            "[--sync-seconds N] [--only append|sync|read|latency|recovery]\n");
             return 2;
         }
     }
@@ -437,6 +521,7 @@ int main(int argc, char **argv)
     double a_put[16], a_msgs[16], a_dur[16], r_mbs[16], r_msgs[16];
     double s_msgs[3][16], s_mbs[3][16], s_pf[3][16], s_p50[3][16], s_p99[3][16];
     double rc_redo[16], rc_full[16], rc_per[16];
+    double l50[16], l99[16], l999[16], lmax[16];
     const int writers[3] = {1, 8, 64};
     if (runs > 16)
         runs = 16;
@@ -456,6 +541,12 @@ int main(int argc, char **argv)
             s_msgs[w][i] = sr.msgs, s_mbs[w][i] = sr.mbs, s_pf[w][i] = sr.per_fsync;
             s_p50[w][i] = sr.p50_us, s_p99[w][i] = sr.p99_us;
         }
+    bool do_latency = all || !strcmp(opt.only, "latency");
+    for (int i = 0; do_latency && i < runs; i++) {
+        latency_result lr;
+        run_latency(i, &lr);
+        l50[i] = lr.p50_us, l99[i] = lr.p99_us, l999[i] = lr.p999_us, lmax[i] = lr.max_us;
+    }
     bool do_recovery = all || !strcmp(opt.only, "recovery");
     for (int i = 0; do_recovery && i < runs; i++) {
         recovery_result rr;
@@ -477,6 +568,10 @@ int main(int argc, char **argv)
                "us  p99 %.0f us\n",
                writers[w], median(s_msgs[w], runs), median(s_mbs[w], runs), median(s_pf[w], runs),
                median(s_p50[w], runs), median(s_p99[w], runs));
+    if (do_latency)
+        printf("put -> arrival notification, 5000 msgs/s: p50 %.0f us  p99 %.0f us  p99.9 %.0f us  "
+               "max %.0f us\n",
+               median(l50, runs), median(l99, runs), median(l999, runs), median(lmax, runs));
     if (do_recovery)
         printf("recovery after SIGKILL:        %.0f ms (checkpoint redo)  |  %.0f ms per GiB "
                "verified without checkpoint (%.0f ms)\n",

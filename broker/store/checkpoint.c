@@ -123,6 +123,14 @@ int ckpt_run_once(checkpoint *c)
     cq_snapshot_free(qs, n);
     if (rc < 0)
         return rc; /* keep the old checkpoint: its redo point is still valid */
+    /* The index memtable is written without WAL: flush it now and then so a
+     * crash never has to redo more than this interval of index entries. */
+    int64_t keys = atomic_load(&s->disp.index_keys), now = mono_ms();
+    if (keys != c->index_keys_flushed && now - c->index_flush_ms >= INDEX_FLUSH_INTERVAL_MS) {
+        c->index_flush_ms = now;
+        if (kv_flush_index(&s->kv) == 0)
+            c->index_keys_flushed = keys;
+    }
     ckpt_data d = {0};
     d.physic_ts = atomic_load(&s->cl.last_store_ts);
     d.logics_ts = logics_ts;

@@ -17,7 +17,8 @@
  * flag CLEAN: written by a clean shutdown, the exact end of the log.
  *
  * Thread: store-ckpt, every flush_interval_consume_queue ms: flush the
- * ConsumeQueues, then write the page. store_close writes the final page
+ * ConsumeQueues, then write the page; every INDEX_FLUSH_INTERVAL_MS it also
+ * flushes the index column family's memtable (see index.h). store_close writes the final page
  * after the thread has stopped.
  */
 #ifndef MQ_STORE_CHECKPOINT_H
@@ -30,6 +31,7 @@
 struct store;
 
 #define CKPT_FLAG_CLEAN 0x1
+#define INDEX_FLUSH_INTERVAL_MS 10000
 
 typedef struct ckpt_data {
     int64_t physic_ts, logics_ts, index_ts;
@@ -46,6 +48,8 @@ typedef struct checkpoint {
     int fd;
     uint8_t page[4096];
     ckpt_data last;
+    int64_t index_flush_ms;     /* store-ckpt: last index flush (monotonic) */
+    int64_t index_keys_flushed;
     pthread_t thread;
     bool running;
     pthread_mutex_t mu;

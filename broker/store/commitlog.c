@@ -290,6 +290,33 @@ int cl_recover(commitlog *cl, int64_t from, cl_record_cb cb, void *arg, int64_t 
 
 /* ---- store-alloc ---------------------------------------------------------- */
 
+/* Maps the next chunk of the log ahead of the writer so that appends find
+ * their pages in place: the page-cache allocation and zeroing happen here,
+ * a little at a time, not inside the put lock and not in one burst per
+ * segment. alloc_lock held on entry and exit. */
+static void prefault_chunk(commitlog *cl)
+{
+    int64_t pos = MQ_MAX(cl->prefault_pos, cl_max_offset(cl));
+    int64_t target = MQ_MIN(cl->prefault_want, pos + CL_PREFAULT_CHUNK);
+    mapped_file *f = NULL;
+    if (cl->alloc_ready && pos >= cl->alloc_ready->start &&
+        pos < cl->alloc_ready->start + cl->alloc_ready->size) {
+        f = cl->alloc_ready;
+        mf_ref(f);
+    }
+    pthread_mutex_unlock(&cl->alloc_lock);
+    if (!f)
+        f = cl_acquire(cl, pos);
+    if (f) {
+        target = MQ_MIN(target, f->start + f->size);
+        mf_prefault(f, pos - f->start, target - f->start);
+        mf_unref(f);
+    }
+    pthread_mutex_lock(&cl->alloc_lock);
+    /* No file there yet: give up on this window rather than spin. */
+    cl->prefault_pos = f ? target : cl->prefault_want;
+}
+
 static void *alloc_main(void *arg)
 {
     commitlog *cl = arg;
@@ -301,8 +328,6 @@ static void *alloc_main(void *arg)
             pthread_mutex_unlock(&cl->alloc_lock);
             mapped_file *f = NULL;
             int rc = mf_create(cl->dir, want, cl->seg_size, cl->hooks, &f);
-            if (rc == 0)
-                mf_prefault(f, 0, f->size);
             pthread_mutex_lock(&cl->alloc_lock);
             if (rc == 0 && cl->alloc_want == want && !cl->alloc_ready) {
                 cl->alloc_ready = f;
@@ -313,6 +338,10 @@ static void *alloc_main(void *arg)
                 cl->alloc_want = -1; /* the putter will try itself and report */
             }
             pthread_cond_broadcast(&cl->alloc_cond);
+            continue;
+        }
+        if (cl->prefault_pos < cl->prefault_want) {
+            prefault_chunk(cl);
             continue;
         }
         pthread_cond_wait(&cl->alloc_cond, &cl->alloc_lock);
@@ -327,6 +356,9 @@ int cl_start(commitlog *cl)
     cl->alloc_stop = false;
     if (cl->cur)
         cl->alloc_want = cl->cur->start + cl->seg_size;
+    cl->prefault_pos = cl->write_pos;
+    cl->prefault_want = cl->write_pos + CL_PREFAULT_WINDOW;
+    cl->prefault_next_req = cl->write_pos + CL_PREFAULT_WINDOW / 2;
     pthread_mutex_unlock(&cl->alloc_lock);
     if (pthread_create(&cl->alloc_thread, NULL, alloc_main, cl) != 0)
         return STORE_ERR_IO;
@@ -545,6 +577,13 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
     atomic_fetch_add_explicit(&cl->put_msgs, (int64_t)n, memory_order_relaxed);
     atomic_fetch_add_explicit(&cl->put_bytes, total, memory_order_relaxed);
     atomic_store_explicit(&cl->last_store_ts, res->store_timestamp, memory_order_relaxed);
+    if (cl->write_pos >= cl->prefault_next_req) { /* every half window */
+        cl->prefault_next_req = cl->write_pos + CL_PREFAULT_WINDOW / 2;
+        pthread_mutex_lock(&cl->alloc_lock);
+        cl->prefault_want = cl->write_pos + CL_PREFAULT_WINDOW;
+        pthread_cond_broadcast(&cl->alloc_cond);
+        pthread_mutex_unlock(&cl->alloc_lock);
+    }
     /* seq_cst: pairs with the dispatcher's "sleeping" flag (see dispatch.c). */
     atomic_store(&cl->max_offset, cl->write_pos);
     pthread_mutex_unlock(&cl->put_lock);

@@ -11,7 +11,9 @@
  * The segment array is guarded by segs_lock (read: lookups; write: roll-over
  * by a putter, head removal by the cleaner).
  * store-alloc thread: creates the next segment before the current one fills
- * so that roll-over does not wait on file creation.
+ * so that roll-over does not wait on file creation, and maps the pages a
+ * little ahead of the writer (CL_PREFAULT_WINDOW) so that appends do not
+ * take page faults inside the put lock.
  *
  * Invariant: after every record at least MSG_BLANK_LEN bytes remain in its
  * segment, so a segment always ends with a record that exactly fills it or
@@ -29,6 +31,10 @@
 #include "mapped_file.h"
 #include "message.h"
 #include "store.h"
+
+/* store-alloc maps this far ahead of the writer, this much at a time. */
+#define CL_PREFAULT_WINDOW (16LL << 20)
+#define CL_PREFAULT_CHUNK (1LL << 20)
 
 /* Refusal reasons (bit set in commitlog.refuse). */
 #define CL_REFUSE_CLOSED 0x1
@@ -70,6 +76,9 @@ typedef struct commitlog {
     int64_t alloc_want;        /* start of the segment to prepare, -1 none */
     mapped_file *alloc_ready;
     bool alloc_stop;
+    int64_t prefault_pos;      /* alloc_lock: mapped ahead up to here */
+    int64_t prefault_want;     /* alloc_lock: map ahead up to here */
+    int64_t prefault_next_req; /* put_lock: write position of the next request */
 
     /* Called after each successful put, outside the lock (wakes dispatch). */
     void (*on_append)(void *arg);

@@ -368,6 +368,8 @@ static int file_for_write(consume_queue *q, int64_t pos, mapped_file **out)
         mapped_file *f;
         pthread_mutex_unlock(&q->lock); /* file creation may be slow */
         rc = mf_create(q->dir, next, q->file_size, q->hooks, &f);
+        if (rc == 0)
+            mf_prefault(f, 0, f->size);
         pthread_mutex_lock(&q->lock);
         if (rc == 0)
             files_append(q, f);

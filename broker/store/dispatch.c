@@ -123,7 +123,7 @@ int dispatcher_record(dispatcher *d, const msg_record *r)
 int dispatcher_commit(dispatcher *d, int64_t upto)
 {
     idx_add_marker(d->wb, &d->s->kv, upto);
-    int rc = idx_write(&d->s->kv, d->wb);
+    int rc = idx_write(&d->s->kv, d->wb, false);
     atomic_store_explicit(&d->dispatched, upto, memory_order_release);
     store_arrival_cb cb = atomic_load(&d->listener);
     void *arg = atomic_load(&d->listener_arg);

@@ -90,12 +90,12 @@ void idx_add_queue(rocksdb_writebatch_t *wb, kv_db *kv, const char *topic, size_
     rocksdb_writebatch_put_cf(wb, kv->index_cf, (const char *)buf, n, "", 0);
 }
 
-int idx_write(kv_db *kv, rocksdb_writebatch_t *wb)
+int idx_write(kv_db *kv, rocksdb_writebatch_t *wb, bool wal)
 {
     if (rocksdb_writebatch_count(wb) == 0)
         return 0;
     char *e = NULL;
-    rocksdb_write(kv->db, kv->wo, wb, &e);
+    rocksdb_write(kv->db, wal ? kv->wo : kv->wo_nowal, wb, &e);
     rocksdb_writebatch_clear(wb);
     if (e) {
         log_error("index write failed: %s", e);
@@ -164,7 +164,7 @@ int idx_delete_topic(kv_db *kv, const char *topic)
         rocksdb_writebatch_delete_cf(wb, kv->index_cf, k, kl);
     }
     rocksdb_iter_destroy(it);
-    int rc = idx_write(kv, wb);
+    int rc = idx_write(kv, wb, true); /* a deletion must survive a crash */
     rocksdb_writebatch_destroy(wb);
     return rc;
 }

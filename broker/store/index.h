@@ -11,9 +11,13 @@
  *       CommitLog offset below which every index entry is written; it is
  *       part of the same atomic write batch as the entries it covers
  *
- * Writer: the store-dispatch thread (one write batch per dispatch round,
- * through the WAL without fsync: a process crash loses nothing, an OS crash
- * loses a suffix that recovery redoes from the marker). Readers: any thread.
+ * Writer: the store-dispatch thread, one write batch per dispatch round,
+ * memtable only (no WAL: no syscall and no journal wait on the dispatch
+ * path). A crash loses the unflushed memtable; since memtables are flushed
+ * in order, what survives is a prefix of the writes, and the marker inside
+ * it says where recovery must redo from. store-ckpt flushes the column
+ * family every INDEX_FLUSH_INTERVAL_MS, which bounds that redo.
+ * Readers: any thread.
  */
 #ifndef MQ_STORE_INDEX_H
 #define MQ_STORE_INDEX_H
@@ -33,8 +37,8 @@ int idx_add_record(rocksdb_writebatch_t *wb, kv_db *kv, const char *topic, size_
 void idx_add_marker(rocksdb_writebatch_t *wb, kv_db *kv, int64_t offset);
 void idx_add_queue(rocksdb_writebatch_t *wb, kv_db *kv, const char *topic, size_t tlen,
                    int32_t qid);
-/* Writes wb (WAL, no sync) and clears it. */
-int idx_write(kv_db *kv, rocksdb_writebatch_t *wb);
+/* Writes wb and clears it: through the WAL (no sync), or memtable only. */
+int idx_write(kv_db *kv, rocksdb_writebatch_t *wb, bool wal);
 
 /* Reads the dispatch marker; STORE_ERR_NOT_FOUND on a new database. */
 int idx_load_marker(kv_db *kv, int64_t *offset);

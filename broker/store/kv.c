@@ -74,6 +74,8 @@ int kv_open(kv_db *kv, const char *store_root, const _Atomic int64_t *cl_min, ch
     rocksdb_options_set_write_buffer_size(kv->index_opts, 32 << 20);
 
     kv->wo = rocksdb_writeoptions_create();
+    kv->wo_nowal = rocksdb_writeoptions_create();
+    rocksdb_writeoptions_disable_WAL(kv->wo_nowal, 1);
     kv->wo_sync = rocksdb_writeoptions_create();
     rocksdb_writeoptions_set_sync(kv->wo_sync, 1);
     kv->ro = rocksdb_readoptions_create();
@@ -166,6 +168,9 @@ void kv_close(kv_db *kv)
         rocksdb_writeoptions_destroy(kv->wo);
     if (kv->wo_sync)
         rocksdb_writeoptions_destroy(kv->wo_sync);
+    if (kv->wo_nowal)
+        rocksdb_writeoptions_destroy(kv->wo_nowal);
+    kv->wo_nowal = NULL;
     if (kv->ro)
         rocksdb_readoptions_destroy(kv->ro);
     kv->opts = kv->index_opts = NULL;

@@ -33,6 +33,7 @@ typedef struct kv_db {
     rocksdb_options_t *index_opts;
     rocksdb_compactionfilter_t *index_filter;
     rocksdb_writeoptions_t *wo;      /* WAL, no sync */
+    rocksdb_writeoptions_t *wo_nowal; /* memtable only (index; redone after a crash) */
     rocksdb_writeoptions_t *wo_sync; /* WAL + fsync */
     rocksdb_readoptions_t *ro;
     pthread_mutex_t cf_lock;
