@@ -24,6 +24,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "bytes.h"
 #include "hashmap.h"
 #include "mapped_file.h"
 
@@ -95,7 +96,15 @@ int cq_put(consume_queue *q, int64_t qoff, int64_t phys, int32_t size, int64_t t
 int cq_read(consume_queue *q, int64_t qoff, cq_entry *out);
 /* Referenced file holding queue offset qoff, or NULL. */
 mapped_file *cq_file_at(consume_queue *q, int64_t qoff);
-static inline void cq_entry_at(const mapped_file *f, int64_t qoff, cq_entry *e);
+
+/* Reads the entry of queue offset qoff from file f (which must hold it). */
+static inline void cq_entry_at(const mapped_file *f, int64_t qoff, cq_entry *e)
+{
+    const uint8_t *p = f->base + (qoff * CQ_UNIT - f->start);
+    e->phys = (int64_t)be64_load(p);
+    e->size = (int32_t)be32_load(p + 8);
+    e->tag = (int64_t)be64_load(p + 12);
+}
 
 static inline int64_t cq_min(consume_queue *q)
 {
@@ -125,13 +134,5 @@ int64_t cq_lower_bound_phys(consume_queue *q, int64_t phys);
 /* Removes a topic's queues from the table and deletes their files. */
 int cq_delete_topic(cq_table *t, const char *topic);
 
-#include "bytes.h"
-static inline void cq_entry_at(const mapped_file *f, int64_t qoff, cq_entry *e)
-{
-    const uint8_t *p = f->base + (qoff * CQ_UNIT - f->start);
-    e->phys = (int64_t)be64_load(p);
-    e->size = (int32_t)be32_load(p + 8);
-    e->tag = (int64_t)be64_load(p + 12);
-}
 
 #endif
