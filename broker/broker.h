@@ -1,0 +1,81 @@
+/*
+ * broker.h - the broker's shared context and its life cycle.
+ *
+ * One `broker` per process. Everything in it is owned by the event-loop
+ * thread ("main") unless a field says otherwise: request handlers (the
+ * processor_*.c files) run there, read the config freely, and reach the
+ * other parts through these pointers. Service threads (the store's flush,
+ * dispatch and cleaner threads, schedule and transaction services) never
+ * touch loop-owned state directly; they post work to `q`.
+ *
+ * Start-up order (broker_init): config → logging → metadata database →
+ * topic and group tables → store (recovery) → processors register their
+ * request codes → listen → register with the nameservers. Shutdown
+ * (broker_stop, on SIGTERM/SIGINT) reverses it: unregister from the
+ * nameservers, stop accepting, flush offsets, close the store cleanly.
+ */
+#ifndef MQ_BROKER_H
+#define MQ_BROKER_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include <ev.h>
+
+#include "addr.h"
+#include "broker_config.h"
+#include "evq.h"
+#include "remoting.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+struct meta_db;            /* meta_db.h: RocksDB for topics, groups, consumer offsets */
+struct mq_store;           /* store/store.h: CommitLog, ConsumeQueue, indexes */
+struct topic_table;        /* topic_config.h */
+struct group_table;        /* subscription_group.h */
+struct namesrv_registrar;  /* namesrv_register.h */
+struct client_manager;     /* client_manager.h: producers and consumer groups by heartbeat */
+struct offset_manager;     /* consumer_offset.h */
+struct pull_hold;          /* pull_hold.h: long-polling pulls */
+struct queue_locks;        /* queue_lock.h: orderly consumers' queue locks */
+
+typedef struct broker {
+    broker_config cfg;            /* read-only after start: any thread */
+    struct ev_loop *loop;
+    rm_dispatch *dispatch;        /* request code -> processor */
+    rm_server *server;
+    evq *q;                       /* service threads -> loop */
+    char addr[ADDR_TEXT_MAX];     /* "brokerIP1:port" announced and used in offset msg ids */
+    uint32_t ip4;                 /* brokerIP1 as a host-order IPv4 (store host) */
+    int port;                     /* port actually listened on */
+    int64_t start_ms;             /* wall clock at start */
+
+    struct meta_db *meta;
+    struct mq_store *store;
+    struct topic_table *topics;
+    struct group_table *groups;
+    struct namesrv_registrar *registrar;
+    struct client_manager *clients;
+    struct offset_manager *offsets;
+    struct pull_hold *pull_hold;
+    struct queue_locks *locks;
+
+    bool stopping;                /* broker_stop ran */
+} broker;
+
+/* Builds the broker from a parsed config: opens storage, registers the
+ * processors, listens, starts registering with the nameservers. Returns 0,
+ * or -1 with err (the caller exits). */
+int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char *err, size_t errlen);
+/* Orderly stop, on the loop thread: unregister, stop listening, flush, break the loop. */
+void broker_stop(broker *b);
+/* Frees everything after the loop returned. */
+void broker_destroy(broker *b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

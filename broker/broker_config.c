@@ -1,0 +1,65 @@
+/*
+ * broker_config.c - the option table of mqbroker: key names and defaults are
+ * RocketMQ's (ROCKETMQ-FACTS.md sections 0, 2, 5, 6, 8, 11) unless a comment
+ * says why we differ.
+ */
+#include "broker_config.h"
+
+#include <stddef.h>
+
+static const char *const roles[] = {"ASYNC_MASTER", "SYNC_MASTER", "SLAVE", NULL};
+static const char *const flush_types[] = {"ASYNC_FLUSH", "SYNC_FLUSH", NULL};
+
+#define B broker_config
+const cfg_option broker_config_options[] = {
+    CFG_STRING(B, broker_cluster_name, "brokerClusterName", "DefaultCluster", "cluster this broker belongs to"),
+    CFG_STRING(B, broker_name, "brokerName", "broker-a", "broker group name (master and slaves share it)"),
+    CFG_INT64(B, broker_id, "brokerId", "0", 0, 1024, "0 = master, > 0 = slave"),
+    CFG_STRING(B, namesrv_addr, "namesrvAddr", "", "nameservers, 'host:port;host:port'"),
+    CFG_STRING(B, broker_ip1, "brokerIP1", "", "address announced to nameservers (default: first non-loopback IPv4)"),
+    CFG_INT(B, listen_port, "listenPort", "10911", 0, 65535, "TCP port for clients (0 = any free port)"),
+    CFG_INT(B, ha_listen_port, "haListenPort", "10912", 0, 65535, "TCP port for slaves"),
+    CFG_ENUM(B, broker_role, "brokerRole", "ASYNC_MASTER", roles, "replication role"),
+    CFG_INT(B, register_name_server_period, "registerNameServerPeriod", "30000", 1000, 600000, "ms between registrations with the nameservers"),
+    CFG_INT(B, broker_perm, "brokerPermission", "6", 0, 7, "READ 4 | WRITE 2 for the whole broker"),
+    CFG_STRING(B, store_path_root_dir, "storePathRootDir", "./store", "root folder of CommitLog, ConsumeQueue, indexes and metadata"),
+    CFG_ENUM(B, flush_disk_type, "flushDiskType", "ASYNC_FLUSH", flush_types, "acknowledge before (ASYNC) or after (SYNC) fsync"),
+    CFG_INT64(B, maped_file_size_commit_log, "mapedFileSizeCommitLog", "1073741824", 4096, (int64_t)1 << 40, "bytes per CommitLog segment file"),
+    CFG_INT(B, maped_file_size_consume_queue, "mapedFileSizeConsumeQueue", "6000000", 20 * 16, 2000000000, "bytes per ConsumeQueue file (multiple of 20)"),
+    CFG_INT(B, flush_interval_commit_log, "flushIntervalCommitLog", "500", 1, 60000, "ms between async flushes"),
+    CFG_INT(B, flush_commit_log_least_pages, "flushCommitLogLeastPages", "4", 0, 1 << 20, "dirty 4 KiB pages that trigger an async flush"),
+    CFG_INT(B, flush_commit_log_thorough_interval, "flushCommitLogThoroughInterval", "10000", 0, 3600000, "ms after which any dirty page is flushed"),
+    CFG_INT(B, sync_flush_timeout, "syncFlushTimeout", "5000", 1, 600000, "ms a SYNC_FLUSH send waits before FLUSH_DISK_TIMEOUT"),
+    CFG_INT(B, file_reserved_time, "fileReservedTime", "72", 0, 100000, "hours CommitLog segments are kept"),
+    CFG_STRING(B, delete_when, "deleteWhen", "04", "hours of day (';'-separated) when expired segments are deleted"),
+    CFG_INT(B, disk_max_used_space_ratio, "diskMaxUsedSpaceRatio", "75", 10, 95, "% disk use above which expired segments are deleted at once"),
+    CFG_INT(B, disk_space_clean_forcibly_ratio, "diskSpaceCleanForciblyRatio", "85", 10, 99, "% disk use above which even unexpired segments are deleted"),
+    CFG_INT(B, disk_space_warning_level_ratio, "diskSpaceWarningLevelRatio", "90", 10, 99, "% disk use above which writes are refused"),
+    CFG_INT(B, max_message_size, "maxMessageSize", "4194304", 1024, 64 * 1024 * 1024, "largest message body in bytes"),
+    CFG_BOOL(B, message_index_enable, "messageIndexEnable", "true", "index messages by key and unique id"),
+    CFG_STRING(B, message_delay_level, "messageDelayLevel", "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", "delay of each level (s, m, h, d)"),
+    CFG_BOOL(B, auto_create_topic_enable, "autoCreateTopicEnable", "true", "create a topic on its first send"),
+    CFG_BOOL(B, auto_create_subscription_group, "autoCreateSubscriptionGroup", "true", "create a consumer group on first use"),
+    CFG_INT(B, default_topic_queue_nums, "defaultTopicQueueNums", "8", 1, 1024, "queues of an auto-created topic"),
+    CFG_BOOL(B, long_polling_enable, "longPollingEnable", "true", "hold pulls until a message arrives"),
+    CFG_INT(B, short_polling_time_mills, "shortPollingTimeMills", "1000", 1, 60000, "hold time of a pull when long polling is off"),
+    CFG_INT(B, max_transfer_count_on_message_in_memory, "maxTransferCountOnMessageInMemory", "32", 1, 65536, "messages per pull response"),
+    CFG_INT(B, max_transfer_bytes_on_message_in_memory, "maxTransferBytesOnMessageInMemory", "262144", 1024, 16 * 1024 * 1024, "bytes per pull response"),
+    CFG_INT(B, client_channel_expired_time, "channelExpiredTimeout", "120000", 1000, 3600000, "ms without heartbeat after which a client is dropped"),
+    CFG_BOOL(B, enable_property_filter, "enablePropertyFilter", "false", "allow SQL92 subscriptions"),
+    CFG_INT64(B, transaction_time_out, "transactionTimeOut", "6000", 0, 86400000, "ms before a half message is first checked"),
+    CFG_INT(B, transaction_check_max, "transactionCheckMax", "15", 1, 1000, "checks before a half message is parked"),
+    CFG_INT64(B, transaction_check_interval, "transactionCheckInterval", "30000", 100, 86400000, "ms between check rounds"),
+    CFG_INT64(B, timer_max_delay_sec, "timerMaxDelaySec", "3456000", 1, 315360000, "longest delay of a timer message in seconds (40 days)"),
+    CFG_INT(B, max_frame_size, "maxFrameSize", "16777216", 1024, 1 << 30, "largest frame accepted on a connection"),
+    CFG_INT(B, server_write_limit_bytes, "serverWriteLimitBytes", "67108864", 65536, 1 << 30, "queued output above which a client that does not read is dropped"),
+    CFG_STRING(B, log_level, "logLevel", "info", "debug, info, warn or error"),
+    CFG_STRING(B, log_file, "logFile", "", "append logs to this file (default: stderr)"),
+    CFG_END,
+};
+#undef B
+
+const cfg_flag broker_config_flags[] = {
+    {'n', "namesrvAddr"},
+    {0, NULL},
+};

@@ -1,0 +1,81 @@
+/*
+ * broker_config.h - every setting of mqbroker, with RocketMQ's key names.
+ *
+ * Filled once at start by cfg_cli_parse (defaults < -c broker.conf < flags)
+ * and read-only afterwards, so any thread may read it without locks.
+ */
+#ifndef MQ_BROKER_CONFIG_H
+#define MQ_BROKER_CONFIG_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "config.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+enum broker_role { ROLE_ASYNC_MASTER = 0, ROLE_SYNC_MASTER = 1, ROLE_SLAVE = 2 };
+enum flush_disk_type { FLUSH_ASYNC = 0, FLUSH_SYNC = 1 };
+
+typedef struct broker_config {
+    /* identity and cluster */
+    char broker_cluster_name[128];
+    char broker_name[128];
+    int64_t broker_id;
+    char namesrv_addr[1024];
+    char broker_ip1[64];
+    int32_t listen_port;
+    int32_t ha_listen_port;
+    int32_t broker_role;
+    int32_t register_name_server_period;
+    int32_t broker_perm;
+    /* storage */
+    char store_path_root_dir[1024];
+    int32_t flush_disk_type;
+    int64_t maped_file_size_commit_log;
+    int32_t maped_file_size_consume_queue;
+    int32_t flush_interval_commit_log;
+    int32_t flush_commit_log_least_pages;
+    int32_t flush_commit_log_thorough_interval;
+    int32_t sync_flush_timeout;
+    int32_t file_reserved_time;
+    char delete_when[64];
+    int32_t disk_max_used_space_ratio;
+    int32_t disk_space_clean_forcibly_ratio;
+    int32_t disk_space_warning_level_ratio;
+    int32_t max_message_size;
+    bool message_index_enable;
+    char message_delay_level[512];
+    /* topics, groups, consuming */
+    bool auto_create_topic_enable;
+    bool auto_create_subscription_group;
+    int32_t default_topic_queue_nums;
+    bool long_polling_enable;
+    int32_t short_polling_time_mills;
+    int32_t max_transfer_count_on_message_in_memory;
+    int32_t max_transfer_bytes_on_message_in_memory;
+    int32_t client_channel_expired_time;
+    bool enable_property_filter;
+    /* transactions and timers */
+    int64_t transaction_time_out;
+    int32_t transaction_check_max;
+    int64_t transaction_check_interval;
+    int64_t timer_max_delay_sec;
+    /* network */
+    int32_t max_frame_size;
+    int32_t server_write_limit_bytes;
+    /* logging */
+    char log_level[16];
+    char log_file[1024];
+} broker_config;
+
+extern const cfg_option broker_config_options[];
+extern const cfg_flag broker_config_flags[];
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,40 @@
+/*
+ * evq.h - run a function on an event loop's thread, from any thread.
+ *
+ * Service threads (flush, dispatch, client API callers) hand work to the
+ * loop that owns the sockets: they post an item; the loop runs it soon, in
+ * posting order. Items are intrusive (embed an evq_item in your struct), so
+ * posting never allocates; evq_post_fn allocates one for convenience.
+ */
+#ifndef MQ_EVQ_H
+#define MQ_EVQ_H
+
+#include <ev.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct evq evq;
+
+typedef struct evq_item {
+    struct evq_item *next;
+    void (*fn)(struct evq_item *item);
+} evq_item;
+
+/* Creates a queue on loop; call on the loop's thread. */
+evq *evq_new(struct ev_loop *loop);
+/* Stops the queue; items still queued are run first. Loop thread only. */
+void evq_free(evq *q);
+/* Any thread: item->fn(item) will run on the loop thread. */
+void evq_post(evq *q, evq_item *item, void (*fn)(evq_item *item));
+/* Any thread: fn(arg) will run on the loop thread (allocates). */
+void evq_post_fn(evq *q, void (*fn)(void *arg), void *arg);
+/* Runs what is queued now (loop thread); normally the loop does this. */
+void evq_drain(evq *q);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
