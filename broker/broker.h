@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 struct meta_db;            /* meta_db.h: RocksDB for topics, groups, consumer offsets */
-struct mq_store;           /* store/store.h: CommitLog, ConsumeQueue, indexes */
+struct store;              /* store/store.h: CommitLog, ConsumeQueue, indexes */
 struct topic_table;        /* topic_config.h */
 struct group_table;        /* subscription_group.h */
 struct namesrv_registrar;  /* namesrv_register.h */
@@ -53,7 +53,7 @@ typedef struct broker {
     int64_t start_ms;             /* wall clock at start */
 
     struct meta_db *meta;
-    struct mq_store *store;
+    struct store *store;
     struct topic_table *topics;
     struct group_table *groups;
     struct namesrv_registrar *registrar;

@@ -1,0 +1,41 @@
+/*
+ * processors.h - one entry point per processor file. broker_init calls each
+ * *_register once (after the store and tables exist) to create its state
+ * and claim its request codes; broker_stop/destroy call the matching
+ * *_unregister in reverse order. Adding a processor is one line here and
+ * one in broker.c.
+ */
+#ifndef MQ_BROKER_PROCESSORS_H
+#define MQ_BROKER_PROCESSORS_H
+
+#include "broker.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* processor_client.c: heartbeats, membership, queue locks */
+void processor_client_register(broker *b);
+void processor_client_conn_closed(broker *b, rm_conn *c);
+void processor_client_unregister(broker *b);
+
+/* processor_send.c: SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE */
+void processor_send_register(broker *b);
+void processor_send_unregister(broker *b);
+
+/* processor_pull.c: PULL_MESSAGE with long polling */
+void processor_pull_register(broker *b);
+void processor_pull_unregister(broker *b);
+
+/* processor_offset.c: consumer offsets, min/max/search offsets, consume stats */
+void processor_offset_register(broker *b);
+void processor_offset_unregister(broker *b);
+
+/* processor_query.c: VIEW_MESSAGE_BY_ID, QUERY_MESSAGE */
+void processor_query_register(broker *b);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif
