@@ -61,6 +61,8 @@ typedef struct broker {
     struct offset_manager *offsets;
     struct pull_hold *pull_hold;
     struct queue_locks *locks;
+
+    bool stopping;                /* broker_stop ran */
 } broker;
 
 /* Builds the broker from a parsed config: opens storage, registers the

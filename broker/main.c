@@ -1,20 +1,19 @@
 /*
- * main.c - mqbroker: parses the configuration, listens, runs the loop until
- * SIGTERM/SIGINT. Storage, registration and request handlers arrive with
- * their issues; until then every request is answered
- * REQUEST_CODE_NOT_SUPPORTED by the transport.
+ * main.c - mqbroker: parse the configuration (defaults < -c broker.conf <
+ * flags), set up logging, start the broker (broker.c), log "listening on
+ * port N" (tests and scripts read it), run the loop. SIGTERM/SIGINT stop the
+ * broker in order (unregister, stop serving); the process exits 0.
  */
 #include <stdio.h>
 #include <stdlib.h>
 
 #include <ev.h>
 
-#include "broker_config.h"
+#include "broker.h"
 #include "log.h"
 #include "process.h"
-#include "remoting.h"
 
-static void stop_loop(void *arg) { ev_break((struct ev_loop *)arg, EVBREAK_ALL); }
+static void on_stop_signal(void *arg) { broker_stop(arg); }
 
 int main(int argc, char **argv)
 {
@@ -31,17 +30,18 @@ int main(int argc, char **argv)
         return 2;
     }
     struct ev_loop *loop = EV_DEFAULT;
-    rm_dispatch *d = rm_dispatch_new();
-    rm_server *srv = rm_server_new(loop, NULL, d);
-    if (rm_server_listen(srv, "0.0.0.0", cfg.listen_port, err, sizeof err) != 0) {
+    broker b;
+    if (broker_init(&b, &cfg, loop, err, sizeof err) != 0) {
+        log_error("mqbroker cannot start: %s", err);
         fprintf(stderr, "mqbroker: %s\n", err);
         return 1;
     }
-    log_info("mqbroker %s listening on port %d", cfg.broker_name, rm_server_port(srv));
-    process_watch_stop_signals(loop, stop_loop, loop);
+    log_info("mqbroker %s (cluster %s, id %lld) at %s listening on port %d", cfg.broker_name,
+             cfg.broker_cluster_name, (long long)cfg.broker_id, b.addr, b.port);
+    process_watch_stop_signals(loop, on_stop_signal, &b);
     ev_run(loop, 0);
-    rm_server_free(srv);
-    rm_dispatch_free(d);
+    process_stop_signals(loop);
+    broker_destroy(&b);
     log_info("mqbroker stopped");
     return 0;
 }

@@ -29,7 +29,7 @@ static void ensure_group_and_retry_topic(broker *b, const char *group)
 {
     if (!b->groups || !b->topics)
         return;
-    const subscription_group_config *g = group_table_ensure(b->groups, group);
+    const group_config *g = group_table_ensure(b->groups, group);
     if (!g)
         return; /* auto-creation off and group unknown */
     if (g->retry_queue_nums <= 0)

@@ -199,7 +199,7 @@ static void on_pull(rm_conn *c, const rm_cmd *req, void *arg)
         rm_reply_status(c, req, RS_SYSTEM_ERROR, "PULL_MESSAGE needs consumerGroup and topic");
         return;
     }
-    const subscription_group_config *g = group_table_ensure(b->groups, h->consumergroup);
+    const group_config *g = group_table_ensure(b->groups, h->consumergroup);
     if (!g) {
         rm_reply_status(c, req, RS_SUBSCRIPTION_GROUP_NOT_EXIST, "subscription group [%s] does not exist", h->consumergroup);
         return;

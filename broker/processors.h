@@ -14,6 +14,9 @@
 extern "C" {
 #endif
 
+/* processor_admin.c: topics, groups, broker runtime info and config */
+void processor_admin_register(broker *b);
+
 /* processor_client.c: heartbeats, membership, queue locks */
 void processor_client_register(broker *b);
 void processor_client_conn_closed(broker *b, rm_conn *c);

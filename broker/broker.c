@@ -1,0 +1,227 @@
+/*
+ * broker.c - the broker's life cycle (broker.h): what starts in which order,
+ * and how it stops.
+ *
+ * Start: metadata database (<storePathRootDir>/config) -> topic and group
+ * tables (plus RocketMQ's start-up topics) -> store -> processors -> listen
+ * -> registrar. Stop (SIGTERM/SIGINT): unregister from the nameservers
+ * (bounded wait), stop the server, break the loop; broker_destroy frees the
+ * rest in reverse order. All on the loop thread.
+ */
+#include "broker.h"
+
+#include <arpa/inet.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "log.h"
+#include "meta_db.h"
+#include "namesrv_register.h"
+#include "consumer_offset.h"
+#include "processors.h"
+#include "store/store.h"
+#include "subscription_group.h"
+#include "topic_config.h"
+#include "util.h"
+
+/* Topics RocketMQ's broker creates at start (TopicConfigManager). */
+static int create_startup_topics(broker *b, char *err, size_t errlen)
+{
+    int rw = PERM_READ | PERM_WRITE;
+    if (b->cfg.auto_create_topic_enable &&
+        !topic_table_ensure(b->topics, TOPIC_AUTO_CREATE, b->cfg.default_topic_queue_nums,
+                            b->cfg.default_topic_queue_nums, rw | PERM_INHERIT, 0))
+        goto fail;
+    if (!topic_table_ensure(b->topics, TOPIC_SELF_TEST, 1, 1, rw, 0) ||
+        !topic_table_ensure(b->topics, TOPIC_OFFSET_MOVED_EVENT, 1, 1, rw, 0))
+        goto fail;
+    return 0;
+fail:
+    snprintf(err, errlen, "cannot create the start-up system topics in the metadata database");
+    return -1;
+}
+
+static int resolve_address(broker *b, char *err, size_t errlen)
+{
+    char ip[48];
+    if (b->cfg.broker_ip1[0])
+        str_copy(ip, sizeof ip, b->cfg.broker_ip1);
+    else
+        addr_local_ip(ip, sizeof ip);
+    struct in_addr a;
+    if (inet_pton(AF_INET, ip, &a) != 1) {
+        snprintf(err, errlen, "brokerIP1 '%s' is not an IPv4 address", ip);
+        return -1;
+    }
+    b->ip4 = ntohl(a.s_addr);
+    snprintf(b->addr, sizeof b->addr, "%s:%d", ip, b->port);
+    return 0;
+}
+
+static void on_topics_changed(void *arg)
+{
+    broker *b = arg;
+    registrar_trigger(b->registrar);
+}
+
+/* Maps the broker's keys onto the store's configuration. */
+static int store_config_from(const broker *b, store_config *sc, char *err, size_t errlen)
+{
+    const broker_config *c = &b->cfg;
+    store_config_init(sc);
+    if (!str_copy(sc->store_path_root_dir, sizeof sc->store_path_root_dir, c->store_path_root_dir)) {
+        snprintf(err, errlen, "storePathRootDir is too long (at most %zu bytes)", sizeof sc->store_path_root_dir - 1);
+        return -1;
+    }
+    sc->maped_file_size_commit_log = c->maped_file_size_commit_log;
+    sc->maped_file_size_consume_queue = c->maped_file_size_consume_queue;
+    sc->flush_disk_type = c->flush_disk_type == FLUSH_SYNC ? STORE_SYNC_FLUSH : STORE_ASYNC_FLUSH;
+    sc->flush_interval_commit_log = c->flush_interval_commit_log;
+    sc->flush_commit_log_least_pages = c->flush_commit_log_least_pages;
+    sc->flush_commit_log_thorough_interval = c->flush_commit_log_thorough_interval;
+    sc->sync_flush_timeout = c->sync_flush_timeout;
+    sc->max_message_size = c->max_message_size;
+    sc->file_reserved_time = c->file_reserved_time;
+    str_copy(sc->delete_when, sizeof sc->delete_when, c->delete_when);
+    sc->disk_max_used_space_ratio = c->disk_max_used_space_ratio;
+    sc->disk_space_clean_forcibly_ratio = c->disk_space_clean_forcibly_ratio;
+    sc->disk_space_warning_level_ratio = c->disk_space_warning_level_ratio;
+    sc->message_index_enable = c->message_index_enable;
+    if (!str_copy(sc->message_delay_level, sizeof sc->message_delay_level, c->message_delay_level)) {
+        snprintf(err, errlen, "messageDelayLevel is too long");
+        return -1;
+    }
+    char ip[64];
+    int port;
+    if (addr_split(b->addr, ip, sizeof ip, &port, err, errlen) != 0 || msg_host_set(&sc->store_host, ip, port) != 0) {
+        snprintf(err, errlen, "cannot use %s as the store host", b->addr);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_conn_closed(rm_conn *c, void *arg)
+{
+    processor_client_conn_closed(arg, c);
+}
+
+int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char *err, size_t errlen)
+{
+    memset(b, 0, sizeof *b);
+    b->cfg = *cfg;
+    b->loop = loop;
+    b->start_ms = now_ms();
+    b->q = evq_new(loop);
+
+    char dir[1100];
+    snprintf(dir, sizeof dir, "%s/config", cfg->store_path_root_dir);
+    if (meta_db_open(dir, &b->meta, err, errlen) != 0)
+        goto fail;
+    if (topic_table_open(b->meta, &b->topics, err, errlen) != 0 ||
+        group_table_open(b->meta, &b->groups, err, errlen) != 0)
+        goto fail;
+    if (create_startup_topics(b, err, errlen) != 0)
+        goto fail;
+    log_info("metadata loaded from %s: %zu topics, %zu subscription groups", dir,
+             topic_table_count(b->topics), group_table_count(b->groups));
+
+    /* Listen first: the store records brokerIP1:port as the store host. The
+     * loop is not running yet, so no request is served before the
+     * processors below are in place. */
+    b->dispatch = rm_dispatch_new();
+    rm_options opts;
+    rm_options_default(&opts);
+    opts.max_frame = (uint32_t)cfg->max_frame_size;
+    opts.write_limit_bytes = (size_t)cfg->server_write_limit_bytes;
+    b->server = rm_server_new(loop, &opts, b->dispatch);
+    if (rm_server_listen(b->server, "0.0.0.0", cfg->listen_port, err, errlen) != 0)
+        goto fail;
+    b->port = rm_server_port(b->server);
+    if (resolve_address(b, err, errlen) != 0)
+        goto fail;
+
+    store_config sc;
+    if (store_config_from(b, &sc, err, errlen) != 0)
+        goto fail;
+    int64_t t0 = mono_ms();
+    if (store_open(&sc, &b->store, err, errlen) != 0)
+        goto fail;
+    log_info("store opened under %s in %lld ms", cfg->store_path_root_dir, (long long)(mono_ms() - t0));
+    b->offsets = offset_manager_new(b, err, errlen);
+    if (!b->offsets)
+        goto fail;
+
+    processor_admin_register(b);
+    processor_client_register(b);
+    processor_send_register(b);
+    processor_pull_register(b);
+    processor_offset_register(b);
+    processor_query_register(b);
+    rm_server_on_close(b->server, on_conn_closed, b);
+
+    if (registrar_new(b, &b->registrar, err, errlen) != 0)
+        goto fail;
+    topic_table_on_change(b->topics, on_topics_changed, b);
+    registrar_start(b->registrar);
+    return 0;
+fail:
+    broker_destroy(b);
+    return -1;
+}
+
+static void on_unregistered(void *arg)
+{
+    broker *b = arg;
+    rm_server_free(b->server);
+    b->server = NULL;
+    log_info("broker %s stopped serving", b->cfg.broker_name);
+    ev_break(b->loop, EVBREAK_ALL);
+}
+
+void broker_stop(broker *b)
+{
+    if (b->stopping)
+        return;
+    b->stopping = true;
+    log_info("broker %s stopping: unregistering from the nameservers", b->cfg.broker_name);
+    if (b->registrar)
+        registrar_unregister_all(b->registrar, on_unregistered, b);
+    else
+        on_unregistered(b);
+}
+
+void broker_destroy(broker *b)
+{
+    if (b->topics)
+        topic_table_on_change(b->topics, NULL, NULL);
+    registrar_free(b->registrar);
+    b->registrar = NULL;
+    /* Close connections first: nothing new arrives while the rest winds down. */
+    if (b->server)
+        rm_server_on_close(b->server, NULL, NULL);
+    rm_server_free(b->server);
+    b->server = NULL;
+    if (b->pull_hold)
+        processor_pull_unregister(b);
+    processor_offset_unregister(b); /* persists committed offsets */
+    if (b->store) {
+        store_close(b->store); /* completes sync-flush waiters: their answers are posted to q */
+        b->store = NULL;
+    }
+    if (b->q)
+        evq_drain(b->q);
+    processor_send_unregister(b);
+    if (b->clients)
+        processor_client_unregister(b);
+    rm_dispatch_free(b->dispatch);
+    b->dispatch = NULL;
+    group_table_free(b->groups);
+    b->groups = NULL;
+    topic_table_free(b->topics);
+    b->topics = NULL;
+    meta_db_close(b->meta);
+    b->meta = NULL;
+    if (b->q)
+        evq_free(b->q);
+    b->q = NULL;
+}

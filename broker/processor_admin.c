@@ -1,0 +1,317 @@
+/*
+ * processor_admin.c - the broker's admin requests: create/update/delete a
+ * topic, list topic configs, create/update/delete/list subscription groups,
+ * runtime info and configuration. What mqadmin and consoles call.
+ *
+ * Runs on the loop thread. Bad names and values are answered with a status
+ * and a remark naming the problem (SYSTEM_ERROR as RocketMQ does for
+ * validation failures of topics, INVALID_PARAMETER for missing fields);
+ * nothing here aborts. Changes are logged at info by the tables.
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "log.h"
+#include "namesrv_register.h"
+#include "processors.h"
+#include "subscription_group.h"
+#include "topic_config.h"
+#include "util.h"
+
+#ifndef MQ_VERSION_STRING
+#define MQ_VERSION_STRING "0.0.0"
+#endif
+
+static void reply_ok(rm_conn *c, const rm_cmd *req, const ProtobufCMessage *body)
+{
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    h.code = RS_SUCCESS;
+    rm_reply_msg(c, req, &h, body);
+}
+
+/* ---- topics ---- */
+
+/* A topic change is answered once every nameserver has the new
+ * registration, so "updateTopic, then topicRoute" sees the change. */
+typedef struct after_registration {
+    rm_reply_to to;
+} after_registration;
+
+static void answer_registered(void *arg)
+{
+    after_registration *a = arg;
+    rm_respond_status(&a->to, RS_SUCCESS, NULL);
+    free(a);
+}
+
+static void reply_after_registration(broker *b, rm_conn *c, const rm_cmd *req)
+{
+    if (!b->registrar) {
+        rm_reply_status(c, req, RS_SUCCESS, NULL);
+        return;
+    }
+    after_registration *a = xmalloc(sizeof *a);
+    rm_defer(c, req, &a->to);
+    registrar_register_now(b->registrar, answer_registered, a);
+}
+
+static void on_update_topic(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    broker *b = arg;
+    const Mq__CreateTopicRequestHeader *th = req->hdr->create_topic;
+    char err[320];
+    if (!topic_name_valid(th->topic, err, sizeof err)) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "%s", err);
+        return;
+    }
+    if (topic_is_system(th->topic)) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "The topic[%s] is conflict with system topic.", th->topic);
+        return;
+    }
+    if (!th->has_readqueuenums || !th->has_writequeuenums) {
+        rm_reply_status(c, req, RS_INVALID_PARAMETER, "topic %s: readQueueNums and writeQueueNums are required",
+                        th->topic);
+        return;
+    }
+    topic_config tc = {
+        .read_queue_nums = th->readqueuenums,
+        .write_queue_nums = th->writequeuenums,
+        .perm = th->has_perm ? th->perm : PERM_READ | PERM_WRITE,
+        .topic_sys_flag = th->has_topicsysflag ? th->topicsysflag : 0,
+        .order = th->has_order && th->order,
+    };
+    str_copy(tc.name, sizeof tc.name, th->topic);
+    if (topic_table_update(b->topics, &tc, err, sizeof err) != 0) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "%s", err);
+        return;
+    }
+    reply_after_registration(b, c, req);
+}
+
+static void on_delete_topic(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    broker *b = arg;
+    const char *topic = req->hdr->topic->topic;
+    char err[320];
+    if (!topic_name_valid(topic, err, sizeof err)) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "%s", err);
+        return;
+    }
+    if (topic_is_system(topic)) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "The topic[%s] is conflict with system topic.", topic);
+        return;
+    }
+    /* RocketMQ answers SUCCESS for a topic it does not have. */
+    int rc = topic_table_delete(b->topics, topic, err, sizeof err);
+    if (rc < 0) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "%s", err);
+        return;
+    }
+    /* store: the topic's ConsumeQueues and consumer offsets are deleted here once broker/store lands */
+    if (rc == 0)
+        reply_after_registration(b, c, req);
+    else
+        rm_reply_status(c, req, RS_SUCCESS, NULL);
+}
+
+static void on_all_topic_config(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    broker *b = arg;
+    size_t n = topic_table_count(b->topics);
+    Mq__TopicConfig *cfgs = xcalloc(n ? n : 1, sizeof *cfgs);
+    Mq__TopicConfigTable__TopicConfigTableEntry *es = xcalloc(n ? n : 1, sizeof *es);
+    Mq__TopicConfigTable__TopicConfigTableEntry **ptrs = xcalloc(n ? n : 1, sizeof *ptrs);
+    size_t i = 0;
+    const topic_config *tc;
+    for (size_t it = 0; i < n && topic_table_next(b->topics, &it, &tc); i++) {
+        topic_config_to_pb(tc, &cfgs[i]);
+        es[i] = (Mq__TopicConfigTable__TopicConfigTableEntry)MQ__TOPIC_CONFIG_TABLE__TOPIC_CONFIG_TABLE_ENTRY__INIT;
+        es[i].key = (char *)tc->name;
+        es[i].value = &cfgs[i];
+        ptrs[i] = &es[i];
+    }
+    Mq__DataVersion dv = MQ__DATA_VERSION__INIT;
+    topic_table_data_version(b->topics, &dv.timestamp, &dv.counter);
+    dv.has_timestamp = dv.has_counter = 1;
+    Mq__TopicConfigTable t = MQ__TOPIC_CONFIG_TABLE__INIT;
+    t.n_topicconfigtable = i;
+    t.topicconfigtable = ptrs;
+    t.dataversion = &dv;
+    reply_ok(c, req, &t.base);
+    free(cfgs);
+    free(es);
+    free(ptrs);
+}
+
+/* ---- subscription groups ---- */
+
+static void on_update_group(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    broker *b = arg;
+    char err[320];
+    if (req->body_len == 0) {
+        rm_reply_status(c, req, RS_INVALID_PARAMETER, "UPDATE_AND_CREATE_SUBSCRIPTIONGROUP needs a SubscriptionGroupConfig body");
+        return;
+    }
+    const Mq__SubscriptionGroupConfig *m = (const Mq__SubscriptionGroupConfig *)rm_body_decode(
+        c, req, &mq__subscription_group_config__descriptor, err, sizeof err);
+    if (!m) {
+        rm_reply_status(c, req, RS_INVALID_PARAMETER, "%s", err);
+        return;
+    }
+    group_config g;
+    if (group_config_from_pb(m, &g) != 0) {
+        rm_reply_status(c, req, RS_INVALID_PARAMETER, "groupName is missing or longer than %d characters",
+                        GROUP_NAME_MAX);
+        return;
+    }
+    if (group_table_update(b->groups, &g, err, sizeof err) != 0) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "%s", err);
+        return;
+    }
+    rm_reply_status(c, req, RS_SUCCESS, NULL);
+}
+
+static void on_delete_group(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    broker *b = arg;
+    const char *name = req->hdr->delete_subscription_group->groupname;
+    char err[320];
+    if (!group_name_valid(name, err, sizeof err)) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "%s", err);
+        return;
+    }
+    if (group_table_delete(b->groups, name, err, sizeof err) < 0) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "%s", err);
+        return;
+    }
+    /* offsets: cleanOffset is honoured here once the consumer-offset manager lands */
+    rm_reply_status(c, req, RS_SUCCESS, NULL);
+}
+
+static void on_all_group_config(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    broker *b = arg;
+    size_t n = group_table_count(b->groups);
+    Mq__SubscriptionGroupConfig *cfgs = xcalloc(n ? n : 1, sizeof *cfgs);
+    Mq__SubscriptionGroupWrapper__SubscriptionGroupTableEntry *es = xcalloc(n ? n : 1, sizeof *es);
+    Mq__SubscriptionGroupWrapper__SubscriptionGroupTableEntry **ptrs = xcalloc(n ? n : 1, sizeof *ptrs);
+    size_t i = 0;
+    const group_config *g;
+    for (size_t it = 0; i < n && group_table_next(b->groups, &it, &g); i++) {
+        group_config_to_pb(g, &cfgs[i]);
+        es[i] = (Mq__SubscriptionGroupWrapper__SubscriptionGroupTableEntry)
+            MQ__SUBSCRIPTION_GROUP_WRAPPER__SUBSCRIPTION_GROUP_TABLE_ENTRY__INIT;
+        es[i].key = (char *)g->name;
+        es[i].value = &cfgs[i];
+        ptrs[i] = &es[i];
+    }
+    Mq__DataVersion dv = MQ__DATA_VERSION__INIT;
+    group_table_data_version(b->groups, &dv.timestamp, &dv.counter);
+    dv.has_timestamp = dv.has_counter = 1;
+    Mq__SubscriptionGroupWrapper w = MQ__SUBSCRIPTION_GROUP_WRAPPER__INIT;
+    w.n_subscriptiongrouptable = i;
+    w.subscriptiongrouptable = ptrs;
+    w.dataversion = &dv;
+    reply_ok(c, req, &w.base);
+    free(cfgs);
+    free(es);
+    free(ptrs);
+}
+
+/* ---- runtime info and config ---- */
+
+typedef struct kv_builder {
+    Mq__KVTable__TableEntry entries[32];
+    Mq__KVTable__TableEntry *ptrs[32];
+    char values[32][128];
+    size_t n;
+} kv_builder;
+
+static void kv_add(kv_builder *k, const char *key, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+static void kv_add(kv_builder *k, const char *key, const char *fmt, ...)
+{
+    if (k->n >= MQ_ARRAY_LEN(k->entries))
+        return;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(k->values[k->n], sizeof k->values[k->n], fmt, ap);
+    va_end(ap);
+    Mq__KVTable__TableEntry *e = &k->entries[k->n];
+    *e = (Mq__KVTable__TableEntry)MQ__KVTABLE__TABLE_ENTRY__INIT;
+    e->key = (char *)key;
+    e->value = k->values[k->n];
+    k->ptrs[k->n] = e;
+    k->n++;
+}
+
+static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    broker *b = arg;
+    static const char *const roles[] = {"ASYNC_MASTER", "SYNC_MASTER", "SLAVE"};
+    static const char *const flushes[] = {"ASYNC_FLUSH", "SYNC_FLUSH"};
+    kv_builder k;
+    k.n = 0;
+    int64_t up = (now_ms() - b->start_ms) / 1000;
+    kv_add(&k, "brokerVersionDesc", "%s", MQ_VERSION_STRING);
+    kv_add(&k, "brokerVersion", "%d", RM_VERSION_OURS);
+    kv_add(&k, "brokerClusterName", "%s", b->cfg.broker_cluster_name);
+    kv_add(&k, "brokerName", "%s", b->cfg.broker_name);
+    kv_add(&k, "brokerId", "%lld", (long long)b->cfg.broker_id);
+    kv_add(&k, "brokerAddr", "%s", b->addr);
+    kv_add(&k, "brokerRole", "%s", roles[b->cfg.broker_role % 3]);
+    kv_add(&k, "flushDiskType", "%s", flushes[b->cfg.flush_disk_type % 2]);
+    kv_add(&k, "brokerPermission", "%d", b->cfg.broker_perm);
+    kv_add(&k, "bootTimestamp", "%lld", (long long)b->start_ms);
+    kv_add(&k, "runtime", "[ %lld days, %lld hours, %lld minutes, %lld seconds ]", (long long)(up / 86400),
+           (long long)(up / 3600 % 24), (long long)(up / 60 % 60), (long long)(up % 60));
+    kv_add(&k, "topicCount", "%zu", topic_table_count(b->topics));
+    kv_add(&k, "subscriptionGroupCount", "%zu", group_table_count(b->groups));
+    kv_add(&k, "connectionCount", "%zu", b->server ? rm_server_conn_count(b->server) : (size_t)0);
+    kv_add(&k, "namesrvRegistered", "%d", b->registrar ? registrar_registered_count(b->registrar) : 0);
+    kv_add(&k, "storePathRootDir", "%s", b->cfg.store_path_root_dir);
+    rm_stats st;
+    rm_stats_get(&st);
+    kv_add(&k, "remotingFramesIn", "%llu", (unsigned long long)st.frames_in);
+    kv_add(&k, "remotingFramesOut", "%llu", (unsigned long long)st.frames_out);
+    /* store: putTps, getTps, commitLog min/max offsets, disk ratio... are added here once broker/store lands */
+    Mq__KVTable t = MQ__KVTABLE__INIT;
+    t.n_table = k.n;
+    t.table = k.ptrs;
+    reply_ok(c, req, &t.base);
+}
+
+static void on_broker_config(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    broker *b = arg;
+    char *text = NULL;
+    size_t len = 0;
+    FILE *f = open_memstream(&text, &len);
+    if (!f) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "out of memory");
+        return;
+    }
+    cfg_print(broker_config_options, &b->cfg, f);
+    fclose(f);
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    h.code = RS_SUCCESS;
+    rm_reply(c, req, &h, text, len);
+    free(text);
+}
+
+void processor_admin_register(broker *b)
+{
+    rm_dispatch *d = b->dispatch;
+    rm_dispatch_on(d, RC_UPDATE_AND_CREATE_TOPIC, on_update_topic, b);
+    rm_dispatch_on(d, RC_DELETE_TOPIC_IN_BROKER, on_delete_topic, b);
+    rm_dispatch_on(d, RC_GET_ALL_TOPIC_CONFIG, on_all_topic_config, b);
+    rm_dispatch_on(d, RC_UPDATE_AND_CREATE_SUBSCRIPTIONGROUP, on_update_group, b);
+    rm_dispatch_on(d, RC_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, on_all_group_config, b);
+    rm_dispatch_on(d, RC_DELETE_SUBSCRIPTIONGROUP, on_delete_group, b);
+    rm_dispatch_on(d, RC_GET_BROKER_RUNTIME_INFO, on_runtime_info, b);
+    rm_dispatch_on(d, RC_GET_BROKER_CONFIG, on_broker_config, b);
+}

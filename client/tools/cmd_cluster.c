@@ -1,0 +1,106 @@
+/*
+ * cmd_cluster.c - mqadmin clusterList: every cluster, broker group and
+ * broker address the nameservers know, with each broker's version, topic
+ * count and uptime from its runtime info (a broker that does not answer is
+ * shown as unreachable). --json prints the nameserver's ClusterInfo in
+ * RocketMQ's shape: {"brokerAddrTable":{...},"clusterAddrTable":{...}}.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "mqadmin.h"
+#include "util.h"
+
+static void uptime_text(const char *boot_ms, char *out, size_t cap)
+{
+    int64_t boot;
+    if (!boot_ms || parse_int64(boot_ms, 0, INT64_MAX, &boot) != 0) {
+        snprintf(out, cap, "-");
+        return;
+    }
+    int64_t s = (now_ms() - boot) / 1000;
+    if (s < 0)
+        s = 0;
+    snprintf(out, cap, "%lldd %02lld:%02lld:%02lld", (long long)(s / 86400), (long long)(s / 3600 % 24),
+             (long long)(s / 60 % 60), (long long)(s % 60));
+}
+
+static int print_json(const mq_cluster_info *ci)
+{
+    bytebuf buf;
+    bytebuf_init(&buf);
+    json_writer w;
+    json_writer_init(&w, &buf, true);
+    json_object_begin(&w);
+    json_key(&w, "brokerAddrTable");
+    json_object_begin(&w);
+    for (size_t i = 0; i < ci->n_brokers; i++) {
+        json_key(&w, ci->brokers[i].broker_name);
+        mqadmin_json_broker(&w, &ci->brokers[i]);
+    }
+    json_object_end(&w);
+    json_key(&w, "clusterAddrTable");
+    json_object_begin(&w);
+    for (size_t i = 0; i < ci->n_clusters; i++) {
+        json_key(&w, ci->clusters[i].name);
+        json_array_begin(&w);
+        for (size_t j = 0; j < ci->clusters[i].n_broker_names; j++)
+            json_string(&w, ci->clusters[i].broker_names[j]);
+        json_array_end(&w);
+    }
+    json_object_end(&w);
+    json_object_end(&w);
+    return mqadmin_json_print(&w, &buf);
+}
+
+int cmd_cluster_list(const mqadmin_args *a)
+{
+    mq_admin *admin;
+    int rc = mqadmin_open(a, &admin);
+    if (rc != 0)
+        return rc;
+    mq_cluster_info *ci;
+    mq_error err = {0};
+    if (mq_admin_cluster_info(admin, &ci, &err) != MQ_OK) {
+        mq_admin_free(admin);
+        return mqadmin_fail_err("cluster info", &err);
+    }
+    if (a->json) {
+        rc = print_json(ci);
+    } else {
+        mqadmin_table t;
+        mqadmin_table_init(&t, 7, "#Cluster Name", "#Broker Name", "#BID", "#Addr", "#Version", "#Topics", "#Uptime");
+        for (size_t c = 0; c < ci->n_clusters; c++) {
+            const mq_cluster *cl = &ci->clusters[c];
+            for (size_t n = 0; n < cl->n_broker_names; n++) {
+                for (size_t b = 0; b < ci->n_brokers; b++) {
+                    const mq_broker_info *bi = &ci->brokers[b];
+                    if (strcmp(bi->broker_name, cl->broker_names[n]) != 0)
+                        continue;
+                    for (size_t k = 0; k < bi->n_addrs; k++) {
+                        char id[24], up[48];
+                        snprintf(id, sizeof id, "%lld", (long long)bi->addrs[k].id);
+                        mq_kv_list *kv = NULL;
+                        mq_error e = {0};
+                        if (mq_admin_broker_runtime_info(admin, bi->addrs[k].addr, &kv, &e) == MQ_OK) {
+                            uptime_text(mq_kv_get(kv, "bootTimestamp"), up, sizeof up);
+                            const char *ver = mq_kv_get(kv, "brokerVersionDesc");
+                            const char *topics = mq_kv_get(kv, "topicCount");
+                            mqadmin_table_row(&t, cl->name, bi->broker_name, id, bi->addrs[k].addr, ver ? ver : "-",
+                                              topics ? topics : "-", up);
+                        } else {
+                            mqadmin_table_row(&t, cl->name, bi->broker_name, id, bi->addrs[k].addr, "unreachable",
+                                              "-", "-");
+                        }
+                        mq_kv_list_free(kv);
+                    }
+                }
+            }
+        }
+        mqadmin_table_print(&t, stdout);
+        mqadmin_table_free(&t);
+    }
+    mq_cluster_info_free(ci);
+    mq_admin_free(admin);
+    return rc;
+}

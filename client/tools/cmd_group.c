@@ -1,0 +1,67 @@
+/*
+ * cmd_group.c - mqadmin consumer-group commands:
+ *   updateSubGroup (-c | -b) -g GROUP [-s consumeEnable] [-m consumeFromMinEnable]
+ *                  [-d consumeBroadcastEnable] [-q retryQueueNums] [-r retryMaxTimes]
+ *                  [-i brokerId] [-w whichBrokerWhenConsumeSlowly] [-a notifyConsumerIdsChanged]
+ * Flags and defaults are RocketMQ's (SubscriptionGroupConfig).
+ */
+#include <string.h>
+
+#include "mqadmin.h"
+
+int cmd_update_sub_group(const mqadmin_args *a)
+{
+    const char *broker = a->flags['b'], *cluster = a->flags['c'];
+    const char *group = mqadmin_required(a, 'g', "GROUP");
+    if (!group)
+        return MQADMIN_USAGE;
+    if ((!broker || !*broker) == (!cluster || !*cluster))
+        return mqadmin_usage(a, "give either -b BROKER_ADDR or -c CLUSTER");
+    mq_group_config g;
+    mq_group_config_init(&g, group);
+    int64_t q, r, id, slow;
+    int rc;
+    if ((rc = mqadmin_bool_flag(a, 's', true, &g.consume_enable)) ||
+        (rc = mqadmin_bool_flag(a, 'm', true, &g.consume_from_min_enable)) ||
+        (rc = mqadmin_bool_flag(a, 'd', true, &g.consume_broadcast_enable)) ||
+        (rc = mqadmin_bool_flag(a, 'a', true, &g.notify_consumer_ids_changed_enable)) ||
+        (rc = mqadmin_int_flag(a, 'q', 0, 1024, 1, &q)) || (rc = mqadmin_int_flag(a, 'r', -1, 10000, 16, &r)) ||
+        (rc = mqadmin_int_flag(a, 'i', 0, 1024, 0, &id)) || (rc = mqadmin_int_flag(a, 'w', 0, 1024, 1, &slow)))
+        return rc;
+    g.retry_queue_nums = (int32_t)q;
+    g.retry_max_times = (int32_t)r;
+    g.broker_id = id;
+    g.which_broker_when_consume_slowly = slow;
+
+    mq_admin *admin;
+    if ((rc = mqadmin_open(a, &admin)) != 0)
+        return rc;
+    mq_error err = {0};
+    mq_string_list one = {1, (char **)&broker};
+    mq_string_list *targets = &one, *masters = NULL;
+    if (cluster && *cluster) {
+        if (mq_admin_cluster_masters(admin, cluster, &masters, &err) != MQ_OK) {
+            mq_admin_free(admin);
+            return mqadmin_fail_err("update subscription group", &err);
+        }
+        targets = masters;
+    }
+    for (size_t i = 0; i < targets->n; i++) {
+        if (mq_admin_update_group(admin, targets->items[i], &g, &err) != MQ_OK) {
+            rc = mqadmin_fail_err("update subscription group", &err);
+            break;
+        }
+        printf("create subscription group to %s success.\n", targets->items[i]);
+    }
+    if (rc == 0)
+        printf("SubscriptionGroupConfig [groupName=%s, consumeEnable=%s, consumeFromMinEnable=%s, "
+               "consumeBroadcastEnable=%s, retryQueueNums=%d, retryMaxTimes=%d, brokerId=%lld, "
+               "whichBrokerWhenConsumeSlowly=%lld, notifyConsumerIdsChangedEnable=%s]\n",
+               g.group, g.consume_enable ? "true" : "false", g.consume_from_min_enable ? "true" : "false",
+               g.consume_broadcast_enable ? "true" : "false", g.retry_queue_nums, g.retry_max_times,
+               (long long)g.broker_id, (long long)g.which_broker_when_consume_slowly,
+               g.notify_consumer_ids_changed_enable ? "true" : "false");
+    mq_string_list_free(masters);
+    mq_admin_free(admin);
+    return rc;
+}

@@ -1,0 +1,100 @@
+/*
+ * mqadmin.h - what every mqadmin command file shares: parsed arguments,
+ * the command table entry, and helpers for flags, errors, tables and JSON.
+ *
+ * Adding a command: write `int cmd_xxx(const mqadmin_args *a)` in a
+ * cmd_<group>.c file, declare it below, and add one line to the table in
+ * mqadmin.c (name, accepted flags, usage, summary, function). The table's
+ * flag string lists the letters a command accepts (a ':' after a letter
+ * means it takes a value, as in getopt); main parses them, so a command
+ * reads a->flags['t'] and never sees argv.
+ *
+ * Exit codes: 0 success; 1 the operation failed (nameserver unreachable,
+ * topic missing, broker refused...); 2 usage errors and commands not
+ * implemented yet. Every failure prints one line "mqadmin: ..." on stderr.
+ * Results go to stdout: aligned tables for people, or with --json one JSON
+ * document (RocketMQ's shapes, written with common/json.h).
+ */
+#ifndef MQ_MQADMIN_H
+#define MQ_MQADMIN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+#include "bytes.h"
+#include "json.h"
+#include "mq/admin.h"
+
+typedef struct mqadmin_args {
+    const char *command;
+    const char *flags[128]; /* value of -x, "" for a flag without value, NULL if absent */
+    bool json;
+} mqadmin_args;
+
+typedef int (*mqadmin_fn)(const mqadmin_args *a);
+
+typedef struct mqadmin_command {
+    const char *name;
+    const char *flag_spec;  /* e.g. "n:t:c:b:" */
+    const char *usage;      /* flags as shown in help */
+    const char *summary;
+    mqadmin_fn run;         /* NULL: listed but not implemented yet */
+} mqadmin_command;
+
+enum { MQADMIN_OK = 0, MQADMIN_FAILED = 1, MQADMIN_USAGE = 2 };
+
+/* ---- commands (one file per group) ---- */
+int cmd_cluster_list(const mqadmin_args *a);   /* cmd_cluster.c */
+int cmd_broker_status(const mqadmin_args *a);  /* cmd_broker.c */
+int cmd_topic_list(const mqadmin_args *a);     /* cmd_topic.c */
+int cmd_topic_route(const mqadmin_args *a);
+int cmd_update_topic(const mqadmin_args *a);
+int cmd_delete_topic(const mqadmin_args *a);
+int cmd_update_sub_group(const mqadmin_args *a); /* cmd_group.c */
+
+/* ---- helpers (mqadmin.c) ---- */
+
+/* Prints "mqadmin: <message>" and returns MQADMIN_FAILED. */
+int mqadmin_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+/* Prints "mqadmin <command>: <message>" plus a hint and returns MQADMIN_USAGE. */
+int mqadmin_usage(const mqadmin_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* Prints what failed and why (err->message), returns MQADMIN_FAILED. */
+int mqadmin_fail_err(const char *what, const mq_error *err);
+
+/* Opens the admin handle for -n (or NAMESRV_ADDR). On failure prints why
+ * and returns non-zero (the exit code). */
+int mqadmin_open(const mqadmin_args *a, mq_admin **out);
+
+/* The value of a flag that must be present; NULL after printing a usage error. */
+const char *mqadmin_required(const mqadmin_args *a, char letter, const char *what);
+/* Integer flag in [min, max] (default def when absent). Returns 0, or
+ * MQADMIN_USAGE after printing why. */
+int mqadmin_int_flag(const mqadmin_args *a, char letter, int64_t min, int64_t max, int64_t def, int64_t *out);
+/* Boolean flag ("true"/"false"...; default def). Returns 0 or MQADMIN_USAGE. */
+int mqadmin_bool_flag(const mqadmin_args *a, char letter, bool def, bool *out);
+
+/* "RW-" style text of a perm value. */
+const char *mqadmin_perm_text(int32_t perm, char buf[4]);
+
+/* A text table: columns aligned to the widest cell. */
+typedef struct mqadmin_table {
+    int ncols;
+    size_t nrows, cap;
+    char **cells; /* nrows * ncols, header row first */
+} mqadmin_table;
+
+void mqadmin_table_init(mqadmin_table *t, int ncols, ...); /* ncols header strings */
+void mqadmin_table_row(mqadmin_table *t, ...);            /* ncols printf'd strings: pass plain char* */
+void mqadmin_table_print(const mqadmin_table *t, FILE *out);
+void mqadmin_table_free(mqadmin_table *t);
+
+/* A broker group as RocketMQ's BrokerData JSON:
+ * {"cluster":..,"brokerName":..,"brokerAddrs":{"0":"ip:port",...}} */
+void mqadmin_json_broker(json_writer *w, const mq_broker_info *b);
+
+/* Writes a finished JSON document (pretty) to stdout and frees the buffer. */
+int mqadmin_json_print(json_writer *w, bytebuf *buf);
+
+#endif

@@ -1,0 +1,79 @@
+/*
+ * namesrv.c - the nameserver's configuration table and its start and stop:
+ * tables, request handlers, TCP listener, optional HTTP endpoint, and the
+ * expiry sweep that runs every scanNotActiveBrokerInterval ms on the loop.
+ * All on the loop thread.
+ */
+#include "namesrv.h"
+
+#include <string.h>
+
+#include "util.h"
+
+#define N namesrv_config
+const cfg_option namesrv_config_options[] = {
+    CFG_INT(N, listen_port, "listenPort", "9876", 0, 65535, "TCP port (0 = any free port)"),
+    CFG_INT64(N, broker_channel_expired_time, "brokerChannelExpiredTime", "120000", 100, 86400000, "ms of broker silence before it is dropped"),
+    CFG_INT(N, scan_not_active_broker_interval, "scanNotActiveBrokerInterval", "5000", 10, 600000, "ms between sweeps for silent brokers"),
+    CFG_INT(N, http_port, "httpPort", "0", 0, 65535, "read-only HTTP/JSON port (0 = off)"),
+    CFG_INT(N, http_max_connections, "httpMaxConnections", "64", 1, 10000, "concurrent HTTP connections served"),
+    CFG_STRING(N, log_level, "logLevel", "info", "debug, info, warn or error"),
+    CFG_STRING(N, log_file, "logFile", "", "append logs to this file (default: stderr)"),
+    CFG_END,
+};
+#undef N
+
+static void on_scan(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    namesrv *ns = w->data;
+    ns_routes_expire(ns->routes, mono_ms(), ns->cfg.broker_channel_expired_time);
+}
+
+int namesrv_start(namesrv *ns, const namesrv_config *cfg, struct ev_loop *loop, char *err,
+                  size_t errlen)
+{
+    memset(ns, 0, sizeof *ns);
+    ns->cfg = *cfg;
+    ns->loop = loop;
+    ns->routes = ns_routes_new();
+    arena_init(&ns->scratch, 64 * 1024);
+    ns->dispatch = rm_dispatch_new();
+    ns->server = rm_server_new(loop, NULL, ns->dispatch);
+    ns_processor_register(ns);
+    if (rm_server_listen(ns->server, "0.0.0.0", cfg->listen_port, err, errlen) != 0) {
+        namesrv_stop(ns);
+        return -1;
+    }
+    if (cfg->http_port > 0) {
+        ns->http = ns_http_start(ns, cfg->http_port, cfg->http_max_connections, err, errlen);
+        if (!ns->http) {
+            namesrv_stop(ns);
+            return -1;
+        }
+    }
+    double every = cfg->scan_not_active_broker_interval / 1000.0;
+    ev_timer_init(&ns->scan_timer, on_scan, every, every);
+    ns->scan_timer.data = ns;
+    ev_timer_start(loop, &ns->scan_timer);
+    return 0;
+}
+
+void namesrv_stop(namesrv *ns)
+{
+    if (!ns->loop)
+        return;
+    ev_timer_stop(ns->loop, &ns->scan_timer);
+    ns_http_stop(ns->http);
+    ns->http = NULL;
+    rm_server_free(ns->server); /* its close callbacks still see the tables */
+    ns->server = NULL;
+    rm_dispatch_free(ns->dispatch);
+    ns->dispatch = NULL;
+    ns_routes_free(ns->routes);
+    ns->routes = NULL;
+    arena_free(&ns->scratch);
+    ns->loop = NULL;
+}
+
