@@ -35,7 +35,7 @@ static void ensure_group_and_retry_topic(broker *b, const char *group)
     if (g->retry_queue_nums <= 0)
         return;
     char retry[300];
-    snprintf(retry, sizeof retry, RETRY_PREFIX "%s", group);
+    snprintf(retry, sizeof retry, "%s%s", RETRY_PREFIX, group);
     topic_table_ensure(b->topics, retry, g->retry_queue_nums, g->retry_queue_nums, PERM_READ | PERM_WRITE, 0);
 }
 
