@@ -122,6 +122,8 @@ int meta_db_open(const char *dir, struct meta_db **out, char *err, size_t errlen
     if (rerr) { /* a new database: only "default" */
         free(rerr);
         rerr = NULL;
+        if (listed)
+            rocksdb_list_column_families_destroy(listed, nlisted);
         listed = NULL;
         nlisted = 0;
     }

@@ -28,6 +28,7 @@ enum {
     REQUEST_TIMEOUT_MS = 3000,
     UNREGISTER_TIMEOUT_MS = 1000,
     RETRY_AFTER_DROP_MS = 1000,
+    WAIT_MAX_MS = 2000, /* registrar_register_now answers by then at the latest */
 };
 
 typedef struct ns_peer {
@@ -45,7 +46,9 @@ typedef struct ns_peer {
 /* Someone waiting until every nameserver has seen a registration round. */
 typedef struct reg_waiter {
     struct reg_waiter *next;
+    struct namesrv_registrar *r;
     uint64_t round;
+    ev_timer deadline; /* a slow nameserver must not hold an admin answer past WAIT_MAX_MS */
     void (*done)(void *arg);
     void *arg;
 } reg_waiter;
@@ -91,9 +94,26 @@ static void check_waiters(struct namesrv_registrar *r)
     while (ready) {
         reg_waiter *w = ready;
         ready = w->next;
+        ev_timer_stop(r->b->loop, &w->deadline);
         w->done(w->arg);
         free(w);
     }
+}
+
+static void on_waiter_deadline(struct ev_loop *loop, ev_timer *t, int revents)
+{
+    (void)loop;
+    (void)revents;
+    reg_waiter *w = t->data;
+    struct namesrv_registrar *r = w->r;
+    for (reg_waiter **link = &r->waiters; *link; link = &(*link)->next)
+        if (*link == w) {
+            *link = w->next;
+            break;
+        }
+    log_warn("a nameserver has not confirmed the registration within %d ms; answering anyway", WAIT_MAX_MS);
+    w->done(w->arg);
+    free(w);
 }
 
 /* ---- connections ---- */
@@ -345,9 +365,13 @@ void registrar_register_now(struct namesrv_registrar *r, void (*done)(void *arg)
         return;
     }
     reg_waiter *w = xcalloc(1, sizeof *w);
+    w->r = r;
     w->round = r->round + 1; /* the round started below */
     w->done = done;
     w->arg = arg;
+    ev_timer_init(&w->deadline, on_waiter_deadline, WAIT_MAX_MS / 1000.0, 0.);
+    w->deadline.data = w;
+    ev_timer_start(r->b->loop, &w->deadline);
     w->next = r->waiters;
     r->waiters = w;
     register_all(r);

@@ -38,10 +38,11 @@ void registrar_start(struct namesrv_registrar *r);
 /* Registers again soon (topic configs changed). */
 void registrar_trigger(struct namesrv_registrar *r);
 /* Registers now and calls done(arg) once every nameserver has answered
- * this registration (or failed, timed out, or was unreachable), so a
- * caller can answer its client knowing every live nameserver has the
- * change (admin topic updates: read-your-writes for mqadmin). done also
- * runs, at once, when the registrar is stopping. */
+ * this registration (or failed, or was unreachable), so a caller can answer
+ * its client knowing every live nameserver has the change (admin topic
+ * updates: read-your-writes for mqadmin). done runs after 2 s at the latest
+ * (a slow nameserver gets the change when it answers), and at once when the
+ * registrar is stopping. */
 void registrar_register_now(struct namesrv_registrar *r, void (*done)(void *arg), void *arg);
 /* Sends UNREGISTER_BROKER to every connected nameserver and calls done(arg)
  * once all answered or failed (at most ~1 s). Stops periodic registration. */

@@ -465,6 +465,8 @@ static int update_topic_fn(mq_admin *a, const char *addr, const void *arg, mq_er
 int mq_admin_update_topic_in_cluster(mq_admin *a, const char *cluster, const mq_topic_config *tc,
                                      int *n_done, mq_error *err)
 {
+    if (n_done)
+        *n_done = 0;
     if (!check_topic(tc->topic, err))
         return MQ_EINVAL;
     return for_each_master(a, cluster, n_done, err, update_topic_fn, tc);
@@ -582,8 +584,13 @@ static int update_group_fn(mq_admin *a, const char *addr, const void *arg, mq_er
 int mq_admin_update_group_in_cluster(mq_admin *a, const char *cluster, const mq_group_config *g,
                                      int *n_done, mq_error *err)
 {
-    if (!group_name_valid(g->group, NULL, 0))
-        return mq_admin_update_group(a, "-", g, err); /* same message as the single-broker call */
+    char why[256];
+    if (!group_name_valid(g->group, why, sizeof why)) {
+        if (n_done)
+            *n_done = 0;
+        mqc_error_set(err, MQ_EINVAL, "%s", why);
+        return MQ_EINVAL;
+    }
     return for_each_master(a, cluster, n_done, err, update_group_fn, g);
 }
 

@@ -444,24 +444,28 @@ int ns_routes_unregister(ns_routes *r, const char *cluster, const char *broker_n
                          const char *broker_addr, int64_t broker_id)
 {
     (void)cluster;
-    bool known = false;
-    if (broker_addr) {
-        char *key = xstrdup(broker_addr);
-        void *lb = strmap_remove(&r->live, key);
-        known = lb != NULL;
-        free(lb);
-        free(key);
+    if (broker_addr && *broker_addr) {
+        /* By address, wherever it is listed: an id that does not match
+         * must not leave an address behind that nothing would expire. */
+        bool known = strmap_get(&r->live, broker_addr) != NULL;
+        void *v;
+        for (size_t it = 0; !known && strmap_next(&r->brokers, &it, NULL, &v);) {
+            const broker_data *b = v;
+            for (int i = 0; i < b->n && !known; i++)
+                known = !strcmp(b->addrs[i].addr, broker_addr);
+        }
+        if (known)
+            drop_addr(r, broker_addr);
+        return known ? 0 : -1;
     }
     broker_data *b = broker_name ? strmap_get(&r->brokers, broker_name) : NULL;
-    if (!b)
-        return known ? 0 : -1;
-    int idx = addr_index_by_id(b, broker_id);
-    if (idx >= 0 && (!broker_addr || !strcmp(b->addrs[idx].addr, broker_addr))) {
-        addr_remove_at(b, idx);
-        known = true;
-    }
-    drop_broker_if_empty(r, b);
-    return known ? 0 : -1;
+    int idx = b ? addr_index_by_id(b, broker_id) : -1;
+    if (idx < 0)
+        return -1;
+    char *addr = xstrdup(b->addrs[idx].addr);
+    drop_addr(r, addr);
+    free(addr);
+    return 0;
 }
 
 /* Drops the addresses collected in addrs[0..n). */

@@ -3,7 +3,9 @@
  *   updateSubGroup (-c | -b) -g GROUP [-s consumeEnable] [-m consumeFromMinEnable]
  *                  [-d consumeBroadcastEnable] [-q retryQueueNums] [-r retryMaxTimes]
  *                  [-i brokerId] [-w whichBrokerWhenConsumeSlowly] [-a notifyConsumerIdsChanged]
- * Flags and defaults are RocketMQ's (SubscriptionGroupConfig).
+ * Flags and defaults are RocketMQ's (SubscriptionGroupConfig). --json prints
+ * the resulting config as RocketMQ's SubscriptionGroupConfig JSON plus the
+ * broker addresses updated.
  */
 #include <string.h>
 
@@ -51,9 +53,32 @@ int cmd_update_sub_group(const mqadmin_args *a)
             rc = mqadmin_fail_err("update subscription group", &err);
             break;
         }
-        printf("create subscription group to %s success.\n", targets->items[i]);
+        if (!a->json)
+            printf("create subscription group to %s success.\n", targets->items[i]);
     }
-    if (rc == 0)
+    if (rc == 0 && a->json) {
+        bytebuf buf;
+        bytebuf_init(&buf);
+        json_writer w;
+        json_writer_init(&w, &buf, true);
+        json_object_begin(&w);
+        json_kv_string(&w, "groupName", g.group);
+        json_kv_bool(&w, "consumeEnable", g.consume_enable);
+        json_kv_bool(&w, "consumeFromMinEnable", g.consume_from_min_enable);
+        json_kv_bool(&w, "consumeBroadcastEnable", g.consume_broadcast_enable);
+        json_kv_int(&w, "retryQueueNums", g.retry_queue_nums);
+        json_kv_int(&w, "retryMaxTimes", g.retry_max_times);
+        json_kv_int(&w, "brokerId", g.broker_id);
+        json_kv_int(&w, "whichBrokerWhenConsumeSlowly", g.which_broker_when_consume_slowly);
+        json_kv_bool(&w, "notifyConsumerIdsChangedEnable", g.notify_consumer_ids_changed_enable);
+        json_key(&w, "brokerAddrs");
+        json_array_begin(&w);
+        for (size_t i = 0; i < targets->n; i++)
+            json_string(&w, targets->items[i]);
+        json_array_end(&w);
+        json_object_end(&w);
+        rc = mqadmin_json_print(&w, &buf);
+    } else if (rc == 0)
         printf("SubscriptionGroupConfig [groupName=%s, consumeEnable=%s, consumeFromMinEnable=%s, "
                "consumeBroadcastEnable=%s, retryQueueNums=%d, retryMaxTimes=%d, brokerId=%lld, "
                "whichBrokerWhenConsumeSlowly=%lld, notifyConsumerIdsChangedEnable=%s]\n",

@@ -218,11 +218,23 @@ int cmd_delete_topic(const mqadmin_args *a)
     if (rc != 0)
         return rc;
     mq_error err = {0};
-    if (mq_admin_delete_topic(admin, cluster, topic, &err) != MQ_OK)
+    if (mq_admin_delete_topic(admin, cluster, topic, &err) != MQ_OK) {
         rc = mqadmin_fail_err("delete topic", &err);
-    else
+    } else if (a->json) {
+        bytebuf buf;
+        bytebuf_init(&buf);
+        json_writer w;
+        json_writer_init(&w, &buf, true);
+        json_object_begin(&w);
+        json_kv_string(&w, "topic", topic);
+        json_kv_string(&w, "cluster", cluster);
+        json_kv_bool(&w, "deleted", true);
+        json_object_end(&w);
+        rc = mqadmin_json_print(&w, &buf);
+    } else {
         printf("delete topic [%s] from cluster [%s] success.\ndelete topic [%s] from NameServer success.\n", topic,
                cluster, topic);
+    }
     mq_admin_free(admin);
     return rc;
 }

@@ -14,6 +14,7 @@
 #include <algorithm>
 #include <chrono>
 #include <map>
+#include <random>
 #include <string>
 #include <vector>
 
@@ -217,6 +218,34 @@ TEST(Nameserver, TopicOnTwoBrokersIsRoutedByEitherNameserver) {
     EXPECT_TRUE(admin2.queues("Orders").empty());
 }
 
+TEST(Nameserver, ADeadOrStuckNameserverDoesNotHoldUpTheOthers) {
+    MqCluster c;
+    MqProcess &ns1 = c.add_namesrv();
+    MqProcess &ns2 = c.add_namesrv();
+    ASSERT_TRUE(c.start_all());
+    std::string dead = "127.0.0.1:" + std::to_string(unused_port());
+    MqProcess &a = c.add_broker("broker-a", ns1.addr() + ";" + dead + ";" + ns2.addr(), {kPeriod});
+    ASSERT_TRUE(c.start_all());
+    Admin admin1(ns1.addr()), admin2(ns2.addr());
+    ASSERT_TRUE(wait_for([&] { return admin1.knows_broker(a.addr()) && admin2.knows_broker(a.addr()); }));
+
+    ns2.pause(); // accepts nothing, answers nothing, connection stays open
+    mq_admin *slow = nullptr;
+    mq_error err{};
+    ASSERT_EQ(MQ_OK, mq_admin_new(ns1.addr().c_str(), 6000, &slow, &err));
+    mq_topic_config tc;
+    mq_topic_config_init(&tc, "T");
+    tc.read_queue_nums = tc.write_queue_nums = 2;
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_EQ(MQ_OK, mq_admin_update_topic(slow, a.addr().c_str(), &tc, &err)) << err.message;
+    auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
+    mq_admin_free(slow);
+    EXPECT_LT(ms, 3000) << "the broker waited too long for a stuck nameserver";
+    EXPECT_EQ(Q({{"broker-a", 2}}), admin1.queues("T")); // the live one has it at once
+    ns2.resume();
+    EXPECT_TRUE(wait_for([&] { return admin2.queues("T") == Q({{"broker-a", 2}}); }, 3000));
+}
+
 TEST(Nameserver, KilledBrokerLeavesTheRoutesWithinTheExpiry) {
     MqCluster c;
     MqProcess &ns = c.add_namesrv({kExpiry, kSweep});
@@ -374,6 +403,18 @@ TEST(Nameserver, BadRequestsGetErrorsAndTheNameserverKeepsServing) {
     ASSERT_TRUE(huge.send_all(std::string("\x7f\xff\xff\xff", 4)));
     EXPECT_TRUE(huge.wait_closed());
 
+    // Random bytes from many connections (fixed seed): each is answered or
+    // closed, the nameserver keeps serving.
+    std::mt19937 rng(42);
+    for (int i = 0; i < 50; i++) {
+        RawSocket r(ns.port());
+        std::string junk(1 + rng() % 300, '\0');
+        for (auto &ch : junk)
+            ch = (char)(rng() & 0xff);
+        if (i % 2) // a plausible prefix so the junk reaches the header decoder
+            junk = std::string("\x00\x00\x01\x00\x02\x00\x00\x40", 8) + junk;
+        r.send_all(junk);
+    }
     EXPECT_EQ(RS_SUCCESS, ask_route(s, "TBW102").code);
     EXPECT_TRUE(admin.knows_broker(a.addr()));
     EXPECT_TRUE(ns.running());
@@ -444,6 +485,15 @@ TEST(Nameserver, HttpEndpointServesRoutesAsJson) {
     EXPECT_EQ(200, status_of(r));
     EXPECT_FALSE(contains(r, "topicList"));
 
+    std::mt19937 rng(7);
+    for (int i = 0; i < 30; i++) {
+        std::string junk(1 + rng() % 200, '\0');
+        for (auto &ch : junk)
+            ch = (char)(rng() & 0xff);
+        int st = status_of(http(http_port, junk + "\r\n\r\n"));
+        EXPECT_TRUE(st == 400 || st == 404 || st == 405 || st == 0) << st;
+    }
+
     // Still serving both ports.
     EXPECT_EQ(200, status_of(get(http_port, "/topics/Web/route")));
     EXPECT_EQ(Q({{"broker-a", 4}}), admin.queues("Web"));
@@ -489,6 +539,14 @@ TEST(Nameserver, BrokerAdminRequestsValidateAndPersist) {
     mq_group_config g;
     mq_group_config_init(&g, "bad group");
     EXPECT_EQ(MQ_EINVAL, mq_admin_update_group(admin.a, a.addr().c_str(), &g, &err));
+    int done = -1;
+    EXPECT_EQ(MQ_EINVAL, mq_admin_update_group_in_cluster(admin.a, "DefaultCluster", &g, &done, &err));
+    EXPECT_EQ(0, done);
+    mq_group_config_init(&g, "good_group");
+    EXPECT_EQ(MQ_OK, mq_admin_update_group_in_cluster(admin.a, "DefaultCluster", &g, &done, &err)) << err.message;
+    EXPECT_EQ(1, done);
+    EXPECT_EQ(MQ_ENOTFOUND, mq_admin_update_group_in_cluster(admin.a, "OtherCluster", &g, &done, &err));
+    EXPECT_TRUE(contains(err.message, "OtherCluster")) << err.message;
 
     mq_kv_list *kv = nullptr;
     ASSERT_EQ(MQ_OK, mq_admin_broker_runtime_info(admin.a, a.addr().c_str(), &kv, &err)) << err.message;
@@ -496,6 +554,7 @@ TEST(Nameserver, BrokerAdminRequestsValidateAndPersist) {
     EXPECT_STREQ("DefaultCluster", mq_kv_get(kv, "brokerClusterName"));
     EXPECT_STREQ(a.addr().c_str(), mq_kv_get(kv, "brokerAddr"));
     EXPECT_STREQ("3", mq_kv_get(kv, "topicCount")); // TBW102, SELF_TEST_TOPIC, OFFSET_MOVED_EVENT
+    EXPECT_STREQ("1", mq_kv_get(kv, "subscriptionGroupCount"));
     mq_kv_list_free(kv);
 
     Mq__RemotingHeader cfg = MQ__REMOTING_HEADER__INIT;

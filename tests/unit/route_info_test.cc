@@ -194,6 +194,18 @@ TEST_F(RouteInfoTest, QueuesStayWhileASlaveOfTheBrokerNameLives) {
     EXPECT_EQ("10.0.0.9:10911", b[1]);
 }
 
+TEST_F(RouteInfoTest, UnregisterWithAWrongIdLeavesNoStrayAddress) {
+    Topics t({"T1"}, 1);
+    reg("broker-a", 0, "10.0.0.1:10911", &t);
+    EXPECT_EQ(0, ns_routes_unregister(r, "DefaultCluster", "broker-a", "10.0.0.1:10911", 7));
+    EXPECT_TRUE(route("T1").empty());
+    EXPECT_TRUE(route_brokers("T1").empty());
+    reg("broker-a", 0, "10.0.0.1:10911", &t);
+    EXPECT_EQ(0, ns_routes_unregister(r, "DefaultCluster", "broker-a", nullptr, 0)); // by name and id
+    EXPECT_TRUE(route("T1").empty());
+    EXPECT_EQ(0u, ns_routes_live_count(r));
+}
+
 TEST_F(RouteInfoTest, SilentBrokersExpire) {
     Topics ta({"T1"}, 1), tb({"T1"}, 1);
     reg("broker-a", 0, "10.0.0.1:10911", &ta, /*now*/ 1000);
