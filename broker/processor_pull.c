@@ -107,11 +107,15 @@ static void respond_pull(pull_ctx *p, int32_t code, const store_get_result *res,
     h.ext_case = MQ__REMOTING_HEADER__EXT_PULL_MESSAGE_RESPONSE;
     h.pull_message_response = &r;
     if (code != RS_SUCCESS || res->count == 0) {
+        p->b->stats.get_miss++;
         if (box)
             release_pin(box);
         rm_respond(&p->to, &h, NULL, 0);
         return;
     }
+    p->b->stats.get_found++;
+    p->b->stats.get_msgs += (uint64_t)res->count;
+    p->b->stats.get_bytes += (uint64_t)res->total_bytes;
     struct iovec small[64];
     struct iovec *iov = res->count <= 64 ? small : xmalloc((size_t)res->count * sizeof *iov);
     int n = 0;

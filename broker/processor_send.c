@@ -43,21 +43,12 @@ typedef struct send_state {
     msg_host store_host;
     uint64_t rng;
     int flush_waiters;          /* loop-owned count of outstanding sync-flush answers */
-    uint64_t busy_rejections;
-    uint64_t msgs, bytes;
     /* one-entry cache of the last connection's born host */
     uint64_t host_conn_id;
     msg_host host;
 } send_state;
 
-static send_state *st_of(broker *b);
 static send_state *g_state; /* one broker per process */
-
-static send_state *st_of(broker *b)
-{
-    (void)b;
-    return g_state;
-}
 
 static const msg_host *born_host(send_state *st, rm_conn *c)
 {
@@ -230,7 +221,7 @@ static bool check_send(send_state *st, rm_conn *c, const rm_cmd *req)
         return false;
     }
     if (st->flush_waiters >= MAX_FLUSH_WAITERS) {
-        st->busy_rejections++;
+        st->b->stats.busy_rejections++;
         rm_reply_status(c, req, RS_SYSTEM_BUSY,
                         "[TOO_MANY_FLUSH_WAITERS] broker busy: %d sends waiting for the disk, try later",
                         st->flush_waiters);
@@ -287,6 +278,7 @@ static bool put_ok_or_answer(rm_conn *c, const rm_cmd *req, int rc, const store_
         return true;
     store_put_status s = res->status;
     int32_t code = status_code(s);
+    g_state->b->stats.put_refused++;
     if (code == RS_SUCCESS)
         code = RS_SYSTEM_ERROR;
     rm_reply_status(c, req, code, "%s: %s", store_put_status_name(s), res->remark[0] ? res->remark : "not stored");
@@ -325,8 +317,8 @@ static void on_send(rm_conn *c, const rm_cmd *req, void *arg)
     int rc = store_put(st->b->store, &r, &res);
     if (!put_ok_or_answer(c, req, rc, &res))
         return;
-    st->msgs++;
-    st->bytes += req->body_len;
+    st->b->stats.put_msgs++;
+    st->b->stats.put_bytes += req->body_len;
     finish(st, c, req, &res, res.offset_msg_id, wants_wait(props, plen));
 }
 
@@ -393,8 +385,8 @@ static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
                 bytebuf_append(&ids, ",", 1);
             bytebuf_append_str(&ids, id);
         }
-        st->msgs += n;
-        st->bytes += res.wrote_bytes;
+        st->b->stats.put_msgs += n;
+        st->b->stats.put_bytes += res.wrote_bytes;
         finish(st, c, req, &res, bytebuf_cstr(&ids), wait);
         bytebuf_free(&ids);
     }
@@ -421,7 +413,7 @@ void processor_send_register(broker *b)
 
 void processor_send_unregister(broker *b)
 {
-    send_state *st = st_of(b);
-    free(st);
+    (void)b;
+    free(g_state);
     g_state = NULL;
 }

@@ -8,6 +8,7 @@
 #include <gtest/gtest.h>
 
 #include <atomic>
+#include <map>
 #include <chrono>
 #include <string>
 #include <thread>
@@ -556,6 +557,60 @@ TEST_F(BrokerProtocolTest, SyncFlushKeepsEveryAcknowledgedMessageAcrossKill9) {
         off = p.next;
     }
     EXPECT_EQ(acked, got);
+}
+
+} // namespace
+
+namespace {
+
+std::map<std::string, std::string> runtime_info(Wire &w) {
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    h.code = RC_GET_BROKER_RUNTIME_INFO;
+    mqc_response r = w.call(&h);
+    std::map<std::string, std::string> kv;
+    EXPECT_EQ(RS_SUCCESS, r.code);
+    auto *t = mq__kvtable__unpack(nullptr, r.body_len, r.body);
+    for (size_t i = 0; t && i < t->n_table; i++)
+        kv[t->table[i]->key] = t->table[i]->value;
+    if (t)
+        mq__kvtable__free_unpacked(t, nullptr);
+    mqc_response_free(&r);
+    return kv;
+}
+
+TEST_F(BrokerProtocolTest, RuntimeInfoReportsTrafficAndStore) {
+    start();
+    Wire w(c.namesrv_list(), broker->addr());
+    for (int i = 0; i < 7; i++)
+        ASSERT_EQ(RS_SUCCESS, w.send("T", 0, "x", props("A")).code);
+    ASSERT_TRUE(w.dispatched("T", 0, 7));
+    w.pull("T", 0, 0);
+    auto kv = runtime_info(w);
+    EXPECT_EQ("7", kv["msgPutTotalSinceStart"]);
+    EXPECT_EQ("7", kv["msgGetTotalSinceStart"]);
+    EXPECT_GT(std::stoll(kv["commitLogMaxOffset"]), 0);
+    EXPECT_EQ("false", kv["diskFull"]);
+    EXPECT_EQ("broker-a", kv["brokerName"]);
+    EXPECT_TRUE(kv.count("putTps"));
+}
+
+TEST_F(BrokerProtocolTest, DeletedTopicLosesItsQueuesAndOffsets) {
+    start();
+    Wire w(c.namesrv_list(), broker->addr());
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(RS_SUCCESS, w.send("Gone", 0, "x", props("A")).code);
+    ASSERT_TRUE(w.dispatched("Gone", 0, 3));
+    ASSERT_EQ(RS_SUCCESS, w.commit_offset("g", "Gone", 0, 2));
+    Mq__TopicRequestHeader t = MQ__TOPIC_REQUEST_HEADER__INIT;
+    t.topic = (char *)"Gone";
+    ASSERT_EQ(RS_SUCCESS, w.simple(RC_DELETE_TOPIC_IN_BROKER, MQ__REMOTING_HEADER__EXT_TOPIC, &t.base));
+    int64_t off;
+    EXPECT_EQ(RS_QUERY_NOT_FOUND, w.query_offset("g", "Gone", 0, &off));
+    EXPECT_EQ(RS_TOPIC_NOT_EXIST, w.pull("Gone", 0, 0).code);
+    // Sent again (auto-created), it starts from offset 0.
+    auto r = w.send("Gone", 0, "again", props("A"));
+    ASSERT_EQ(RS_SUCCESS, r.code);
+    EXPECT_EQ(0, r.queue_offset);
 }
 
 } // namespace
