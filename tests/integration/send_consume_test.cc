@@ -113,6 +113,10 @@ class SendConsumeTest : public ::testing::Test {
         a = &c.add_broker("broker-a", c.namesrv_list(), flags);
         b = &c.add_broker("broker-b", c.namesrv_list(), flags);
         ASSERT_TRUE(c.start_all());
+        // "listening" comes before the registration: updateTopic -c must
+        // find both brokers in the cluster.
+        ASSERT_TRUE(a->wait_log("registered with nameserver", 10000));
+        ASSERT_TRUE(b->wait_log("registered with nameserver", 10000));
         create_topic(kTopic);
     }
 
