@@ -374,8 +374,9 @@ TEST_F(ProducerTest, AsyncSendRetriesOnAnotherBroker) {
         std::atomic<bool> *called;
         std::string *broker;
     } ctx{&rc, &called, &broker};
-    // Enough sends that some start on broker-a.
-    for (int i = 0; i < 4; i++) {
+    // Eight sends walk eight consecutive queue positions at least: one
+    // starts on broker-a (4 of the 8 queues) before it is isolated.
+    for (int i = 0; i < 8; i++) {
         called = false;
         mq_message *m = msg("T", "x");
         ASSERT_EQ(MQ_OK, mq_producer_send_async(
