@@ -509,6 +509,27 @@ TEST_F(SendConsumeTest, ProducerKeepsSendingWithOneOfTwoBrokersDead) {
     EXPECT_EQ(std::set<std::string>{"broker-a"}, brokers);
 }
 
+TEST_F(SendConsumeTest, AnOnlineGroupRewoundByTimeConsumesAgain) {
+    start();
+    Receipts got;
+    mq_push_consumer *pc = consumer("sc_rewind", &got);
+    ASSERT_TRUE(wait_for([&] { return user_queues(pc) == 8; }, 10000));
+    int64_t before = now_ms() - 1000;
+    mq_producer *p = producer();
+    for (int i = 0; i < 100; i++) {
+        Msg m = message("r-" + std::to_string(i));
+        ASSERT_EQ(MQ_OK, mq_producer_send(p, m.get(), nullptr, nullptr));
+    }
+    ASSERT_TRUE(wait_for([&] { return got.total >= 100; }, 10000));
+    ToolResult r = c.mqadmin({"resetOffsetByTime", "-n", c.namesrv_list(), "-g", "sc_rewind", "-t", kTopic, "-s",
+                              std::to_string(before)});
+    ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+    // The broker redirects the group's next pulls (PULL_OFFSET_MOVED): every
+    // message comes again, without restarting the consumer.
+    ASSERT_TRUE(wait_for([&] { return got.total >= 200; }, 15000)) << got.total;
+    EXPECT_EQ(100u, got.unique());
+}
+
 TEST_F(SendConsumeTest, MqadminSendMessageThenConsumeMessageWithATagFilter) {
     start();
     for (int i = 0; i < 100; i++) {
