@@ -22,6 +22,7 @@
 #include "instance.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -204,6 +205,14 @@ static void *io_main(void *arg)
 {
     mqc_instance *inst = arg;
     log_set_thread_name("mq-io");
+    /* Every socket write of this client happens on this thread. A write to
+     * a peer that died (a broker killed) must fail with EPIPE, not kill the
+     * application with SIGPIPE: keep the signal blocked here (it stays
+     * pending on this thread, harmlessly). */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     ev_run(inst->loop, 0);
     return NULL;
 }

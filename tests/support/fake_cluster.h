@@ -13,6 +13,8 @@
 #pragma once
 
 #include <algorithm>
+#include <csignal>
+#include <pthread.h>
 #include <atomic>
 #include <functional>
 #include <map>
@@ -40,6 +42,11 @@ struct FakeServer {
 
     void listen(int want_port = 0) {
         lt.run([&] {
+            // A client that went away must not kill the test with SIGPIPE.
+            sigset_t pipe_set;
+            sigemptyset(&pipe_set);
+            sigaddset(&pipe_set, SIGPIPE);
+            pthread_sigmask(SIG_BLOCK, &pipe_set, nullptr);
             srv = rm_server_new(lt.loop(), nullptr, d);
             char err[256];
             if (rm_server_listen(srv, "127.0.0.1", want_port, err, sizeof err) == 0)

@@ -5,6 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -284,6 +289,49 @@ TEST_F(ClientInstanceTest, SyncViewCallReadsTheResponseOnTheIoThread) {
                                c.inst, ns.addr().c_str(), &h, nullptr, 0, 100,
                                [](const rm_cmd *, void *arg) { static_cast<Seen *>(arg)->code = 0; }, &seen, &err));
     EXPECT_EQ(-1, seen.code); // not called without a response
+}
+
+TEST_F(ClientInstanceTest, APeerThatDiesDoesNotKillTheProcessWithSigpipe) {
+    // A "broker" that accepts, reads nothing and dies.
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(0, bind(lfd, (sockaddr *)&sa, sizeof sa));
+    ASSERT_EQ(0, listen(lfd, 64));
+    socklen_t len = sizeof sa;
+    getsockname(lfd, (sockaddr *)&sa, &len);
+    std::string addr = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
+    std::atomic<int> resets{0};
+    std::thread acceptor([&] {
+        for (;;) {
+            int fd = accept(lfd, nullptr, nullptr);
+            if (fd < 0)
+                return;
+            // Let the client's data pile up unread, then close: the kernel
+            // answers the unread data and every later write with RST.
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            close(fd);
+            resets++;
+        }
+    });
+    FakeNamesrv ns;
+    Instance c(ns.addr());
+    std::string body(256 * 1024, 'x');
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    h.code = RC_SEND_MESSAGE_V2;
+    int failed = 0;
+    for (int i = 0; i < 500; i++) {
+        mq_error err{};
+        if (mqc_invoke_oneway(c.inst, addr.c_str(), &h, body.data(), body.size(), &err) != MQ_OK)
+            failed++;
+    }
+    // Still alive: writes to the reset peer failed quietly (EPIPE), no SIGPIPE.
+    EXPECT_GT(resets.load(), 0);
+    shutdown(lfd, SHUT_RDWR);
+    close(lfd);
+    acceptor.join();
+    (void)failed;
 }
 
 TEST_F(ClientInstanceTest, RejectsBadNameserverLists) {
