@@ -11,9 +11,10 @@
  * Input: one read buffer per connection; frames are parsed in place and their
  * headers decoded into the connection's arena, reset per frame.
  * Output: a list of segments, either owned chunks that many small frames are
- * packed into, or borrowed zero-copy parts with a release callback. While a
+ * packed into, or borrowed zero-copy parts with a release callback, sent with
+ * sendmsg (a gathered write, like writev, that never raises SIGPIPE). While a
  * batch of input is being handled (c->processing) answers only queue; the
- * batch ends with one flush, so pipelined answers leave in one writev.
+ * batch ends with one flush, so pipelined answers leave in one write.
  */
 #define _GNU_SOURCE
 #include "remoting.h"
@@ -42,7 +43,7 @@
 enum {
     READ_CHUNK = 64 * 1024,     /* bytes asked of each recv */
     OUT_CHUNK = 16 * 1024,      /* size of owned output chunks */
-    MAX_IOV = 64,               /* iovecs per writev */
+    MAX_IOV = 64,               /* iovecs per sendmsg */
     READS_PER_EVENT = 8,        /* recv calls per readable event (fairness) */
     IN_BUF_KEEP = 256 * 1024,   /* shrink the read buffer back when idle above this */
 };
@@ -522,7 +523,10 @@ static void conn_flush(rm_conn *c)
         for (out_seg *s = c->out_head; s && n < MAX_IOV; s = s->next)
             if (s->len)
                 iov[n++] = (struct iovec){(void *)s->ptr, s->len};
-        ssize_t w = writev(c->fd, iov, n);
+        /* sendmsg + MSG_NOSIGNAL: a peer that vanished must not raise
+         * SIGPIPE in whatever process embeds the transport. */
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
