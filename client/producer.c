@@ -83,6 +83,7 @@ struct mq_producer {
     pthread_mutex_t jobs_lock;
     pthread_cond_t jobs_cv;
     int jobs;
+    int jobs_waiters; /* threads in a timed wait on jobs_cv (signal only then) */
     ev_timer heartbeat_timer; /* (io) */
     struct send_job *backoff_jobs; /* (io) async jobs waiting out a SYSTEM_BUSY back-off */
     bool io_closing;          /* (io) shutdown: no more back-off waits */
@@ -451,9 +452,11 @@ void mq_producer_shutdown(mq_producer *p)
     /* Let async sends finish: each ends by its deadline (send timeout). */
     int64_t deadline = mono_ms() + p->o.send_timeout_ms + 1000;
     pthread_mutex_lock(&p->jobs_lock);
+    p->jobs_waiters++;
     while (p->jobs > 0)
         if (timed_wait_ms(&p->jobs_cv, &p->jobs_lock, deadline) == ETIMEDOUT)
             break;
+    p->jobs_waiters--;
     int left = p->jobs;
     pthread_mutex_unlock(&p->jobs_lock);
     if (left)
@@ -642,7 +645,7 @@ typedef enum { NEXT_DONE, NEXT_RETRY, NEXT_BUSY, NEXT_FAIL } next_step;
 static next_step judge(mq_producer *p, const mqc_pub_queue *q, int rc, const send_answer *a,
                        const mq_error *e, int64_t latency_ms, mq_error *err)
 {
-    int64_t now = mono_ms();
+    int64_t now = mono_ms_coarse();
     if (rc == MQ_OK && is_stored(a->code)) {
         if (p->o.send_latency_fault_enable)
             mqc_fault_update(&p->faults, q->broker_name, latency_ms, false, now);
@@ -1035,11 +1038,13 @@ typedef struct send_job {
 
 static int jobs_acquire(mq_producer *p, mq_error *err)
 {
-    int64_t deadline = mono_ms() + p->o.send_timeout_ms;
     pthread_mutex_lock(&p->jobs_lock);
+    int64_t deadline = p->jobs >= p->o.max_async_inflight ? mono_ms() + p->o.send_timeout_ms : 0;
     while (p->jobs >= p->o.max_async_inflight) {
-        if (timed_wait_ms(&p->jobs_cv, &p->jobs_lock, deadline) == ETIMEDOUT &&
-            p->jobs >= p->o.max_async_inflight) {
+        p->jobs_waiters++;
+        int w = timed_wait_ms(&p->jobs_cv, &p->jobs_lock, deadline);
+        p->jobs_waiters--;
+        if (w == ETIMEDOUT && p->jobs >= p->o.max_async_inflight) {
             pthread_mutex_unlock(&p->jobs_lock);
             mqc_error_set(err, MQ_ETIMEOUT, "%d async sends in flight for %d ms (max_async_inflight)",
                           p->o.max_async_inflight, p->o.send_timeout_ms);
@@ -1055,7 +1060,8 @@ static void jobs_release(mq_producer *p)
 {
     pthread_mutex_lock(&p->jobs_lock);
     p->jobs--;
-    pthread_cond_broadcast(&p->jobs_cv);
+    if (p->jobs_waiters > 0) /* no futex wake per message when nobody waits */
+        pthread_cond_broadcast(&p->jobs_cv);
     pthread_mutex_unlock(&p->jobs_lock);
 }
 
@@ -1103,7 +1109,7 @@ static void job_after(send_job *j, int rc, const mq_error *e)
 {
     mq_producer *p = j->p;
     mq_error why = {0};
-    next_step step = judge(p, &j->q, rc, &j->a, e, mono_ms() - j->sent_ms, &why);
+    next_step step = judge(p, &j->q, rc, &j->a, e, mono_ms_coarse() - j->sent_ms, &why);
     if (step == NEXT_DONE) {
         job_finish(j, MQ_OK, NULL);
         return;
@@ -1111,7 +1117,7 @@ static void job_after(send_job *j, int rc, const mq_error *e)
     j->last = why;
     j->have_last = true;
     str_copy(j->avoid, sizeof j->avoid, j->q.broker_name);
-    int64_t left = j->deadline - mono_ms();
+    int64_t left = j->deadline - mono_ms_coarse();
     if (step == NEXT_BUSY && left > 0 && !p->io_closing) {
         j->backoff_ms = busy_backoff_next(j->backoff_ms);
         j->bprev = NULL;
@@ -1162,7 +1168,7 @@ static void job_attempt(send_job *j)
 {
     mq_producer *p = j->p;
     mq_error err = {0};
-    int64_t now = mono_ms();
+    int64_t now = mono_ms_coarse();
     if (now >= j->deadline) {
         if (j->have_last)
             err = j->last;
@@ -1259,7 +1265,7 @@ static int send_job_post(mq_producer *p, const mq_message *msg, mq_send_callback
     j->arg = arg;
     j->pub = pub;
     j->attempts_left = cb ? 1 + p->o.retry_times_when_send_async_failed : 1;
-    j->deadline = mono_ms() + p->o.send_timeout_ms;
+    j->deadline = mono_ms_coarse() + p->o.send_timeout_ms;
     if (mqc_post_item(p->inst, &j->item, job_start) != MQ_OK) {
         pub_unref(pub);
         free(j);
