@@ -269,6 +269,19 @@ void mqadmin_json_broker(json_writer *w, const mq_broker_info *b)
     json_object_end(w);
 }
 
+void mqadmin_json_object_start(json_writer *w, bytebuf *buf)
+{
+    bytebuf_init(buf);
+    json_writer_init(w, buf, true);
+    json_object_begin(w);
+}
+
+int mqadmin_json_object_done(json_writer *w, bytebuf *buf)
+{
+    json_object_end(w);
+    return mqadmin_json_print(w, buf);
+}
+
 int mqadmin_json_print(json_writer *w, bytebuf *buf)
 {
     int rc = json_writer_finish(w);

@@ -110,5 +110,9 @@ void mqadmin_json_broker(json_writer *w, const mq_broker_info *b);
 
 /* Writes a finished JSON document (pretty) to stdout and frees the buffer. */
 int mqadmin_json_print(json_writer *w, bytebuf *buf);
+/* Starts a pretty JSON document that is one object; mqadmin_json_object_done
+ * closes it, prints it and frees the buffer. */
+void mqadmin_json_object_start(json_writer *w, bytebuf *buf);
+int mqadmin_json_object_done(json_writer *w, bytebuf *buf);
 
 #endif
