@@ -48,6 +48,7 @@ typedef struct mqc_sub {
     char *expr_type;        /* "TAG" or "SQL92" */
     bool is_retry;          /* %RETRY%<group>, subscribed automatically */
     bool route_fetching;    /* (io) an async route fetch is running */
+    bool no_route_logged;   /* (io) "no route yet" was logged; cleared when one comes */
     bool ids_pending;       /* (io) GET_CONSUMER_LIST_BY_GROUP in flight */
     bool again;             /* (io) rebalance again when it answers */
 } mqc_sub;

@@ -438,11 +438,19 @@ static void on_route_fetched_ctx(mqc_instance *inst, const char *topic, int rc, 
     free(f);
     if (c->closing)
         return;
-    if (rc == MQ_OK)
+    if (rc == MQ_OK) {
+        sub->no_route_logged = false;
         rebalance_topic(c, sub);
-    else if (!sub->is_retry)
-        log_warn("consumer %s: no route for subscribed topic %s yet (%s)", c->group, sub->topic,
-                 rc == MQ_ENOROUTE ? "topic does not exist" : "no nameserver answered");
+        return;
+    }
+    if (!sub->is_retry && !sub->no_route_logged) {
+        sub->no_route_logged = true;
+        log_warn("consumer %s: no route for subscribed topic %s yet (%s); asking again every second",
+                 c->group, sub->topic, rc == MQ_ENOROUTE ? "topic does not exist" : "no nameserver answered");
+    }
+    /* A topic a producer is about to create (auto-creation) should start
+     * flowing within a second, not at the next periodic rebalance. */
+    mqc_rebalance_soon(c, 1000);
 }
 
 static void rebalance_topic(mq_push_consumer *c, mqc_sub *sub)
