@@ -317,6 +317,11 @@ void mqc_instance_free(mqc_instance *inst)
     free(inst);
 }
 
+void mqc_on_drained(mqc_instance *inst, void (*fn)(void *arg), void *arg)
+{
+    evq_set_after_drain(inst->q, fn, arg);
+}
+
 void mqc_on_request(mqc_instance *inst, int32_t code, rm_handler_fn fn, void *arg)
 {
     rm_dispatch_on(inst->dispatch, code, fn, arg);

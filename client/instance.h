@@ -70,6 +70,11 @@ int mqc_run_sync(mqc_instance *inst, void (*fn)(void *arg), void *arg);
  * run, item untouched) once shutdown began. (any) */
 int mqc_post_item(mqc_instance *inst, evq_item *item, void (*fn)(evq_item *item));
 
+/* fn(arg) runs on the I/O thread after each batch of posted work (evq
+ * drain): the producer sends what arrived together as one batch. One hook
+ * per instance. (io) */
+void mqc_on_drained(mqc_instance *inst, void (*fn)(void *arg), void *arg);
+
 /* Handlers for requests brokers send us (CHECK_TRANSACTION_STATE,
  * NOTIFY_CONSUMER_IDS_CHANGED, RESET_CONSUMER_CLIENT_OFFSET...). (io) */
 void mqc_on_request(mqc_instance *inst, int32_t code, rm_handler_fn fn, void *arg);

@@ -11,7 +11,14 @@
  *   transport copies it into its output chunk).
  *   Async and oneway sends copy the message into one job allocation and
  *   post it (intrusively) to the I/O thread, which chooses the queue, sends,
- *   retries and runs the callback. A counter bounds the jobs alive at once
+ *   retries and runs the callback. Async jobs that reach the I/O thread in
+ *   the same wake-up (one drain of the posted work) for the same topic are
+ *   sent together as one
+ *   SEND_BATCH_MESSAGE (wire-level batching, as Kafka clients do; no linger
+ *   timer, so a lone message is never delayed): the broker stores them as
+ *   consecutive records of one queue, and each job still gets its own
+ *   callback, queue offset and message ids. A failed batch falls back to
+ *   each job's own retry path. A counter bounds the jobs alive at once
  *   (max_async_inflight): the caller waits for room, which is the
  *   back-pressure of a pipelined producer.
  *   The I/O thread also sends heartbeats every heartbeat_interval_ms to the
@@ -85,6 +92,7 @@ struct mq_producer {
     int jobs;
     int jobs_waiters; /* threads in a timed wait on jobs_cv (signal only then) */
     ev_timer heartbeat_timer; /* (io) */
+    strmap pending;           /* (io) topic -> pending_list: async jobs posted together */
     struct send_job *backoff_jobs; /* (io) async jobs waiting out a SYSTEM_BUSY back-off */
     bool io_closing;          /* (io) shutdown: no more back-off waits */
     bytebuf hb_body;          /* (io) */
@@ -102,6 +110,8 @@ void mq_producer_options_init(mq_producer_options *o)
     o->send_latency_fault_enable = true;
     o->fault_isolation_ms = 30000;
     o->max_async_inflight = 10000;
+    o->async_batch_max_msgs = 64;
+    o->async_batch_max_bytes = 256 * 1024;
     o->heartbeat_interval_ms = 30000;
     o->poll_name_server_interval_ms = 30000;
 }
@@ -352,6 +362,8 @@ static void on_heartbeat_timer(struct ev_loop *loop, ev_timer *w, int revents)
     mqc_addr_set_free(&set);
 }
 
+static void on_drained(void *arg);
+
 static void io_start(void *arg)
 {
     mq_producer *p = arg;
@@ -359,15 +371,19 @@ static void io_start(void *arg)
     ev_timer_init(&p->heartbeat_timer, on_heartbeat_timer, period, period);
     p->heartbeat_timer.data = p;
     ev_timer_start(mqc_loop(p->inst), &p->heartbeat_timer);
+    mqc_on_drained(p->inst, on_drained, p);
 }
 
 static void stop_backoff_jobs(mq_producer *p);
+static void flush_pending(mq_producer *p);
 
 static void io_stop(void *arg)
 {
     mq_producer *p = arg;
     p->io_closing = true;
     ev_timer_stop(mqc_loop(p->inst), &p->heartbeat_timer);
+    mqc_on_drained(p->inst, NULL, NULL);
+    flush_pending(p); /* jobs posted but not yet sent go out (or fail) now */
     stop_backoff_jobs(p);
 }
 
@@ -390,7 +406,8 @@ int mq_producer_new(const char *group, const char *namesrv_addr, const mq_produc
     }
     if (o.send_timeout_ms <= 0 || o.max_message_size <= 0 || o.retry_times_when_send_failed < 0 ||
         o.retry_times_when_send_async_failed < 0 || o.max_async_inflight <= 0 ||
-        o.heartbeat_interval_ms <= 0 || o.fault_isolation_ms < 0) {
+        o.heartbeat_interval_ms <= 0 || o.fault_isolation_ms < 0 || o.async_batch_max_msgs < 1 ||
+        o.async_batch_max_bytes < 1024) {
         mqc_error_set(err, MQ_EINVAL, "producer options: timeouts, sizes and intervals must be positive");
         return MQ_EINVAL;
     }
@@ -407,6 +424,7 @@ int mq_producer_new(const char *group, const char *namesrv_addr, const mq_produc
     pthread_cond_init(&p->jobs_cv, &a);
     pthread_condattr_destroy(&a);
     strmap_init(&p->publish);
+    strmap_init(&p->pending);
     mqc_fault_table_init(&p->faults, o.fault_isolation_ms);
     bytebuf_init(&p->hb_body);
     *out = p;
@@ -486,6 +504,7 @@ void mq_producer_destroy(mq_producer *p)
         free(s);
     }
     strmap_free(&p->publish);
+    strmap_free(&p->pending); /* emptied by io_stop */
     mqc_addr_set_free(&p->hb_addrs);
     mqc_fault_table_free(&p->faults);
     bytebuf_free(&p->hb_body);
@@ -1033,6 +1052,8 @@ typedef struct send_job {
     ev_timer backoff_timer;
     struct send_job *bprev, *bnext; /* in p->backoff_jobs while the timer runs */
     send_answer a;
+    bool batchable;      /* may travel in an automatic batch (no delay) */
+    struct send_job *pnext; /* (io) in a pending list of this loop turn */
     char storage[];      /* topic, props, body */
 } send_job;
 
@@ -1216,7 +1237,188 @@ static void job_attempt(send_job *j)
         job_after(j, rc, &err);
 }
 
-static void job_start(evq_item *item) { job_attempt((send_job *)item); }
+/* ---- automatic batching of async sends (I/O thread) ---- */
+
+typedef struct pending_list {
+    send_job *head, *tail;
+    int n;
+} pending_list;
+
+typedef struct batch_req {
+    mq_producer *p;
+    mqc_pub_queue q;
+    topic_pub *pub;     /* reference: q points into it */
+    bytebuf body;
+    int n;
+    send_job *jobs[];
+} batch_req;
+
+static void batch_req_free(batch_req *br)
+{
+    pub_unref(br->pub);
+    bytebuf_free(&br->body);
+    free(br);
+}
+
+/* Splits the broker's comma-joined offset ids into the batch's jobs. */
+static void batch_done(batch_req *br, const send_answer *a)
+{
+    const char *ids = answer_msg_id(a);
+    for (int i = 0; i < br->n; i++) {
+        send_job *j = br->jobs[i];
+        j->a.code = a->code;
+        j->a.queue_id = a->queue_id;
+        j->a.queue_offset = a->queue_offset + i;
+        size_t len = strcspn(ids, ",");
+        if (len >= sizeof j->a.msg_id_small)
+            len = sizeof j->a.msg_id_small - 1;
+        memcpy(j->a.msg_id_small, ids, len);
+        j->a.msg_id_small[len] = '\0';
+        ids += strcspn(ids, ",");
+        if (*ids == ',')
+            ids++;
+        job_finish(j, MQ_OK, NULL);
+    }
+}
+
+static void on_batch_response(rm_conn *conn, int e, const rm_cmd *resp, void *arg)
+{
+    (void)conn;
+    batch_req *br = arg;
+    mq_producer *p = br->p;
+    if (e == RM_OK) {
+        send_answer a = {0};
+        read_answer(resp, &a);
+        if (is_stored(a.code)) {
+            if (p->o.send_latency_fault_enable)
+                mqc_fault_update(&p->faults, br->q.broker_name, mono_ms_coarse() - br->jobs[0]->sent_ms,
+                                 false, mono_ms_coarse());
+            batch_done(br, &a);
+        } else {
+            for (int i = 0; i < br->n; i++) {
+                send_job *j = br->jobs[i];
+                int32_t code = a.code;
+                j->a.code = code;
+                str_copy(j->a.remark, sizeof j->a.remark, a.remark);
+                job_after(j, MQ_OK, NULL); /* judged one by one: retried alone */
+            }
+        }
+        free(a.msg_id);
+    } else {
+        mq_error err;
+        if (e == RM_ETIMEDOUT)
+            mqc_error_set(&err, MQ_ETIMEOUT, "batch send to %s (%s) timed out", br->q.broker_name, br->q.addr);
+        else
+            mqc_error_set(&err, MQ_ENETWORK, "connection to %s (%s) closed during a batch send",
+                          br->q.broker_name, br->q.addr);
+        for (int i = 0; i < br->n; i++)
+            job_after(br->jobs[i], err.code, &err);
+    }
+    batch_req_free(br);
+}
+
+/* Sends jobs[0..n) (same topic, n > 1) as one SEND_BATCH_MESSAGE. */
+static void batch_send(mq_producer *p, send_job **jobs, int n)
+{
+    int64_t now = mono_ms_coarse();
+    int64_t deadline = INT64_MAX;
+    for (int i = 0; i < n; i++)
+        if (jobs[i]->deadline < deadline)
+            deadline = jobs[i]->deadline;
+    topic_pub *pub;
+    atomic_uint *counter;
+    mq_error err = {0};
+    if (now >= deadline || pub_get(p, jobs[0]->r.topic, true, &pub, &counter, &err) != MQ_OK) {
+        for (int i = 0; i < n; i++)
+            job_attempt(jobs[i]); /* each finds its own way (or its own error) */
+        return;
+    }
+    uint32_t start = atomic_fetch_add(counter, 1);
+    int idx = mqc_select_queue(pub->queues, pub->n, start, NULL,
+                               p->o.send_latency_fault_enable ? &p->faults : NULL, now);
+    batch_req *br = xmalloc(sizeof *br + (size_t)n * sizeof *br->jobs);
+    br->p = p;
+    br->pub = pub;
+    br->q = pub->queues[idx];
+    br->n = n;
+    bytebuf_init(&br->body);
+    for (int i = 0; i < n; i++) {
+        send_job *j = jobs[i];
+        msg_batch_item item = {j->r.flag, j->r.body, j->r.body_len, j->r.props, (uint32_t)strlen(j->r.props)};
+        msg_batch_encode(&br->body, &item, 1);
+        j->q = br->q;
+        j->sent_ms = now;
+        br->jobs[i] = j;
+    }
+    send_req r = {RC_SEND_BATCH_MESSAGE, jobs[0]->r.topic, "", 0, br->body.data, (uint32_t)br->body.len, jobs[0]->r.born_ms};
+    Mq__RemotingHeader h;
+    Mq__SendMessageRequestHeader sh;
+    fill_header(p, &r, &br->q, &h, &sh);
+    int rc = mqc_invoke_async(p->inst, br->q.addr, &h, br->body.data, br->body.len, (int)(deadline - now),
+                              on_batch_response, br, &err);
+    if (rc != MQ_OK) {
+        for (int i = 0; i < n; i++)
+            job_after(jobs[i], rc, &err);
+        batch_req_free(br);
+    }
+}
+
+/* Sends everything pending: alone, or in batches of the configured size. */
+static void flush_pending(mq_producer *p)
+{
+    if (p->pending.count == 0)
+        return;
+    strmap lists = p->pending;
+    strmap_init(&p->pending);
+    int max = p->o.async_batch_max_msgs;
+    send_job **chunk = xmalloc((size_t)max * sizeof *chunk);
+    void *v;
+    for (size_t it = 0; strmap_next(&lists, &it, NULL, &v);) {
+        pending_list *l = v;
+        send_job *j = l->head;
+        while (j) {
+            int n = 0;
+            size_t bytes = 0;
+            while (j && n < max && (n == 0 || bytes + j->r.body_len + strlen(j->r.props) <= (size_t)p->o.async_batch_max_bytes)) {
+                bytes += j->r.body_len + strlen(j->r.props);
+                chunk[n++] = j;
+                j = j->pnext;
+            }
+            if (n == 1)
+                job_attempt(chunk[0]);
+            else
+                batch_send(p, chunk, n);
+        }
+        free(l);
+    }
+    free(chunk);
+    strmap_free(&lists);
+}
+
+/* After each batch of posted jobs: what arrived together goes together. */
+static void on_drained(void *arg) { flush_pending(arg); }
+
+static void job_start(evq_item *item)
+{
+    send_job *j = (send_job *)item;
+    mq_producer *p = j->p;
+    if (!j->batchable || p->o.async_batch_max_msgs <= 1 || p->io_closing) {
+        job_attempt(j);
+        return;
+    }
+    pending_list *l = strmap_get(&p->pending, j->r.topic);
+    if (!l) {
+        l = xcalloc(1, sizeof *l);
+        strmap_put(&p->pending, j->r.topic, l);
+    }
+    j->pnext = NULL;
+    if (l->tail)
+        l->tail->pnext = j;
+    else
+        l->head = j;
+    l->tail = j;
+    l->n++;
+}
 
 static int send_job_post(mq_producer *p, const mq_message *msg, mq_send_callback cb, void *arg,
                          mq_error *err)
@@ -1264,6 +1466,7 @@ static int send_job_post(mq_producer *p, const mq_message *msg, mq_send_callback
     j->cb = cb;
     j->arg = arg;
     j->pub = pub;
+    j->batchable = cb != NULL && mq_message_delay_level(msg) <= 0;
     j->attempts_left = cb ? 1 + p->o.retry_times_when_send_async_failed : 1;
     j->deadline = mono_ms_coarse() + p->o.send_timeout_ms;
     if (mqc_post_item(p->inst, &j->item, job_start) != MQ_OK) {

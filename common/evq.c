@@ -6,6 +6,7 @@
 #include "evq.h"
 
 #include <pthread.h>
+#include <stdbool.h>
 #include <stdlib.h>
 
 #include "util.h"
@@ -15,6 +16,8 @@ struct evq {
     ev_async wake;
     pthread_mutex_t lock;
     evq_item *head, *tail;
+    void (*after_drain)(void *arg); /* loop thread only */
+    void *after_drain_arg;
 };
 
 typedef struct fn_item {
@@ -25,19 +28,29 @@ typedef struct fn_item {
 
 void evq_drain(evq *q)
 {
+    bool ran = false;
     for (;;) {
         pthread_mutex_lock(&q->lock);
         evq_item *list = q->head;
         q->head = q->tail = NULL;
         pthread_mutex_unlock(&q->lock);
         if (!list)
-            return;
+            break;
+        ran = true;
         while (list) {
             evq_item *next = list->next;
             list->fn(list);
             list = next;
         }
     }
+    if (ran && q->after_drain)
+        q->after_drain(q->after_drain_arg);
+}
+
+void evq_set_after_drain(evq *q, void (*fn)(void *arg), void *arg)
+{
+    q->after_drain = fn;
+    q->after_drain_arg = arg;
 }
 
 static void on_wake(struct ev_loop *loop, ev_async *w, int revents)

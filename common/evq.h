@@ -32,6 +32,11 @@ void evq_post(evq *q, evq_item *item, void (*fn)(evq_item *item));
 void evq_post_fn(evq *q, void (*fn)(void *arg), void *arg);
 /* Runs what is queued now (loop thread); normally the loop does this. */
 void evq_drain(evq *q);
+/* Calls fn(arg) on the loop thread after each drain that ran items: work
+ * that arrives together can be handled together (e.g. a producer batches
+ * the sends posted since the last wake-up). One hook per queue; NULL clears.
+ * Loop thread. */
+void evq_set_after_drain(evq *q, void (*fn)(void *arg), void *arg);
 
 #ifdef __cplusplus
 }

@@ -30,9 +30,13 @@
  *
  * Writes
  *   Frames are appended to the connection's queue and sent with one gathered
- *   write (sendmsg with MSG_NOSIGNAL),
- *   header and body together; frames produced while handling one batch of
- *   input go out in one write. Zero-copy bodies (rm_reply_iov) are queued as
+ *   write (sendmsg with MSG_NOSIGNAL), header and body together: frames
+ *   produced while handling one batch of input go out in one write, and so
+ *   do frames queued anywhere else during one loop turn (an ev_prepare
+ *   watcher per connection flushes before the loop polls). Consequence:
+ *   do not queue frames from inside another ev_prepare callback - libev
+ *   runs prepare watchers started during the prepare phase only at the
+ *   next turn, after the loop may have blocked. Zero-copy bodies (rm_reply_iov) are queued as
  *   references and released by callback once sent or dropped.
  */
 #ifndef MQ_REMOTING_H

@@ -62,6 +62,15 @@ class ProducerTest : public ::testing::Test {
     size_t sends(FakeBroker &x) {
         return x.with_lock([&] { return x.sends.size(); });
     }
+    // Messages stored, whether they came alone or in batches.
+    size_t stored(FakeBroker &x) {
+        return x.with_lock([&] {
+            size_t n = 0;
+            for (auto &q : x.queues)
+                n += q.second.size();
+            return n;
+        });
+    }
     FakeNamesrv ns;
     std::unique_ptr<FakeBroker> a, b;
     mq_producer *p = nullptr;
@@ -357,10 +366,73 @@ TEST_F(ProducerTest, AsyncSendsCallBackOnceEachWithResults) {
     ASSERT_TRUE(cv.wait_for(g, std::chrono::seconds(10), [&] { return done == n; }));
     EXPECT_EQ(n, ok);
     EXPECT_EQ((size_t)n, ids.size());
-    EXPECT_EQ((size_t)n, sends(*a) + sends(*b));
+    // Every message stored once; async sends that reached the I/O thread
+    // together travelled as batches (fewer requests than messages).
+    EXPECT_EQ((size_t)n, stored(*a) + stored(*b));
+    EXPECT_LE(sends(*a) + sends(*b), (size_t)n);
     RecordedSend s = a->with_lock([&] { return a->sends.at(0); });
-    EXPECT_EQ("async", s.body);
     EXPECT_FALSE(s.oneway);
+}
+
+TEST_F(ProducerTest, AsyncSendsPostedTogetherTravelAsBatchesWithTheirOwnResults) {
+    start();
+    const int n = 300;
+    std::mutex mu;
+    std::condition_variable cv;
+    int done = 0;
+    std::vector<mq_send_result> results;
+    struct Ctx {
+        std::mutex *mu;
+        std::condition_variable *cv;
+        int *done;
+        std::vector<mq_send_result> *results;
+    } ctx{&mu, &cv, &done, &results};
+    std::vector<mq_message *> msgs;
+    for (int i = 0; i < n; i++)
+        msgs.push_back(msg("T", "m" + std::to_string(i)));
+    for (int i = 0; i < n; i++) {
+        mq_error err{};
+        ASSERT_EQ(MQ_OK, mq_producer_send_async(
+                             p, msgs[i],
+                             [](int rc, const mq_send_result *r, const mq_error *, void *arg) {
+                                 Ctx *c = static_cast<Ctx *>(arg);
+                                 std::lock_guard<std::mutex> g(*c->mu);
+                                 if (rc == MQ_OK)
+                                     c->results->push_back(*r);
+                                 (*c->done)++;
+                                 c->cv->notify_all();
+                             },
+                             &ctx, &err))
+            << err.message;
+    }
+    std::unique_lock<std::mutex> g(mu);
+    ASSERT_TRUE(cv.wait_for(g, std::chrono::seconds(10), [&] { return done == n; }));
+    ASSERT_EQ((size_t)n, results.size());
+    EXPECT_EQ((size_t)n, stored(*a) + stored(*b));
+    size_t batches = 0;
+    for (FakeBroker *x : {a.get(), b.get()})
+        x->with_lock([&] {
+            for (auto &s : x->sends)
+                batches += s.code == RC_SEND_BATCH_MESSAGE;
+            return 0;
+        });
+    EXPECT_GT(batches, 0u) << "300 sends posted at once should have formed at least one batch";
+    // Each message has its own unique id, its own offset id, and a queue
+    // offset no other message of its queue has.
+    std::set<std::string> uniq, offset_ids, positions;
+    for (auto &r : results) {
+        uniq.insert(r.msg_id);
+        offset_ids.insert(r.offset_msg_id);
+        positions.insert(std::string(r.queue.broker_name) + "/" + std::to_string(r.queue.queue_id) + "/" +
+                         std::to_string(r.queue_offset));
+        EXPECT_EQ(32u, strlen(r.offset_msg_id));
+    }
+    EXPECT_EQ((size_t)n, uniq.size());
+    EXPECT_EQ((size_t)n, offset_ids.size());
+    EXPECT_EQ((size_t)n, positions.size());
+    g.unlock();
+    for (auto *m : msgs)
+        mq_message_destroy(m);
 }
 
 TEST_F(ProducerTest, AsyncSendRetriesOnAnotherBroker) {
@@ -576,3 +648,29 @@ TEST_F(ProducerTest, RejectsBadOptions) {
 }
 
 } // namespace
+
+TEST_F(ProducerTest, AFailedBatchFallsBackToRetryingEachMessage) {
+    a->send_status = RS_SYSTEM_ERROR; // broker-a refuses everything
+    start();
+    const int n = 200;
+    std::atomic<int> done{0}, ok{0};
+    struct Ctx {
+        std::atomic<int> *done, *ok;
+    } ctx{&done, &ok};
+    mq_message *m = msg("T", "retry-me");
+    for (int i = 0; i < n; i++)
+        ASSERT_EQ(MQ_OK, mq_producer_send_async(
+                             p, m,
+                             [](int rc, const mq_send_result *, const mq_error *, void *arg) {
+                                 Ctx *c = static_cast<Ctx *>(arg);
+                                 if (rc == MQ_OK)
+                                     (*c->ok)++;
+                                 (*c->done)++;
+                             },
+                             &ctx, nullptr));
+    mq_message_destroy(m);
+    ASSERT_TRUE(wait_for([&] { return done.load() == n; }, 10000));
+    EXPECT_EQ(n, ok.load());            // every message made it
+    EXPECT_EQ((size_t)n, stored(*b));   // all on broker-b
+    EXPECT_EQ(0u, stored(*a));
+}

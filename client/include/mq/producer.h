@@ -57,6 +57,12 @@ typedef struct mq_producer_options {
     int fault_isolation_ms;             /* how long a failed broker is avoided (30000) */
     int max_async_inflight;             /* async/oneway sends queued or awaiting an answer;
                                            more block the caller up to send_timeout_ms (10000) */
+    int async_batch_max_msgs;           /* async sends to one topic waiting together on the
+                                           I/O thread go out as one batch request of at most
+                                           this many (64); each keeps its own callback, result,
+                                           queue offset and message id; 1 = never batch */
+    int async_batch_max_bytes;          /* ... and at most this many bytes of bodies and
+                                           properties (262144) */
     int heartbeat_interval_ms;          /* heartbeats to brokers (30000) */
     int poll_name_server_interval_ms;   /* route refresh (30000) */
 } mq_producer_options;
