@@ -17,7 +17,9 @@
 #include "log.h"
 #include "meta_db.h"
 #include "namesrv_register.h"
+#include "consumer_offset.h"
 #include "processors.h"
+#include "store/store.h"
 #include "subscription_group.h"
 #include "topic_config.h"
 #include "util.h"
@@ -62,6 +64,74 @@ static void on_topics_changed(void *arg)
     registrar_trigger(b->registrar);
 }
 
+/* Maps the broker's keys onto the store's configuration. */
+static int store_config_from(const broker *b, store_config *sc, char *err, size_t errlen)
+{
+    const broker_config *c = &b->cfg;
+    store_config_init(sc);
+    if (!str_copy(sc->store_path_root_dir, sizeof sc->store_path_root_dir, c->store_path_root_dir)) {
+        snprintf(err, errlen, "storePathRootDir is too long (at most %zu bytes)", sizeof sc->store_path_root_dir - 1);
+        return -1;
+    }
+    sc->maped_file_size_commit_log = c->maped_file_size_commit_log;
+    sc->maped_file_size_consume_queue = c->maped_file_size_consume_queue;
+    sc->flush_disk_type = c->flush_disk_type == FLUSH_SYNC ? STORE_SYNC_FLUSH : STORE_ASYNC_FLUSH;
+    sc->flush_interval_commit_log = c->flush_interval_commit_log;
+    sc->flush_commit_log_least_pages = c->flush_commit_log_least_pages;
+    sc->flush_commit_log_thorough_interval = c->flush_commit_log_thorough_interval;
+    sc->sync_flush_timeout = c->sync_flush_timeout;
+    sc->max_message_size = c->max_message_size;
+    sc->file_reserved_time = c->file_reserved_time;
+    str_copy(sc->delete_when, sizeof sc->delete_when, c->delete_when);
+    sc->disk_max_used_space_ratio = c->disk_max_used_space_ratio;
+    sc->disk_space_clean_forcibly_ratio = c->disk_space_clean_forcibly_ratio;
+    sc->disk_space_warning_level_ratio = c->disk_space_warning_level_ratio;
+    sc->message_index_enable = c->message_index_enable;
+    if (!str_copy(sc->message_delay_level, sizeof sc->message_delay_level, c->message_delay_level)) {
+        snprintf(err, errlen, "messageDelayLevel is too long");
+        return -1;
+    }
+    char ip[64];
+    int port;
+    if (addr_split(b->addr, ip, sizeof ip, &port, err, errlen) != 0 || msg_host_set(&sc->store_host, ip, port) != 0) {
+        snprintf(err, errlen, "cannot use %s as the store host", b->addr);
+        return -1;
+    }
+    return 0;
+}
+
+static void on_rate_tick(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    broker *b = w->data;
+    b->rates.samples[b->rates.next] = b->stats;
+    b->rates.next = (b->rates.next + 1) % BROKER_RATE_WINDOW;
+    if (b->rates.filled < BROKER_RATE_WINDOW)
+        b->rates.filled++;
+}
+
+double broker_rate(const broker *b, size_t counter_offset, int seconds)
+{
+    if (b->rates.filled < 2)
+        return 0;
+    if (seconds >= b->rates.filled)
+        seconds = b->rates.filled - 1;
+    if (seconds < 1)
+        seconds = 1;
+    int newest = (b->rates.next + BROKER_RATE_WINDOW - 1) % BROKER_RATE_WINDOW;
+    int oldest = (newest + BROKER_RATE_WINDOW - seconds) % BROKER_RATE_WINDOW;
+    uint64_t a, z;
+    memcpy(&z, (const char *)&b->rates.samples[newest] + counter_offset, sizeof z);
+    memcpy(&a, (const char *)&b->rates.samples[oldest] + counter_offset, sizeof a);
+    return (double)(z - a) / seconds;
+}
+
+static void on_conn_closed(rm_conn *c, void *arg)
+{
+    processor_client_conn_closed(arg, c);
+}
+
 int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
@@ -82,11 +152,10 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     log_info("metadata loaded from %s: %zu topics, %zu subscription groups", dir,
              topic_table_count(b->topics), group_table_count(b->groups));
 
-    /* store: opened here once broker/store lands */
-
+    /* Listen first: the store records brokerIP1:port as the store host. The
+     * loop is not running yet, so no request is served before the
+     * processors below are in place. */
     b->dispatch = rm_dispatch_new();
-    processor_admin_register(b);
-
     rm_options opts;
     rm_options_default(&opts);
     opts.max_frame = (uint32_t)cfg->max_frame_size;
@@ -97,6 +166,28 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     b->port = rm_server_port(b->server);
     if (resolve_address(b, err, errlen) != 0)
         goto fail;
+
+    store_config sc;
+    if (store_config_from(b, &sc, err, errlen) != 0)
+        goto fail;
+    int64_t t0 = mono_ms();
+    if (store_open(&sc, &b->store, err, errlen) != 0)
+        goto fail;
+    log_info("store opened under %s in %lld ms", cfg->store_path_root_dir, (long long)(mono_ms() - t0));
+    b->offsets = offset_manager_new(b, err, errlen);
+    if (!b->offsets)
+        goto fail;
+
+    processor_admin_register(b);
+    processor_client_register(b);
+    processor_send_register(b);
+    processor_pull_register(b);
+    processor_offset_register(b);
+    processor_query_register(b);
+    rm_server_on_close(b->server, on_conn_closed, b);
+    ev_timer_init(&b->rate_timer, on_rate_tick, 1.0, 1.0);
+    b->rate_timer.data = b;
+    ev_timer_start(loop, &b->rate_timer);
 
     if (registrar_new(b, &b->registrar, err, errlen) != 0)
         goto fail;
@@ -123,7 +214,6 @@ void broker_stop(broker *b)
         return;
     b->stopping = true;
     log_info("broker %s stopping: unregistering from the nameservers", b->cfg.broker_name);
-    /* store: flush offsets and close the store cleanly here once broker/store lands */
     if (b->registrar)
         registrar_unregister_all(b->registrar, on_unregistered, b);
     else
@@ -132,12 +222,29 @@ void broker_stop(broker *b)
 
 void broker_destroy(broker *b)
 {
+    if (b->loop)
+        ev_timer_stop(b->loop, &b->rate_timer);
     if (b->topics)
         topic_table_on_change(b->topics, NULL, NULL);
     registrar_free(b->registrar);
     b->registrar = NULL;
+    /* Close connections first: nothing new arrives while the rest winds down. */
+    if (b->server)
+        rm_server_on_close(b->server, NULL, NULL);
     rm_server_free(b->server);
     b->server = NULL;
+    if (b->pull_hold)
+        processor_pull_unregister(b);
+    processor_offset_unregister(b); /* persists committed offsets */
+    if (b->store) {
+        store_close(b->store); /* completes sync-flush waiters: their answers are posted to q */
+        b->store = NULL;
+    }
+    if (b->q)
+        evq_drain(b->q);
+    processor_send_unregister(b);
+    if (b->clients)
+        processor_client_unregister(b);
     rm_dispatch_free(b->dispatch);
     b->dispatch = NULL;
     group_table_free(b->groups);

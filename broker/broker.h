@@ -32,7 +32,7 @@ extern "C" {
 #endif
 
 struct meta_db;            /* meta_db.h: RocksDB for topics, groups, consumer offsets */
-struct mq_store;           /* store/store.h: CommitLog, ConsumeQueue, indexes */
+struct store;              /* store/store.h: CommitLog, ConsumeQueue, indexes */
 struct topic_table;        /* topic_config.h */
 struct group_table;        /* subscription_group.h */
 struct namesrv_registrar;  /* namesrv_register.h */
@@ -40,6 +40,27 @@ struct client_manager;     /* client_manager.h: producers and consumer groups by
 struct offset_manager;     /* consumer_offset.h */
 struct pull_hold;          /* pull_hold.h: long-polling pulls */
 struct queue_locks;        /* queue_lock.h: orderly consumers' queue locks */
+
+/* Counters the processors bump (loop thread) and GET_BROKER_RUNTIME_INFO
+ * reports, with per-second rates sampled by a timer in broker.c. */
+typedef struct broker_stats {
+    uint64_t put_msgs;          /* messages stored */
+    uint64_t put_bytes;         /* body bytes stored */
+    uint64_t put_refused;       /* sends answered with an error */
+    uint64_t busy_rejections;   /* sends answered SYSTEM_BUSY */
+    uint64_t get_found;         /* pulls answered with messages */
+    uint64_t get_miss;          /* pulls answered without */
+    uint64_t get_msgs;          /* messages sent to consumers */
+    uint64_t get_bytes;
+} broker_stats;
+
+enum { BROKER_RATE_WINDOW = 60 }; /* seconds of per-second samples kept */
+
+typedef struct broker_rates {
+    broker_stats samples[BROKER_RATE_WINDOW];
+    int next;                   /* slot of the next sample */
+    int filled;
+} broker_rates;
 
 typedef struct broker {
     broker_config cfg;            /* read-only after start: any thread */
@@ -53,7 +74,7 @@ typedef struct broker {
     int64_t start_ms;             /* wall clock at start */
 
     struct meta_db *meta;
-    struct mq_store *store;
+    struct store *store;
     struct topic_table *topics;
     struct group_table *groups;
     struct namesrv_registrar *registrar;
@@ -63,7 +84,14 @@ typedef struct broker {
     struct queue_locks *locks;
 
     bool stopping;                /* broker_stop ran */
+    broker_stats stats;
+    broker_rates rates;
+    ev_timer rate_timer;
 } broker;
+
+/* Messages per second of a counter over the last `seconds` (<= 60), from
+ * the sampled rates; e.g. broker_rate(b, offsetof(broker_stats, put_msgs), 10). */
+double broker_rate(const broker *b, size_t counter_offset, int seconds);
 
 /* Builds the broker from a parsed config: opens storage, registers the
  * processors, listens, starts registering with the nameservers. Returns 0,

@@ -17,7 +17,10 @@
 #include "broker.h"
 #include "log.h"
 #include "namesrv_register.h"
+#include "consumer_offset.h"
 #include "processors.h"
+#include "pull_hold.h"
+#include "store/store.h"
 #include "subscription_group.h"
 #include "topic_config.h"
 #include "util.h"
@@ -111,7 +114,16 @@ static void on_delete_topic(rm_conn *c, const rm_cmd *req, void *arg)
         rm_reply_status(c, req, RS_SYSTEM_ERROR, "%s", err);
         return;
     }
-    /* store: the topic's ConsumeQueues and consumer offsets are deleted here once broker/store lands */
+    if (rc == 0) {
+        store_delete_topic(b->store, topic);
+        char **groups;
+        size_t n = offset_manager_groups_of(b->offsets, topic, &groups);
+        for (size_t i = 0; i < n; i++) {
+            offset_manager_remove(b->offsets, groups[i], topic);
+            free(groups[i]);
+        }
+        free(groups);
+    }
     if (rc == 0)
         reply_after_registration(b, c, req);
     else
@@ -189,7 +201,9 @@ static void on_delete_group(rm_conn *c, const rm_cmd *req, void *arg)
         rm_reply_status(c, req, RS_SYSTEM_ERROR, "%s", err);
         return;
     }
-    /* offsets: cleanOffset is honoured here once the consumer-offset manager lands */
+    const Mq__DeleteSubscriptionGroupRequestHeader *dh = req->hdr->delete_subscription_group;
+    if (dh->has_cleanoffset && dh->cleanoffset)
+        offset_manager_remove(b->offsets, name, NULL);
     rm_reply_status(c, req, RS_SUCCESS, NULL);
 }
 
@@ -226,9 +240,9 @@ static void on_all_group_config(rm_conn *c, const rm_cmd *req, void *arg)
 /* ---- runtime info and config ---- */
 
 typedef struct kv_builder {
-    Mq__KVTable__TableEntry entries[32];
-    Mq__KVTable__TableEntry *ptrs[32];
-    char values[32][128];
+    Mq__KVTable__TableEntry entries[64];
+    Mq__KVTable__TableEntry *ptrs[64];
+    char values[64][128];
     size_t n;
 } kv_builder;
 
@@ -278,7 +292,37 @@ static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
     rm_stats_get(&st);
     kv_add(&k, "remotingFramesIn", "%llu", (unsigned long long)st.frames_in);
     kv_add(&k, "remotingFramesOut", "%llu", (unsigned long long)st.frames_out);
-    /* store: putTps, getTps, commitLog min/max offsets, disk ratio... are added here once broker/store lands */
+    kv_add(&k, "putTps", "%.1f %.1f %.1f", broker_rate(b, offsetof(broker_stats, put_msgs), 10),
+           broker_rate(b, offsetof(broker_stats, put_msgs), 60), broker_rate(b, offsetof(broker_stats, put_msgs), 1));
+    kv_add(&k, "getTransferedTps", "%.1f %.1f %.1f", broker_rate(b, offsetof(broker_stats, get_msgs), 10),
+           broker_rate(b, offsetof(broker_stats, get_msgs), 60), broker_rate(b, offsetof(broker_stats, get_msgs), 1));
+    kv_add(&k, "getFoundTps", "%.1f", broker_rate(b, offsetof(broker_stats, get_found), 10));
+    kv_add(&k, "getMissTps", "%.1f", broker_rate(b, offsetof(broker_stats, get_miss), 10));
+    kv_add(&k, "msgPutTotalSinceStart", "%llu", (unsigned long long)b->stats.put_msgs);
+    kv_add(&k, "msgGetTotalSinceStart", "%llu", (unsigned long long)b->stats.get_msgs);
+    kv_add(&k, "sendRefusedTotal", "%llu", (unsigned long long)b->stats.put_refused);
+    kv_add(&k, "sendBusyRejectedTotal", "%llu", (unsigned long long)b->stats.busy_rejections);
+    if (b->store) {
+        store_stats ss;
+        store_get_stats(b->store, &ss);
+        kv_add(&k, "commitLogMinOffset", "%lld", (long long)ss.commitlog_min_offset);
+        kv_add(&k, "commitLogMaxOffset", "%lld", (long long)ss.commitlog_max_offset);
+        kv_add(&k, "commitLogFlushedOffset", "%lld", (long long)ss.flushed_offset);
+        kv_add(&k, "dispatchBehindBytes", "%lld", (long long)ss.dispatch_lag_bytes);
+        kv_add(&k, "commitLogDiskRatio", "%.2f", ss.disk_used_ratio / 100.0);
+        kv_add(&k, "diskFull", "%s", ss.disk_full ? "true" : "false");
+        kv_add(&k, "storeIoError", "%s", ss.io_error ? "true" : "false");
+        kv_add(&k, "fsyncCount", "%lld", (long long)ss.fsync_count);
+        kv_add(&k, "msgsPerFsync", "%.1f", ss.msgs_per_fsync);
+        kv_add(&k, "flushDiskTimeoutTotal", "%lld", (long long)ss.flush_timeouts);
+        kv_add(&k, "commitLogSegments", "%lld", (long long)ss.segments);
+        kv_add(&k, "consumeQueueCount", "%lld", (long long)ss.queues);
+        int64_t earliest = 0;
+        if (store_commitlog_earliest_time(b->store, &earliest) == 0)
+            kv_add(&k, "earliestMessageTimeStamp", "%lld", (long long)earliest);
+    }
+    if (b->pull_hold)
+        kv_add(&k, "pullRequestsHeld", "%zu", pull_hold_count(b->pull_hold));
     Mq__KVTable t = MQ__KVTABLE__INIT;
     t.n_table = k.n;
     t.table = k.ptrs;

@@ -1,15 +1,44 @@
 /*
- * processors.h - one registration function per processor file. broker_init
- * calls each; a new processor (processor_send.c, processor_pull.c, ...)
- * adds its line here and one call in broker.c. Each binds its request codes
- * to handlers on b->dispatch; handlers run on the loop thread with the
- * broker as their argument.
+ * processors.h - one entry point per processor file. broker_init calls each
+ * *_register once (after the store and tables exist) to create its state
+ * and claim its request codes; broker_stop/destroy call the matching
+ * *_unregister in reverse order. Adding a processor is one line here and
+ * one in broker.c.
  */
-#ifndef MQ_PROCESSORS_H
-#define MQ_PROCESSORS_H
+#ifndef MQ_BROKER_PROCESSORS_H
+#define MQ_BROKER_PROCESSORS_H
 
 #include "broker.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+/* processor_admin.c: topics, groups, broker runtime info and config */
 void processor_admin_register(broker *b);
+
+/* processor_client.c: heartbeats, membership, queue locks */
+void processor_client_register(broker *b);
+void processor_client_conn_closed(broker *b, rm_conn *c);
+void processor_client_unregister(broker *b);
+
+/* processor_send.c: SEND_MESSAGE, SEND_MESSAGE_V2, SEND_BATCH_MESSAGE */
+void processor_send_register(broker *b);
+void processor_send_unregister(broker *b);
+
+/* processor_pull.c: PULL_MESSAGE with long polling */
+void processor_pull_register(broker *b);
+void processor_pull_unregister(broker *b);
+
+/* processor_offset.c: consumer offsets, min/max/search offsets, consume stats */
+void processor_offset_register(broker *b);
+void processor_offset_unregister(broker *b);
+
+/* processor_query.c: VIEW_MESSAGE_BY_ID, QUERY_MESSAGE */
+void processor_query_register(broker *b);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -1,0 +1,419 @@
+/*
+ * processor_send.c - SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and
+ * SEND_BATCH_MESSAGE (320): validate, append to the CommitLog, answer.
+ *
+ * Loop thread. The append itself is store_put: a copy of the payload from
+ * the connection's read buffer into the mapped CommitLog, under the store's
+ * put lock, with no disk I/O. Under ASYNC_FLUSH the answer goes out at once.
+ * Under SYNC_FLUSH (unless the message says WAIT=false) the answer waits for
+ * the group commit covering the record: the store's flush thread calls back,
+ * the callback posts to the loop (evq), and the loop answers SUCCESS or
+ * FLUSH_DISK_TIMEOUT. The request's connection is held by an rm_reply_to
+ * meanwhile, so a producer that disconnects costs nothing but a dropped
+ * answer.
+ *
+ * What is refused, with RocketMQ's statuses: a broker without write
+ * permission (NO_PERMISSION), bad or system topic names, unknown topics when
+ * auto-creation is off (TOPIC_NOT_EXIST), illegal queue ids (SYSTEM_ERROR),
+ * oversize bodies or properties (MESSAGE_ILLEGAL), a full disk
+ * (SERVICE_NOT_AVAILABLE), too many sends waiting for the disk (SYSTEM_BUSY,
+ * so the client backs off and retries). Transactional half messages and
+ * delayed messages are refused with a clear remark until their services land.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "broker.h"
+#include "bytes.h"
+#include "log.h"
+#include "message.h"
+#include "processors.h"
+#include "store/store.h"
+#include "topic_config.h"
+#include "util.h"
+
+enum {
+    MAX_BATCH = 4096,          /* messages in one batch request */
+    MAX_FLUSH_WAITERS = 65536, /* sync-flush answers outstanding before SYSTEM_BUSY */
+};
+
+typedef struct send_state {
+    broker *b;
+    msg_host store_host;
+    uint64_t rng;
+    int flush_waiters;          /* loop-owned count of outstanding sync-flush answers */
+    /* one-entry cache of the last connection's born host */
+    uint64_t host_conn_id;
+    msg_host host;
+} send_state;
+
+static send_state *g_state; /* one broker per process */
+
+static const msg_host *born_host(send_state *st, rm_conn *c)
+{
+    if (st->host_conn_id != rm_conn_id(c)) {
+        char ip[80];
+        int port = 0;
+        char err[64];
+        if (addr_split(rm_conn_peer(c), ip, sizeof ip, &port, err, sizeof err) != 0 ||
+            msg_host_set(&st->host, ip, port) != 0)
+            msg_host_set(&st->host, "127.0.0.1", 0);
+        st->host_conn_id = rm_conn_id(c);
+    }
+    return &st->host;
+}
+
+static int32_t pick_queue(send_state *st, int32_t n)
+{
+    st->rng ^= st->rng << 13;
+    st->rng ^= st->rng >> 7;
+    st->rng ^= st->rng << 17;
+    return (int32_t)(st->rng % (uint64_t)n);
+}
+
+/* ---- answers ---- */
+
+static int32_t status_code(store_put_status s)
+{
+    switch (s) {
+    case STORE_PUT_OK: return RS_SUCCESS;
+    case STORE_PUT_FLUSH_DISK_TIMEOUT: return RS_FLUSH_DISK_TIMEOUT;
+    case STORE_PUT_FLUSH_SLAVE_TIMEOUT: return RS_FLUSH_SLAVE_TIMEOUT;
+    case STORE_PUT_SLAVE_NOT_AVAILABLE: return RS_SLAVE_NOT_AVAILABLE;
+    case STORE_PUT_MESSAGE_ILLEGAL:
+    case STORE_PUT_PROPERTIES_SIZE_EXCEEDED: return RS_MESSAGE_ILLEGAL;
+    case STORE_PUT_SERVICE_NOT_AVAILABLE:
+    case STORE_PUT_DISK_FULL:
+    case STORE_PUT_IO_ERROR: return RS_SERVICE_NOT_AVAILABLE;
+    case STORE_PUT_OS_PAGECACHE_BUSY: return RS_SYSTEM_BUSY;
+    default: return RS_SYSTEM_ERROR;
+    }
+}
+
+/* Answers a stored message (SUCCESS or a "stored but..." status). */
+static void answer_stored(rm_reply_to *to, int32_t code, const char *msg_id, int32_t queue_id,
+                          int64_t queue_offset, const char *transaction_id)
+{
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    Mq__SendMessageResponseHeader r = MQ__SEND_MESSAGE_RESPONSE_HEADER__INIT;
+    h.code = code;
+    if (code == RS_FLUSH_DISK_TIMEOUT)
+        h.remark = (char *)"stored, but not flushed to disk in time (syncFlushTimeout)";
+    r.msgid = (char *)msg_id;
+    r.queueid = queue_id;
+    r.has_queueid = 1;
+    r.queueoffset = queue_offset;
+    r.has_queueoffset = 1;
+    r.transactionid = (char *)transaction_id;
+    h.ext_case = MQ__REMOTING_HEADER__EXT_SEND_MESSAGE_RESPONSE;
+    h.send_message_response = &r;
+    rm_respond(to, &h, NULL, 0);
+}
+
+typedef struct flush_wait {
+    evq_item item;
+    send_state *st;
+    rm_reply_to to;
+    store_put_status status;
+    int32_t queue_id;
+    int64_t queue_offset;
+    char *msg_id;
+} flush_wait;
+
+static void on_flush_done_loop(evq_item *item)
+{
+    flush_wait *w = (flush_wait *)item;
+    w->st->flush_waiters--;
+    answer_stored(&w->to, status_code(w->status), w->msg_id, w->queue_id, w->queue_offset, NULL);
+    free(w->msg_id);
+    free(w);
+}
+
+/* store-flush thread: hand the result to the loop. */
+static void on_flushed(void *arg, store_put_status status)
+{
+    flush_wait *w = arg;
+    w->status = status;
+    evq_post(w->st->b->q, &w->item, on_flush_done_loop);
+}
+
+/* Answers now, or after the flush when the broker flushes synchronously. */
+static void finish(send_state *st, rm_conn *c, const rm_cmd *req, const store_put_result *res,
+                   const char *msg_id, bool wait)
+{
+    rm_reply_to to;
+    rm_defer(c, req, &to);
+    int64_t end = res->physical_offset + res->wrote_bytes;
+    if (wait && st->b->cfg.flush_disk_type == FLUSH_SYNC) {
+        flush_wait *w = xcalloc(1, sizeof *w);
+        w->st = st;
+        w->to = to;
+        w->queue_id = req->hdr->send_message->queueid;
+        w->queue_offset = res->queue_offset;
+        w->msg_id = xstrdup(msg_id);
+        int rc = store_wait_flushed(st->b->store, end, on_flushed, w);
+        if (rc == 0) {
+            st->flush_waiters++;
+            return;
+        }
+        to = w->to;
+        free(w->msg_id);
+        free(w);
+        if (rc < 0) {
+            answer_stored(&to, RS_FLUSH_DISK_TIMEOUT, msg_id, req->hdr->send_message->queueid,
+                          res->queue_offset, NULL);
+            return;
+        }
+    }
+    answer_stored(&to, RS_SUCCESS, msg_id, req->hdr->send_message->queueid, res->queue_offset, NULL);
+}
+
+/* ---- validation shared by single and batch sends ---- */
+
+/* Checks permission, topic and queue; may auto-create the topic and pick the
+ * queue (writes it back into the header). Answers and returns false on error. */
+static bool check_send(send_state *st, rm_conn *c, const rm_cmd *req)
+{
+    broker *b = st->b;
+    Mq__SendMessageRequestHeader *h = req->hdr->send_message;
+    char err[256];
+    if (!(b->cfg.broker_perm & PERM_WRITE)) {
+        rm_reply_status(c, req, RS_NO_PERMISSION, "the broker[%s] sending message is forbidden", b->addr);
+        return false;
+    }
+    if (b->cfg.broker_role == ROLE_SLAVE) {
+        rm_reply_status(c, req, RS_SERVICE_NOT_AVAILABLE, "broker %s is a slave: send to the master", b->addr);
+        return false;
+    }
+    if (!h->topic || !topic_name_valid(h->topic, err, sizeof err)) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "bad topic: %s", h->topic ? err : "topic is required");
+        return false;
+    }
+    if (topic_is_system(h->topic)) {
+        rm_reply_status(c, req, RS_NO_PERMISSION, "topic %s is a system topic and cannot be sent to", h->topic);
+        return false;
+    }
+    const topic_config *tc = topic_table_find(b->topics, h->topic);
+    if (!tc && b->cfg.auto_create_topic_enable) {
+        int32_t q = b->cfg.default_topic_queue_nums;
+        if (h->has_defaulttopicqueuenums && h->defaulttopicqueuenums > 0 && h->defaulttopicqueuenums < q)
+            q = h->defaulttopicqueuenums;
+        tc = topic_table_ensure(b->topics, h->topic, q, q, PERM_READ | PERM_WRITE, 0);
+        if (tc)
+            log_info("auto-created topic %s with %d queues on first send", h->topic, q);
+    }
+    if (!tc) {
+        rm_reply_status(c, req, RS_TOPIC_NOT_EXIST,
+                        "topic[%s] not exist, apply first please! (autoCreateTopicEnable=false)", h->topic);
+        return false;
+    }
+    if (!(tc->perm & PERM_WRITE)) {
+        rm_reply_status(c, req, RS_NO_PERMISSION, "the topic[%s] sending message is forbidden", h->topic);
+        return false;
+    }
+    if (!h->has_queueid || h->queueid < 0) {
+        h->queueid = pick_queue(st, tc->write_queue_nums);
+        h->has_queueid = 1;
+    } else if (h->queueid >= tc->write_queue_nums) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "request queueId[%d] is illegal, topic %s has %d write queues",
+                        h->queueid, h->topic, tc->write_queue_nums);
+        return false;
+    }
+    if (st->flush_waiters >= MAX_FLUSH_WAITERS) {
+        st->b->stats.busy_rejections++;
+        rm_reply_status(c, req, RS_SYSTEM_BUSY,
+                        "[TOO_MANY_FLUSH_WAITERS] broker busy: %d sends waiting for the disk, try later",
+                        st->flush_waiters);
+        return false;
+    }
+    return true;
+}
+
+/* Refuses features whose services have not landed yet, rather than storing
+ * a message that would then be delivered wrongly. */
+static bool check_features(rm_conn *c, const rm_cmd *req, int32_t sysflag, const char *props, size_t plen)
+{
+    const char *v;
+    size_t vlen;
+    if (msg_tx_type(sysflag) != MSG_SYSFLAG_TX_NOT ||
+        (msg_prop_get(props, plen, MSG_PROP_TRAN_MSG, &v, &vlen) && vlen == 4 && !memcmp(v, "true", 4))) {
+        rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "transactional messages are not supported by this broker yet");
+        return false;
+    }
+    if ((msg_prop_get(props, plen, MSG_PROP_DELAY, &v, &vlen) && !(vlen == 1 && v[0] == '0')) ||
+        msg_prop_get(props, plen, MSG_PROP_TIMER_DELIVER_MS, &v, &vlen) ||
+        msg_prop_get(props, plen, MSG_PROP_TIMER_DELAY_MS, &v, &vlen) ||
+        msg_prop_get(props, plen, MSG_PROP_TIMER_DELAY_SEC, &v, &vlen)) {
+        rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "delayed and scheduled messages are not supported by this broker yet");
+        return false;
+    }
+    return true;
+}
+
+static bool wants_wait(const char *props, size_t plen)
+{
+    const char *v;
+    size_t vlen;
+    return !(msg_prop_get(props, plen, MSG_PROP_WAIT, &v, &vlen) && vlen == 5 && !memcmp(v, "false", 5));
+}
+
+static void fill_record(send_state *st, rm_conn *c, const Mq__SendMessageRequestHeader *h, msg_record *r)
+{
+    memset(r, 0, sizeof *r);
+    r->topic = h->topic;
+    r->topic_len = (uint32_t)strlen(h->topic);
+    r->queue_id = h->queueid;
+    r->flag = h->flag;
+    r->sysflag = h->sysflag & ~(MSG_SYSFLAG_BORNHOST_V6 | MSG_SYSFLAG_STOREHOST_V6 | MSG_SYSFLAG_NEED_UNWRAP | MSG_SYSFLAG_INNER_BATCH);
+    r->born_timestamp = h->has_borntimestamp ? h->borntimestamp : now_ms();
+    r->born_host = *born_host(st, c);
+    r->store_host = st->store_host;
+    r->reconsume_times = h->reconsumetimes;
+}
+
+static bool put_ok_or_answer(rm_conn *c, const rm_cmd *req, int rc, const store_put_result *res)
+{
+    if (rc == 0 && (res->status == STORE_PUT_OK))
+        return true;
+    store_put_status s = res->status;
+    int32_t code = status_code(s);
+    g_state->b->stats.put_refused++;
+    if (code == RS_SUCCESS)
+        code = RS_SYSTEM_ERROR;
+    rm_reply_status(c, req, code, "%s: %s", store_put_status_name(s), res->remark[0] ? res->remark : "not stored");
+    return false;
+}
+
+/* ---- handlers ---- */
+
+static void on_send(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    send_state *st = arg;
+    Mq__SendMessageRequestHeader *h = req->hdr->send_message;
+    if (!check_send(st, c, req))
+        return;
+    const char *props = h->properties ? h->properties : "";
+    size_t plen = strlen(props);
+    if (!check_features(c, req, h->sysflag, props, plen))
+        return;
+    if (req->body_len == 0) {
+        rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "message body is empty");
+        return;
+    }
+    if (req->body_len > (uint32_t)st->b->cfg.max_message_size) {
+        rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "message body of %u bytes is over the maximum of %d",
+                        req->body_len, st->b->cfg.max_message_size);
+        return;
+    }
+    msg_record r;
+    fill_record(st, c, h, &r);
+    r.body = req->body;
+    r.body_len = req->body_len;
+    r.body_crc = msg_body_crc(req->body, req->body_len);
+    r.properties = props;
+    r.properties_len = (uint32_t)plen;
+    store_put_result res;
+    int rc = store_put(st->b->store, &r, &res);
+    if (!put_ok_or_answer(c, req, rc, &res))
+        return;
+    st->b->stats.put_msgs++;
+    st->b->stats.put_bytes += req->body_len;
+    finish(st, c, req, &res, res.offset_msg_id, wants_wait(props, plen));
+}
+
+static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    send_state *st = arg;
+    Mq__SendMessageRequestHeader *h = req->hdr->send_message;
+    if (!check_send(st, c, req))
+        return;
+    msg_batch_iter it;
+    msg_batch_item item;
+    msg_batch_iter_init(&it, req->body, req->body_len);
+    size_t n = 0, cap = 16;
+    msg_record *recs = xmalloc(cap * sizeof *recs);
+    msg_record base;
+    fill_record(st, c, h, &base);
+    int rc;
+    bool wait = true;
+    while ((rc = msg_batch_next(&it, &item)) == 1) {
+        if (n == MAX_BATCH) {
+            rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "batch of more than %d messages", MAX_BATCH);
+            goto out;
+        }
+        if (item.body_len == 0 || item.body_len > (uint32_t)st->b->cfg.max_message_size) {
+            rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "message %zu of the batch has a body of %u bytes (1..%d allowed)",
+                            n, item.body_len, st->b->cfg.max_message_size);
+            goto out;
+        }
+        if (!check_features(c, req, h->sysflag, item.properties, item.properties_len))
+            goto out;
+        if (n == cap) {
+            cap *= 2;
+            recs = xrealloc(recs, cap * sizeof *recs);
+        }
+        recs[n] = base;
+        recs[n].flag = item.flag;
+        recs[n].body = item.body;
+        recs[n].body_len = item.body_len;
+        recs[n].body_crc = msg_body_crc(item.body, item.body_len);
+        recs[n].properties = item.properties;
+        recs[n].properties_len = item.properties_len;
+        if (n == 0)
+            wait = wants_wait(item.properties, item.properties_len);
+        n++;
+    }
+    if (rc < 0) {
+        rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "malformed batch body: %s (after %zu messages)", msg_strerror(rc), n);
+        goto out;
+    }
+    if (n == 0) {
+        rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "empty batch");
+        goto out;
+    }
+    int64_t *offsets = xmalloc(n * sizeof *offsets);
+    store_put_result res;
+    rc = store_put_batch(st->b->store, recs, n, &res, offsets);
+    if (put_ok_or_answer(c, req, rc, &res)) {
+        bytebuf ids;
+        bytebuf_init(&ids);
+        for (size_t i = 0; i < n; i++) {
+            char id[MSG_ID_BUF];
+            msg_offset_id_encode(&st->store_host, offsets[i], id, sizeof id);
+            if (i)
+                bytebuf_append(&ids, ",", 1);
+            bytebuf_append_str(&ids, id);
+        }
+        st->b->stats.put_msgs += n;
+        st->b->stats.put_bytes += res.wrote_bytes;
+        finish(st, c, req, &res, bytebuf_cstr(&ids), wait);
+        bytebuf_free(&ids);
+    }
+    free(offsets);
+out:
+    free(recs);
+}
+
+void processor_send_register(broker *b)
+{
+    send_state *st = xcalloc(1, sizeof *st);
+    st->b = b;
+    st->rng = (uint64_t)mono_ns() | 1;
+    char ip[80];
+    int port = 0;
+    char err[64];
+    if (addr_split(b->addr, ip, sizeof ip, &port, err, sizeof err) != 0 || msg_host_set(&st->store_host, ip, port) != 0)
+        msg_host_set(&st->store_host, "127.0.0.1", b->port);
+    g_state = st;
+    rm_dispatch_on(b->dispatch, RC_SEND_MESSAGE, on_send, st);
+    rm_dispatch_on(b->dispatch, RC_SEND_MESSAGE_V2, on_send, st);
+    rm_dispatch_on(b->dispatch, RC_SEND_BATCH_MESSAGE, on_send_batch, st);
+}
+
+void processor_send_unregister(broker *b)
+{
+    (void)b;
+    free(g_state);
+    g_state = NULL;
+}

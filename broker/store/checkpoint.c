@@ -1,0 +1,198 @@
+/*
+ * checkpoint.c - see checkpoint.h.
+ */
+#define _GNU_SOURCE
+#include "checkpoint.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <zlib.h>
+
+#include "bytes.h"
+#include "log.h"
+#include "store_internal.h"
+#include "util.h"
+
+#define SLOT_A 1024
+#define SLOT_B 2048
+#define SLOT_LEN 48
+static const char SLOT_MAGIC[8] = {'M', 'Q', 'C', 'K', 'P', 'T', '0', '1'};
+
+static bool slot_read(const uint8_t *p, ckpt_data *d)
+{
+    if (memcmp(p, SLOT_MAGIC, 8) != 0)
+        return false;
+    uint32_t crc = (uint32_t)crc32(0, p, SLOT_LEN - 4);
+    if (crc != be32_load(p + SLOT_LEN - 4))
+        return false;
+    d->seq = be64_load(p + 8);
+    d->cq_offset = (int64_t)be64_load(p + 16);
+    d->cl_end = (int64_t)be64_load(p + 24);
+    d->flushed_offset = (int64_t)be64_load(p + 32);
+    d->flags = be32_load(p + 40);
+    return true;
+}
+
+static void slot_write(uint8_t *p, const ckpt_data *d)
+{
+    memset(p, 0, SLOT_LEN);
+    memcpy(p, SLOT_MAGIC, 8);
+    be64_store(p + 8, d->seq);
+    be64_store(p + 16, (uint64_t)d->cq_offset);
+    be64_store(p + 24, (uint64_t)d->cl_end);
+    be64_store(p + 32, (uint64_t)d->flushed_offset);
+    be32_store(p + 40, d->flags);
+    be32_store(p + SLOT_LEN - 4, (uint32_t)crc32(0, p, SLOT_LEN - 4));
+}
+
+int ckpt_open(checkpoint *c, struct store *s, const char *root, ckpt_data *loaded)
+{
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    snprintf(c->path, sizeof c->path, "%s/checkpoint", root);
+    c->fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (c->fd < 0)
+        return STORE_ERR_IO;
+    ssize_t n = pread(c->fd, c->page, sizeof c->page, 0);
+    if (n < 0)
+        return STORE_ERR_IO;
+    if (n < (ssize_t)sizeof c->page)
+        memset(c->page + n, 0, sizeof c->page - (size_t)n);
+    ckpt_data a = {0}, b = {0};
+    bool va = slot_read(c->page + SLOT_A, &a), vb = slot_read(c->page + SLOT_B, &b);
+    if (!va && !vb)
+        return STORE_ERR_NOT_FOUND;
+    ckpt_data *best = va && (!vb || a.seq > b.seq) ? &a : &b;
+    best->physic_ts = (int64_t)be64_load(c->page);
+    best->logics_ts = (int64_t)be64_load(c->page + 8);
+    best->index_ts = (int64_t)be64_load(c->page + 16);
+    best->confirm_offset = (int64_t)be64_load(c->page + 32);
+    c->last = *best;
+    *loaded = *best;
+    return 0;
+}
+
+int ckpt_write(checkpoint *c, ckpt_data *d)
+{
+    d->seq = c->last.seq + 1;
+    be64_store(c->page, (uint64_t)d->physic_ts);
+    be64_store(c->page + 8, (uint64_t)d->logics_ts);
+    be64_store(c->page + 16, (uint64_t)d->index_ts);
+    be64_store(c->page + 24, (uint64_t)d->flushed_offset);
+    be64_store(c->page + 32, (uint64_t)d->confirm_offset);
+    slot_write(c->page + (d->seq % 2 ? SLOT_B : SLOT_A), d);
+    if (pwrite(c->fd, c->page, sizeof c->page, 0) != (ssize_t)sizeof c->page) {
+        log_error("cannot write %s: %s", c->path, strerror(errno));
+        return STORE_ERR_IO;
+    }
+    if (fdatasync(c->fd) != 0) {
+        log_error("cannot sync %s: %s", c->path, strerror(errno));
+        return STORE_ERR_IO;
+    }
+    c->last = *d;
+    return 0;
+}
+
+int ckpt_run_once(checkpoint *c)
+{
+    store *s = c->s;
+    int64_t dispatched = dispatcher_dispatched(&s->disp);
+    int64_t flushed = flusher_flushed(&s->fl);
+    if (dispatched == c->last.cq_offset && flushed == c->last.flushed_offset &&
+        !(c->last.flags & CKPT_FLAG_CLEAN))
+        return 0;
+    int64_t logics_ts = atomic_load(&s->disp.last_store_ts);
+    size_t n;
+    consume_queue **qs = cq_snapshot(&s->cqs, NULL, &n);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (atomic_load(&qs[i]->deleted))
+            continue;
+        int r = cq_flush(qs[i]);
+        if (r < 0) {
+            log_error("ConsumeQueue flush of %s failed: %s", qs[i]->dir, strerror(-r));
+            rc = STORE_ERR_IO;
+        }
+    }
+    cq_snapshot_free(qs, n);
+    if (rc < 0)
+        return rc; /* keep the old checkpoint: its redo point is still valid */
+    /* The index memtable is written without WAL: flush it now and then so a
+     * crash never has to redo more than this interval of index entries. */
+    int64_t keys = atomic_load(&s->disp.index_keys), now = mono_ms();
+    if (keys != c->index_keys_flushed && now - c->index_flush_ms >= INDEX_FLUSH_INTERVAL_MS) {
+        c->index_flush_ms = now;
+        if (kv_flush_index(&s->kv) == 0)
+            c->index_keys_flushed = keys;
+    }
+    ckpt_data d = {0};
+    d.physic_ts = atomic_load(&s->cl.last_store_ts);
+    d.logics_ts = logics_ts;
+    d.index_ts = logics_ts;
+    d.flushed_offset = flushed;
+    d.confirm_offset = cl_max_offset(&s->cl);
+    d.cq_offset = dispatched;
+    d.cl_end = -1;
+    return ckpt_write(c, &d);
+}
+
+static void *ckpt_main(void *arg)
+{
+    checkpoint *c = arg;
+    log_set_thread_name("store-ckpt");
+    int interval = c->s->cfg.flush_interval_consume_queue;
+    pthread_mutex_lock(&c->mu);
+    while (!c->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval / 1000;
+        ts.tv_nsec += (long)(interval % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+        if (c->stop)
+            break;
+        pthread_mutex_unlock(&c->mu);
+        ckpt_run_once(c);
+        pthread_mutex_lock(&c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+int ckpt_start(checkpoint *c)
+{
+    if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0)
+        return STORE_ERR_IO;
+    c->running = true;
+    return 0;
+}
+
+void ckpt_stop(checkpoint *c)
+{
+    if (!c->running)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stop = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    c->running = false;
+}
+
+void ckpt_close(checkpoint *c)
+{
+    if (c->fd >= 0)
+        close(c->fd);
+    c->fd = -1;
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cond);
+}

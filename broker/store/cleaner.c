@@ -1,0 +1,230 @@
+/*
+ * cleaner.c - see cleaner.h.
+ */
+#define _GNU_SOURCE
+#include "cleaner.h"
+
+#include <errno.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <time.h>
+
+#include "log.h"
+#include "store_internal.h"
+#include "util.h"
+
+static double statvfs_usage(const char *path)
+{
+    struct statvfs v;
+    if (statvfs(path, &v) != 0 || v.f_blocks == 0)
+        return -1;
+    return 100.0 * (double)(v.f_blocks - v.f_bfree) / (double)v.f_blocks;
+}
+
+static double disk_usage(cleaner *c)
+{
+    store *s = c->s;
+    if (s->cfg.disk_usage)
+        return s->cfg.disk_usage(s->cfg.disk_usage_arg, s->cfg.store_path_root_dir);
+    return statvfs_usage(s->cfg.store_path_root_dir);
+}
+
+static int64_t wall_ms(cleaner *c)
+{
+    store *s = c->s;
+    return s->cfg.clock_ms ? s->cfg.clock_ms(s->cfg.clock_arg) : now_ms();
+}
+
+int cleaner_init(cleaner *c, struct store *s)
+{
+    memset(c, 0, sizeof *c);
+    c->s = s;
+    pthread_mutex_init(&c->round_lock, NULL);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cond, NULL);
+    atomic_init(&c->disk_ratio, 0.0);
+    /* deleteWhen: "04" or "04;16". */
+    char buf[64];
+    str_copy(buf, sizeof buf, s->cfg.delete_when);
+    char *save = NULL;
+    for (char *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
+        int32_t h;
+        if (parse_int32(str_trim(tok), 0, 23, &h) != 0)
+            return STORE_ERR_INVALID;
+        if (c->nhours < 24)
+            c->hours[c->nhours++] = h;
+    }
+    return 0;
+}
+
+void cleaner_check_disk(cleaner *c)
+{
+    store *s = c->s;
+    double ratio = disk_usage(c);
+    if (ratio < 0) {
+        log_warn("cannot read disk usage of %s", s->cfg.store_path_root_dir);
+        return;
+    }
+    atomic_store(&c->disk_ratio, ratio);
+    bool full = ratio >= s->cfg.disk_space_warning_level_ratio;
+    int old = atomic_load(&s->cl.refuse);
+    if (full && !(old & CL_REFUSE_DISK_FULL)) {
+        atomic_fetch_or(&s->cl.refuse, CL_REFUSE_DISK_FULL);
+        log_error("disk use %.1f%% >= %d%% (diskSpaceWarningLevelRatio): refusing writes",
+                  ratio, s->cfg.disk_space_warning_level_ratio);
+    } else if (!full && (old & CL_REFUSE_DISK_FULL)) {
+        atomic_fetch_and(&s->cl.refuse, ~CL_REFUSE_DISK_FULL);
+        log_info("disk use %.1f%% back below %d%%: accepting writes again", ratio,
+                 s->cfg.disk_space_warning_level_ratio);
+    }
+}
+
+static bool is_delete_hour(cleaner *c, int64_t now)
+{
+    time_t secs = (time_t)(now / 1000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    for (int i = 0; i < c->nhours; i++)
+        if (c->hours[i] == tm.tm_hour)
+            return true;
+    return false;
+}
+
+/* Deletes up to max expired (or, forcibly, any) segments, oldest first,
+ * stopping at the first one that must stay. */
+static int delete_segments(cleaner *c, int64_t now, bool forcibly, int max)
+{
+    store *s = c->s;
+    int64_t reserved_ms = (int64_t)s->cfg.file_reserved_time * 3600 * 1000;
+    int deleted = 0;
+    while (deleted < max) {
+        size_t count;
+        mapped_file *f = cl_first(&s->cl, &count);
+        if (!f)
+            break;
+        bool keep = count < 2; /* never the current segment */
+        /* Nor data the dispatcher has not indexed yet. */
+        if (!keep && f->start + f->size > dispatcher_dispatched(&s->disp))
+            keep = true;
+        if (!keep && !forcibly) {
+            struct stat st;
+            int64_t mtime = fstat(f->fd, &st) == 0
+                                ? (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000
+                                : now;
+            keep = now < mtime + reserved_ms;
+        }
+        if (keep || cl_remove_first(&s->cl, f) != 0) {
+            mf_unref(f);
+            break;
+        }
+        log_info("deleted CommitLog segment %s (%s)", f->path, forcibly ? "disk space" : "expired");
+        mf_unref(f);
+        deleted++;
+    }
+    return deleted;
+}
+
+static void clean_queues(cleaner *c)
+{
+    store *s = c->s;
+    int64_t min = cl_min_offset(&s->cl);
+    size_t n;
+    consume_queue **qs = cq_snapshot(&s->cqs, NULL, &n);
+    int files = 0;
+    for (size_t i = 0; i < n; i++)
+        files += cq_clean_below(qs[i], min);
+    cq_snapshot_free(qs, n);
+    if (files)
+        log_info("deleted %d ConsumeQueue files below CommitLog offset %lld", files,
+                 (long long)min);
+}
+
+int cleaner_run_once(cleaner *c, bool force_expired)
+{
+    store *s = c->s;
+    pthread_mutex_lock(&c->round_lock);
+    cleaner_check_disk(c);
+    double ratio = atomic_load(&c->disk_ratio);
+    int64_t now = wall_ms(c);
+    bool space = ratio >= s->cfg.disk_max_used_space_ratio;
+    bool forcibly = s->cfg.clean_file_forcibly_enable &&
+                    ratio >= s->cfg.disk_space_clean_forcibly_ratio;
+    int deleted = 0;
+    if (force_expired || space || is_delete_hour(c, now)) {
+        int max = s->cfg.delete_commit_log_files_max > 0 ? s->cfg.delete_commit_log_files_max : 10;
+        deleted = delete_segments(c, now, false, max);
+        if (forcibly && deleted < max)
+            deleted += delete_segments(c, now, true, max - deleted);
+    }
+    if (deleted) {
+        atomic_fetch_add(&c->segments_deleted, deleted);
+        clean_queues(c);
+        /* Index entries below the min offset are already invisible to
+         * queries; a compaction drops them from disk (compaction filter).
+         * A full compaction is not cheap on a large index: at most hourly. */
+        int64_t mono = mono_ms();
+        if (c->last_compaction_ms == 0 || mono - c->last_compaction_ms >= 3600 * 1000) {
+            c->last_compaction_ms = mono;
+            kv_compact_index(&s->kv);
+        }
+        cleaner_check_disk(c);
+    }
+    pthread_mutex_unlock(&c->round_lock);
+    return deleted;
+}
+
+static void *clean_main(void *arg)
+{
+    cleaner *c = arg;
+    log_set_thread_name("store-clean");
+    int interval = c->s->cfg.clean_resource_interval;
+    pthread_mutex_lock(&c->mu);
+    while (!c->stop) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_sec += interval / 1000;
+        ts.tv_nsec += (long)(interval % 1000) * 1000000;
+        if (ts.tv_nsec >= 1000000000) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000;
+        }
+        pthread_cond_timedwait(&c->cond, &c->mu, &ts);
+        if (c->stop)
+            break;
+        pthread_mutex_unlock(&c->mu);
+        cleaner_run_once(c, false);
+        pthread_mutex_lock(&c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+int cleaner_start(cleaner *c)
+{
+    if (pthread_create(&c->thread, NULL, clean_main, c) != 0)
+        return STORE_ERR_IO;
+    c->running = true;
+    return 0;
+}
+
+void cleaner_stop(cleaner *c)
+{
+    if (!c->running)
+        return;
+    pthread_mutex_lock(&c->mu);
+    c->stop = true;
+    pthread_cond_signal(&c->cond);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->thread, NULL);
+    c->running = false;
+}
+
+void cleaner_destroy(cleaner *c)
+{
+    pthread_mutex_destroy(&c->round_lock);
+    pthread_mutex_destroy(&c->mu);
+    pthread_cond_destroy(&c->cond);
+}

@@ -1,0 +1,54 @@
+/*
+ * cleaner.h - retention and disk-space guard (RocketMQ's CleanCommitLogService
+ * and CleanConsumeQueueService).
+ *
+ * Every clean_resource_interval ms, on the store-clean thread (or on the
+ * caller's thread through store_clean_now):
+ *  1. read the disk use of the store's partition; at or above the warning
+ *     ratio the CommitLog refuses puts (DISK_FULL), below it accepts again;
+ *  2. at a deleteWhen hour, or at once above diskMaxUsedSpaceRatio, delete
+ *     CommitLog segments older than fileReservedTime hours, oldest first, at
+ *     most delete_commit_log_files_max per round, never the current one;
+ *     above the clean-forcibly ratio, delete unexpired ones too;
+ *  3. delete ConsumeQueue files and key-index entries pointing below the new
+ *     CommitLog min offset and move every queue's min offset;
+ *  4. read the disk use again, so writes resume as soon as space is back.
+ * A segment still pinned by a reader leaves the log at once (reads below the
+ * min offset are refused) but its mapping and blocks live until the last pin
+ * is released. Rounds are serialised by a mutex.
+ */
+#ifndef MQ_STORE_CLEANER_H
+#define MQ_STORE_CLEANER_H
+
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+struct store;
+
+typedef struct cleaner {
+    struct store *s;
+    pthread_t thread;
+    bool running;
+    pthread_mutex_t round_lock; /* one round at a time */
+    pthread_mutex_t mu;
+    pthread_cond_t cond;
+    bool stop;
+    int hours[24];
+    int nhours;
+    _Atomic double disk_ratio;
+    _Atomic int64_t segments_deleted;
+    int64_t last_compaction_ms; /* monotonic; round_lock */
+} cleaner;
+
+int cleaner_init(cleaner *c, struct store *s);
+/* One round; force_expired deletes expired segments regardless of the hour.
+ * Returns the number of CommitLog segments deleted. */
+int cleaner_run_once(cleaner *c, bool force_expired);
+/* Only step 1 (used at open so a full disk is refused from the start). */
+void cleaner_check_disk(cleaner *c);
+int cleaner_start(cleaner *c);
+void cleaner_stop(cleaner *c);
+void cleaner_destroy(cleaner *c);
+
+#endif

@@ -1,0 +1,154 @@
+/*
+ * commitlog.h - the CommitLog: one append-only log of every message, made of
+ * fixed-size mapped segment files named by their start offset.
+ *
+ * Writers: any thread calling cl_put (serialised by put_lock; the append is
+ * a memcpy into the mapped segment, no I/O). The queue-offset table
+ * ("topic-queueId" -> next queue offset) lives under the same lock.
+ * Readers: any thread, through cl_acquire (a referenced segment) for bytes
+ * below max_offset, which is published with a release store after the
+ * records are complete; a record below max_offset never changes.
+ * The segment array is guarded by segs_lock (read: lookups; write: roll-over
+ * by a putter, head removal by the cleaner).
+ * store-alloc thread: creates the next segment before the current one fills
+ * so that roll-over does not wait on file creation, and maps the pages a
+ * little ahead of the writer (CL_PREFAULT_WINDOW) so that appends do not
+ * take page faults inside the put lock.
+ *
+ * Invariant: after every record at least MSG_BLANK_LEN bytes remain in its
+ * segment, so a segment always ends with a record that exactly fills it or
+ * with a blank end-of-file marker covering the rest.
+ */
+#ifndef MQ_STORE_COMMITLOG_H
+#define MQ_STORE_COMMITLOG_H
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "hashmap.h"
+#include "mapped_file.h"
+#include "message.h"
+#include "store.h"
+
+/* store-alloc maps this far ahead of the writer, this much at a time. */
+#define CL_PREFAULT_WINDOW (16LL << 20)
+#define CL_PREFAULT_CHUNK (1LL << 20)
+
+/* Refusal reasons (bit set in commitlog.refuse). */
+#define CL_REFUSE_CLOSED 0x1
+#define CL_REFUSE_DISK_FULL 0x2
+#define CL_REFUSE_IO_ERROR 0x4
+
+/* Per-message data prepared outside the put lock. */
+typedef struct cl_item {
+    uint32_t crc;
+    uint32_t size;
+} cl_item;
+
+typedef struct commitlog {
+    char dir[600];
+    int64_t seg_size;
+    const store_io_hooks *hooks;
+    msg_host store_host;
+
+    pthread_rwlock_t segs_lock;
+    mapped_file **segs; /* ascending, contiguous */
+    size_t nsegs, segs_cap;
+
+    pthread_mutex_t put_lock;
+    mapped_file *cur;   /* put_lock; NULL while the next segment is pending */
+    int64_t write_pos;  /* put_lock */
+    strmap queues;      /* put_lock: "topic-qid" -> int64_t * (next offset) */
+    _Atomic int64_t max_offset;
+    _Atomic int64_t min_offset;
+    _Atomic int64_t put_msgs;
+    _Atomic int64_t put_bytes;
+    _Atomic int64_t last_store_ts;
+    atomic_int refuse;
+
+    /* store-alloc */
+    pthread_t alloc_thread;
+    bool alloc_running;
+    pthread_mutex_t alloc_lock;
+    pthread_cond_t alloc_cond;
+    int64_t alloc_want;        /* start of the segment to prepare, -1 none */
+    mapped_file *alloc_ready;
+    bool alloc_stop;
+    int64_t prefault_pos;      /* alloc_lock: mapped ahead up to here */
+    int64_t prefault_want;     /* alloc_lock: map ahead up to here */
+    int64_t prefault_next_req; /* put_lock: write position of the next request */
+
+    /* Called after each successful put, outside the lock (wakes dispatch). */
+    void (*on_append)(void *arg);
+    void *on_append_arg;
+} commitlog;
+
+int cl_init(commitlog *cl, const char *root, int64_t seg_size, const store_io_hooks *hooks,
+            const msg_host *store_host);
+/* Maps the existing segments. Fails (with err) on a gap or a segment of the
+ * wrong size (mapedFileSizeCommitLog changed). */
+int cl_load(commitlog *cl, char *err, size_t errlen);
+
+/* Validates the record at p (avail bytes to the end of its segment) that
+ * should start at CommitLog offset pos: magic, lengths, body CRC and the
+ * PHYSICALOFFSET field. Returns its size (> 0), CL_REC_END (zero bytes),
+ * CL_REC_BLANK (end-of-file marker covering the rest) or CL_REC_INVALID. */
+#define CL_REC_END 0
+#define CL_REC_BLANK (-1)
+#define CL_REC_INVALID (-2)
+int cl_check_record(const uint8_t *p, int64_t avail, int64_t pos, bool verify_crc,
+                    msg_record *out);
+
+/* Recovery walk: validates records from offset `from` (a record boundary
+ * from the checkpoint; clamped into the log) and calls cb for each; the end
+ * of the last valid record becomes the log end. The torn tail is zeroed,
+ * later segments removed, the current segment prepared. Single-threaded
+ * (before cl_start). */
+typedef int (*cl_record_cb)(void *arg, const msg_record *r);
+int cl_recover(commitlog *cl, int64_t from, cl_record_cb cb, void *arg, int64_t *end_out,
+               char *err, size_t errlen);
+
+/* Walks valid records in [from, to) without recovery side effects (used to
+ * rebuild lost ConsumeQueues). Stops early if cb returns non-zero. */
+int cl_scan(commitlog *cl, int64_t from, int64_t to, cl_record_cb cb, void *arg);
+
+int cl_start(commitlog *cl);
+/* Stops store-alloc and removes an unused pre-created segment. */
+void cl_stop(commitlog *cl);
+void cl_destroy(commitlog *cl);
+
+/* Appends n records (see store_put_batch). items[i] holds each body CRC and
+ * record size; total is their sum. Returns the put status; fills res
+ * (except offset_msg_id and remark, which the caller formats). */
+store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *items, size_t n,
+                        int64_t total, store_put_result *res, int64_t *phys_offsets);
+
+/* Sets the next queue offset of a queue (recovery) / forgets a topic. */
+void cl_queue_set(commitlog *cl, const char *topic, size_t tlen, int32_t qid, int64_t next);
+void cl_queue_remove_topic(commitlog *cl, const char *topic);
+
+/* Referenced segment containing offset, or NULL (below min / past the last
+ * segment). Release with mf_unref. */
+mapped_file *cl_acquire(commitlog *cl, int64_t offset);
+/* Referenced first segment (or NULL) and the segment count. */
+mapped_file *cl_first(commitlog *cl, size_t *count);
+/* Removes the first segment if it is still `expected` and not the last one;
+ * returns 0 or -1. The file is unlinked; its mapping lives on while pinned. */
+int cl_remove_first(commitlog *cl, mapped_file *expected);
+size_t cl_segment_count(commitlog *cl);
+
+/* Flushes [from, to) of the log (msync of every segment concerned). */
+int cl_flush(commitlog *cl, int64_t from, int64_t to);
+
+static inline int64_t cl_max_offset(commitlog *cl)
+{
+    return atomic_load_explicit(&cl->max_offset, memory_order_acquire);
+}
+static inline int64_t cl_min_offset(commitlog *cl)
+{
+    return atomic_load_explicit(&cl->min_offset, memory_order_acquire);
+}
+
+#endif

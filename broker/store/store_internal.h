@@ -1,0 +1,53 @@
+/*
+ * store_internal.h - the store object behind store.h, shared by the store's
+ * own services (dispatch, checkpoint, cleaner, recovery, queries). Nothing
+ * outside broker/store includes this.
+ *
+ * Ownership: store_open builds every part in order (CommitLog, ConsumeQueues,
+ * RocksDB, checkpoint, recovery, flusher, dispatcher, cleaner) and starts the
+ * threads; store_close stops them in reverse dependency order and frees.
+ */
+#ifndef MQ_STORE_INTERNAL_H
+#define MQ_STORE_INTERNAL_H
+
+#include <stdatomic.h>
+
+#include "checkpoint.h"
+#include "cleaner.h"
+#include "commitlog.h"
+#include "consumequeue.h"
+#include "dispatch.h"
+#include "flush.h"
+#include "kv.h"
+#include "store.h"
+
+#define STORE_TOPIC_MAX 255
+#define STORE_MAX_DELAY_LEVELS 64
+
+struct store {
+    store_config cfg;
+    int lock_fd;
+    char abort_path[600];
+    bool crashed;              /* the last run did not close cleanly */
+    commitlog cl;
+    cq_table cqs;
+    kv_db kv;
+    checkpoint ckpt;
+    flusher fl;
+    dispatcher disp;
+    cleaner clean;
+    int64_t delay_ms[STORE_MAX_DELAY_LEVELS];
+    int ndelay;
+    _Atomic int64_t put_refused;
+    /* what has been set up, for unwinding a failed open */
+    bool have_cl, have_cqs, have_kv, have_ckpt, have_fl, have_disp, have_clean, started;
+};
+
+static inline kv_db *store_kv_db(store *s) { return &s->kv; }
+
+/* Recovery (recovery.c): brings CommitLog, ConsumeQueues and index in line
+ * after load; `ck` is the loaded checkpoint or NULL. Sets *end to the
+ * recovered end of the CommitLog. Single-threaded, before the services start. */
+int store_recover(store *s, const ckpt_data *ck, int64_t *end, char *err, size_t errlen);
+
+#endif

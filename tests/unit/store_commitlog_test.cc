@@ -1,0 +1,357 @@
+// CommitLog: put results, record bytes in the log, segment roll-over at exact
+// boundaries, batches, size limits, transaction types, locking, concurrency.
+#include "store_test_util.h"
+
+#include <atomic>
+#include <fcntl.h>
+#include <set>
+
+using namespace storetest;
+
+namespace {
+
+const int64_t SEG = 64 * 1024;
+
+std::string segment_path(const TempDir &d, int64_t start)
+{
+    char name[32];
+    snprintf(name, sizeof name, "%020lld", (long long)start);
+    return d.sub("commitlog/") + name;
+}
+
+// Size of the record Msg("T", 0, body) with no properties.
+size_t record_size(size_t body) { return 88 + body + 1 + 1 + 2; }
+
+} // namespace
+
+TEST(StoreCommitLog, PutAssignsOffsetsAndWritesRocketMQRecord)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path));
+    ASSERT_NE(s, nullptr);
+    Msg m("TopicA", 2, "hello");
+    m.prop(MSG_PROP_TAGS, "TagA").prop(MSG_PROP_KEYS, "k1");
+    store_put_result r1 = put(s, m);
+    ASSERT_EQ(r1.status, STORE_PUT_OK) << r1.remark;
+    store_put_result r2 = put(s, m);
+    ASSERT_EQ(r2.status, STORE_PUT_OK);
+    EXPECT_EQ(r1.physical_offset, 0);
+    EXPECT_EQ(r1.queue_offset, 0);
+    EXPECT_EQ(r2.queue_offset, 1);
+    EXPECT_EQ(r2.physical_offset, r1.wrote_bytes);
+    EXPECT_EQ(r1.msg_count, 1);
+    EXPECT_GT(r1.store_timestamp, 1600000000000LL);
+    EXPECT_EQ(strlen(r1.offset_msg_id), 32u);
+    // The id decodes back to the store host and the offset.
+    msg_host h;
+    int64_t off;
+    ASSERT_EQ(msg_offset_id_decode(r2.offset_msg_id, 32, &h, &off), 0);
+    EXPECT_EQ(off, r2.physical_offset);
+    EXPECT_EQ(h.port, 10911);
+    EXPECT_EQ(store_commitlog_max_offset(s), r2.physical_offset + r2.wrote_bytes);
+
+    // The record read back by offset is the RocketMQ layout with our fields.
+    store_pin pin;
+    store_pin_init(&pin);
+    store_record_ref ref;
+    ASSERT_EQ(store_read_record(s, r2.physical_offset, &ref, &pin), 0);
+    msg_record rec;
+    ASSERT_EQ(msg_decode(ref.data, ref.size, true, &rec), MSG_OK);
+    EXPECT_EQ(rec.magic, MSG_MAGIC_V1);
+    EXPECT_EQ(rec.queue_id, 2);
+    EXPECT_EQ(rec.queue_offset, 1);
+    EXPECT_EQ(rec.physical_offset, r2.physical_offset);
+    EXPECT_EQ(rec.store_timestamp, r2.store_timestamp);
+    EXPECT_EQ(rec.store_host.port, 10911);
+    EXPECT_EQ(rec.born_timestamp, 1700000000000LL);
+    EXPECT_EQ(std::string((const char *)rec.body, rec.body_len), "hello");
+    EXPECT_EQ(std::string(rec.topic, rec.topic_len), "TopicA");
+    // Reading at an offset that is not a record start is refused.
+    EXPECT_EQ(store_read_record(s, r2.physical_offset + 1, &ref, &pin), STORE_ERR_NOT_FOUND);
+    EXPECT_EQ(store_read_record(s, store_commitlog_max_offset(s), &ref, &pin), STORE_ERR_NOT_FOUND);
+    store_pin_release(&pin);
+    store_close(s);
+
+    // On disk: the same bytes at the same place in segment 0.
+    std::string seg = read_file(segment_path(d, 0));
+    ASSERT_EQ((int64_t)seg.size(), SEG);
+    EXPECT_EQ(be32_load(seg.data() + r2.physical_offset), (uint32_t)r2.wrote_bytes);
+    EXPECT_EQ(be32_load(seg.data() + r2.physical_offset + 4), MSG_MAGIC_V1);
+}
+
+TEST(StoreCommitLog, ExplicitStoreTimestampIsKept)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path));
+    Msg m("T", 0, "x");
+    m.store_ts = 1234567;
+    store_put_result r = put(s, m);
+    ASSERT_EQ(r.status, STORE_PUT_OK);
+    EXPECT_EQ(r.store_timestamp, 1234567);
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    int64_t ts;
+    ASSERT_EQ(store_offset_store_time(s, "T", 0, 0, &ts), 0);
+    EXPECT_EQ(ts, 1234567);
+    store_close(s);
+}
+
+// A record that leaves exactly MSG_BLANK_LEN bytes fits; the next one rolls
+// over and an 8-byte blank marker ends the segment.
+TEST(StoreCommitLog, RecordFillingSegmentUpToBlankLengthFits)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path, SEG));
+    store_put_result a = put(s, Msg("T", 0, std::string(1000, 'a')));
+    ASSERT_EQ(a.status, STORE_PUT_OK);
+    int64_t remaining = SEG - a.wrote_bytes;
+    size_t body = (size_t)(remaining - 8) - record_size(0);
+    store_put_result b = put(s, Msg("T", 0, std::string(body, 'b')));
+    ASSERT_EQ(b.status, STORE_PUT_OK);
+    EXPECT_EQ(b.physical_offset, a.wrote_bytes);
+    EXPECT_EQ(b.physical_offset + b.wrote_bytes, SEG - 8);
+    store_put_result c = put(s, Msg("T", 0, "c"));
+    ASSERT_EQ(c.status, STORE_PUT_OK);
+    EXPECT_EQ(c.physical_offset, SEG);
+    EXPECT_EQ(c.queue_offset, 2);
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    std::vector<std::string> got = pull_bodies(s, "T", 0, 0);
+    ASSERT_EQ(got.size(), 3u);
+    EXPECT_EQ(got[1].size(), body);
+    EXPECT_EQ(got[2], "c");
+    store_close(s);
+    std::string seg0 = read_file(segment_path(d, 0));
+    EXPECT_EQ(be32_load(seg0.data() + SEG - 8), 8u);
+    EXPECT_EQ(be32_load(seg0.data() + SEG - 4), MSG_MAGIC_BLANK);
+}
+
+// One byte more and the record goes to the next segment behind a blank
+// marker covering the whole rest of the first one.
+TEST(StoreCommitLog, RecordOneByteTooBigRollsOver)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path, SEG));
+    store_put_result a = put(s, Msg("T", 0, std::string(1000, 'a')));
+    int64_t remaining = SEG - a.wrote_bytes;
+    size_t body = (size_t)(remaining - 7) - record_size(0);
+    store_put_result b = put(s, Msg("T", 0, std::string(body, 'b')));
+    ASSERT_EQ(b.status, STORE_PUT_OK);
+    EXPECT_EQ(b.physical_offset, SEG);
+    EXPECT_EQ(b.queue_offset, 1);
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    EXPECT_EQ(pull_bodies(s, "T", 0, 0).size(), 2u);
+    store_close(s);
+    std::string seg0 = read_file(segment_path(d, 0));
+    EXPECT_EQ(be32_load(seg0.data() + a.wrote_bytes), (uint32_t)remaining);
+    EXPECT_EQ(be32_load(seg0.data() + a.wrote_bytes + 4), MSG_MAGIC_BLANK);
+    // Reopen: the blank marker is walked over and offsets continue.
+    s = open_store(small_config(d.path, SEG));
+    store_put_result c = put(s, Msg("T", 0, "c"));
+    EXPECT_EQ(c.queue_offset, 2);
+    EXPECT_EQ(c.physical_offset, b.physical_offset + b.wrote_bytes);
+    store_close(s);
+}
+
+TEST(StoreCommitLog, ManySegmentsReadBackInOrder)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path, SEG));
+    const int N = 600; // ~600 KiB: about ten segments
+    for (int i = 0; i < N; i++) {
+        store_put_result r = put(s, Msg("T", i % 3, std::to_string(i) + std::string(1000, 'x')));
+        ASSERT_EQ(r.status, STORE_PUT_OK) << i;
+        ASSERT_EQ(r.queue_offset, i / 3);
+    }
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    for (int q = 0; q < 3; q++) {
+        int64_t next = 0;
+        int seen = 0;
+        while (next < N / 3) {
+            std::vector<std::string> got = pull_bodies(s, "T", q, next, 16);
+            ASSERT_FALSE(got.empty());
+            for (auto &b : got) {
+                EXPECT_EQ(b.substr(0, b.size() - 1000), std::to_string(seen * 3 + q));
+                seen++;
+            }
+            next += (int64_t)got.size();
+        }
+        EXPECT_EQ(seen, N / 3);
+    }
+    store_stats st;
+    store_get_stats(s, &st);
+    EXPECT_GE(st.segments, 9);
+    EXPECT_EQ(st.put_msgs, N);
+    store_close(s);
+    EXPECT_GE(list_dir(d.sub("commitlog")).size(), 9u);
+}
+
+TEST(StoreCommitLog, BatchIsConsecutiveWithOwnQueueOffsets)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path, SEG));
+    put(s, Msg("B", 1, "first"));
+    std::vector<Msg> msgs;
+    for (int i = 0; i < 5; i++) {
+        msgs.emplace_back("B", 1, "batch-" + std::to_string(i));
+        char id[MSG_ID_BUF];
+        msg_uniq_id_new(id, sizeof id);
+        msgs.back().prop(MSG_PROP_UNIQ_KEY, id);
+    }
+    std::vector<msg_record> recs;
+    for (auto &m : msgs)
+        recs.push_back(m.rec());
+    store_put_result res;
+    int64_t offs[5];
+    ASSERT_EQ(store_put_batch(s, recs.data(), recs.size(), &res, offs), 0) << res.remark;
+    EXPECT_EQ(res.msg_count, 5);
+    EXPECT_EQ(res.queue_offset, 1);
+    EXPECT_EQ(offs[0], res.physical_offset);
+    int64_t pos = res.physical_offset;
+    store_pin pin;
+    store_pin_init(&pin);
+    for (int i = 0; i < 5; i++) {
+        EXPECT_EQ(offs[i], pos);
+        store_record_ref ref;
+        ASSERT_EQ(store_read_record(s, offs[i], &ref, &pin), 0);
+        EXPECT_EQ(ref.queue_offset, 1 + i);
+        pos += ref.size;
+    }
+    store_pin_release(&pin);
+    EXPECT_EQ(pos, res.physical_offset + res.wrote_bytes);
+    store_close(s);
+}
+
+TEST(StoreCommitLog, BatchNeverStraddlesASegment)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path, SEG));
+    put(s, Msg("B", 0, std::string(60000, 'a')));
+    std::vector<Msg> msgs(4, Msg("B", 0, std::string(2000, 'b')));
+    std::vector<msg_record> recs;
+    for (auto &m : msgs)
+        recs.push_back(m.rec());
+    store_put_result res;
+    ASSERT_EQ(store_put_batch(s, recs.data(), recs.size(), &res, nullptr), 0);
+    EXPECT_EQ(res.physical_offset, SEG); // whole batch moved to segment 1
+    // A batch larger than a segment is refused, not split.
+    std::vector<Msg> big(40, Msg("B", 0, std::string(2000, 'c')));
+    recs.clear();
+    for (auto &m : big)
+        recs.push_back(m.rec());
+    EXPECT_EQ(store_put_batch(s, recs.data(), recs.size(), &res, nullptr),
+              -STORE_PUT_MESSAGE_ILLEGAL);
+    EXPECT_EQ(res.status, STORE_PUT_MESSAGE_ILLEGAL);
+    EXPECT_NE(std::string(res.remark).find("segment"), std::string::npos);
+    store_close(s);
+}
+
+TEST(StoreCommitLog, SizeLimitsHaveClearStatuses)
+{
+    TempDir d;
+    store_config c = small_config(d.path, 1024 * 1024);
+    c.max_message_size = 1000;
+    store *s = open_store(c);
+    store_put_result r = put(s, Msg("T", 0, std::string(1001, 'x')));
+    EXPECT_EQ(r.status, STORE_PUT_MESSAGE_ILLEGAL);
+    EXPECT_NE(std::string(r.remark).find("maxMessageSize"), std::string::npos);
+    EXPECT_EQ(put(s, Msg("T", 0, std::string(1000, 'x'))).status, STORE_PUT_OK);
+    Msg p("T", 0, "x");
+    p.prop("BIG", std::string(MSG_PROPERTIES_MAX, 'p'));
+    EXPECT_EQ(put(s, p).status, STORE_PUT_PROPERTIES_SIZE_EXCEEDED);
+    EXPECT_EQ(put(s, Msg("bad/topic", 0, "x")).status, STORE_PUT_MESSAGE_ILLEGAL);
+    EXPECT_EQ(put(s, Msg("", 0, "x")).status, STORE_PUT_MESSAGE_ILLEGAL);
+    EXPECT_EQ(put(s, Msg(std::string(256, 't'), 0, "x")).status, STORE_PUT_MESSAGE_ILLEGAL);
+    EXPECT_EQ(put(s, Msg("T", -1, "x")).status, STORE_PUT_MESSAGE_ILLEGAL);
+    // A 200-byte topic uses the V2 magic and is stored fine.
+    store_put_result v2 = put(s, Msg(std::string(200, 'v'), 0, "x"));
+    ASSERT_EQ(v2.status, STORE_PUT_OK);
+    store_pin pin;
+    store_pin_init(&pin);
+    store_record_ref ref;
+    ASSERT_EQ(store_read_record(s, v2.physical_offset, &ref, &pin), 0);
+    EXPECT_EQ(be32_load(ref.data + 4), MSG_MAGIC_V2);
+    store_pin_release(&pin);
+    store_stats st;
+    store_get_stats(s, &st);
+    EXPECT_EQ(st.put_refused, 6);
+    store_close(s);
+}
+
+TEST(StoreCommitLog, PreparedAndRollbackGetQueueOffsetZeroAndNoEntry)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path));
+    put(s, Msg("X", 0, "n0"));
+    Msg prep("X", 0, "prepared");
+    prep.sysflag = MSG_SYSFLAG_TX_PREPARED;
+    Msg rb("X", 0, "rollback");
+    rb.sysflag = MSG_SYSFLAG_TX_ROLLBACK;
+    Msg commit("X", 0, "commit");
+    commit.sysflag = MSG_SYSFLAG_TX_COMMIT;
+    EXPECT_EQ(put(s, prep).queue_offset, 0);
+    EXPECT_EQ(put(s, rb).queue_offset, 0);
+    EXPECT_EQ(put(s, commit).queue_offset, 1);
+    EXPECT_EQ(put(s, Msg("X", 0, "n2")).queue_offset, 2);
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    std::vector<std::string> got = pull_bodies(s, "X", 0, 0);
+    EXPECT_EQ(got, (std::vector<std::string>{"n0", "commit", "n2"}));
+    store_close(s);
+}
+
+TEST(StoreCommitLog, SecondOpenOfSameStoreIsRefused)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path));
+    store_config c = small_config(d.path);
+    store *s2 = nullptr;
+    char err[256];
+    EXPECT_EQ(store_open(&c, &s2, err, sizeof err), STORE_ERR_LOCKED);
+    EXPECT_NE(std::string(err).find("another process"), std::string::npos);
+    store_close(s);
+    // After close the lock is free again.
+    s = open_store(c);
+    ASSERT_NE(s, nullptr);
+    store_close(s);
+}
+
+TEST(StoreCommitLog, SegmentSizeChangeIsAClearError)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path, SEG));
+    put(s, Msg("T", 0, "x"));
+    store_close(s);
+    store_config c = small_config(d.path, 2 * SEG);
+    char err[256];
+    EXPECT_LT(store_open(&c, &s, err, sizeof err), 0);
+    EXPECT_NE(std::string(err).find("mapedFileSizeCommitLog"), std::string::npos) << err;
+}
+
+TEST(StoreCommitLog, ConcurrentPutsGetUniqueContiguousQueueOffsets)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path, 256 * 1024));
+    const int T = 4, N = 500;
+    std::vector<std::vector<int64_t>> qoffs(T);
+    std::vector<std::thread> th;
+    for (int t = 0; t < T; t++)
+        th.emplace_back([&, t] {
+            for (int i = 0; i < N; i++) {
+                store_put_result r = put(s, Msg("C", 0, std::string(100 + i % 50, 'a' + t)));
+                ASSERT_EQ(r.status, STORE_PUT_OK);
+                qoffs[t].push_back(r.queue_offset);
+            }
+        });
+    for (auto &x : th)
+        x.join();
+    std::set<int64_t> all;
+    for (auto &v : qoffs)
+        all.insert(v.begin(), v.end());
+    ASSERT_EQ(all.size(), (size_t)(T * N));
+    EXPECT_EQ(*all.begin(), 0);
+    EXPECT_EQ(*all.rbegin(), T * N - 1);
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    int64_t min, max;
+    store_queue_offsets(s, "C", 0, &min, &max);
+    EXPECT_EQ(min, 0);
+    EXPECT_EQ(max, T * N);
+    store_close(s);
+}

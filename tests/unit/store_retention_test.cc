@@ -1,0 +1,229 @@
+// Retention: disk-full refusal and recovery, expired and forced segment
+// deletion, clamped consumer reads, ConsumeQueue and index cleanup, pinned
+// segments outliving their deletion.
+#include "store_test_util.h"
+
+#include <atomic>
+
+using namespace storetest;
+
+namespace {
+
+const int64_t SEG = 64 * 1024;
+
+struct Env {
+    std::atomic<double> usage{10.0};
+    std::atomic<int64_t> clock{0}; // 0 = real time
+    static double disk(void *arg, const char *path)
+    {
+        (void)path;
+        return ((Env *)arg)->usage.load();
+    }
+    static int64_t now(void *arg)
+    {
+        int64_t c = ((Env *)arg)->clock.load();
+        return c ? c : now_ms();
+    }
+};
+
+store_config env_config(const std::string &root, Env *e)
+{
+    store_config c = small_config(root, SEG, 10); // 10 CQ entries per file
+    c.disk_usage = Env::disk;
+    c.disk_usage_arg = e;
+    c.clock_ms = Env::now;
+    c.clock_arg = e;
+    // Never the deletion hour unless a test says so.
+    int hour = (int)((now_ms() / 3600000 + 12) % 24);
+    snprintf(c.delete_when, sizeof c.delete_when, "%02d", hour);
+    return c;
+}
+
+// ~6 segments of 1 KiB messages in queue R/0, each with a key.
+std::vector<store_put_result> fill(store *s, int n = 360)
+{
+    std::vector<store_put_result> out;
+    for (int i = 0; i < n; i++) {
+        Msg m("R", 0, std::string(1000, 'a' + i % 26));
+        m.prop(MSG_PROP_KEYS, "key" + std::to_string(i));
+        out.push_back(put(s, m));
+        EXPECT_EQ(out.back().status, STORE_PUT_OK);
+    }
+    EXPECT_TRUE(wait_until([&] { return dispatched(s); }));
+    return out;
+}
+
+} // namespace
+
+TEST(StoreRetention, FullDiskRefusesWritesAndRecovers)
+{
+    TempDir d;
+    Env e;
+    store *s = open_store(env_config(d.path, &e));
+    EXPECT_EQ(put(s, Msg("D", 0, "before")).status, STORE_PUT_OK);
+    e.usage = 95;
+    store_clean_now(s);
+    store_put_result r = put(s, Msg("D", 0, "refused"));
+    EXPECT_EQ(r.status, STORE_PUT_DISK_FULL);
+    EXPECT_NE(std::string(r.remark).find("disk full"), std::string::npos) << r.remark;
+    store_stats st;
+    store_get_stats(s, &st);
+    EXPECT_TRUE(st.disk_full);
+    EXPECT_DOUBLE_EQ(st.disk_used_ratio, 95);
+    // Reads keep working.
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    EXPECT_EQ(pull_bodies(s, "D", 0, 0), std::vector<std::string>{"before"});
+    e.usage = 60;
+    store_clean_now(s);
+    EXPECT_EQ(put(s, Msg("D", 0, "after")).status, STORE_PUT_OK);
+    store_get_stats(s, &st);
+    EXPECT_FALSE(st.disk_full);
+    store_close(s);
+    // A store opened on a full disk refuses writes from the start.
+    e.usage = 99;
+    s = open_store(env_config(d.path, &e));
+    EXPECT_EQ(put(s, Msg("D", 0, "x")).status, STORE_PUT_DISK_FULL);
+    store_close(s);
+}
+
+TEST(StoreRetention, ExpiredSegmentsGoAtDeleteHourAndReadsClamp)
+{
+    TempDir d;
+    Env e;
+    store_config c = env_config(d.path, &e);
+    store *s = open_store(c);
+    std::vector<store_put_result> res = fill(s);
+    store_stats st;
+    store_get_stats(s, &st);
+    size_t segs_before = (size_t)st.segments; // the pre-created next file not counted
+    ASSERT_GE(segs_before, 6u);
+    // Not expired, not the hour, disk fine: nothing happens.
+    EXPECT_EQ(store_clean_now(s), 0);
+    // 73 hours later, still not the deletion hour: nothing either.
+    e.clock = now_ms() + 73LL * 3600 * 1000;
+    EXPECT_EQ(store_clean_now(s), 0);
+    store_close(s);
+    // Now make it the deletion hour.
+    time_t secs = (time_t)(e.clock.load() / 1000);
+    struct tm tm;
+    localtime_r(&secs, &tm);
+    snprintf(c.delete_when, sizeof c.delete_when, "%02d", tm.tm_hour);
+    s = open_store(c);
+    int deleted = store_clean_now(s);
+    EXPECT_EQ(deleted, (int)segs_before - 1); // everything but the current segment
+    int64_t cl_min = store_commitlog_min_offset(s);
+    EXPECT_EQ(cl_min, (int64_t)(segs_before - 1) * SEG);
+    store_get_stats(s, &st);
+    EXPECT_EQ(st.segments, 1);
+    EXPECT_EQ(st.segments_deleted, deleted);
+    EXPECT_LE(list_dir(d.sub("commitlog")).size(), 2u); // current + pre-created next
+
+    // The queue's min offset moved to its first record still in the log.
+    int64_t min, max;
+    store_queue_offsets(s, "R", 0, &min, &max);
+    EXPECT_EQ(max, 360);
+    int64_t first_live = 0;
+    while (res[first_live].physical_offset < cl_min)
+        first_live++;
+    EXPECT_EQ(min, first_live);
+    // A consumer behind the min offset is told so and moved to it.
+    std::vector<store_record_ref> refs(8);
+    store_get_request req = {};
+    req.topic = "R";
+    req.queue_id = 0;
+    req.offset = 0;
+    req.max_count = 8;
+    store_get_result r;
+    ASSERT_EQ(store_get_messages(s, &req, refs.data(), &r), 0);
+    EXPECT_EQ(r.status, STORE_GET_OFFSET_TOO_SMALL);
+    EXPECT_EQ(r.next_begin_offset, min);
+    req.offset = r.next_begin_offset;
+    ASSERT_EQ(store_get_messages(s, &req, refs.data(), &r), 0);
+    EXPECT_EQ(r.status, STORE_GET_FOUND);
+    EXPECT_EQ(refs[0].physical_offset, res[first_live].physical_offset);
+    store_pin_release(&r.pin);
+    // ConsumeQueue files wholly below the min are gone (10 entries each).
+    std::vector<std::string> cqs = list_dir(d.sub("consumequeue/R/0"));
+    EXPECT_EQ(cqs.size(), (size_t)(35 - first_live / 10 + 1));
+    // The index no longer answers with removed records.
+    std::vector<int64_t> offs(4);
+    EXPECT_EQ(store_query_by_key(s, "R", "key0", 0, INT64_MAX, offs.data(), 4), 0);
+    EXPECT_EQ(store_query_by_key(s, "R", "key359", 0, INT64_MAX, offs.data(), 4), 1);
+    // Reading a removed record by offset is refused.
+    store_pin pin;
+    store_pin_init(&pin);
+    store_record_ref ref;
+    EXPECT_EQ(store_read_record(s, res[0].physical_offset, &ref, &pin), STORE_ERR_NOT_FOUND);
+    store_pin_release(&pin);
+    store_close(s);
+
+    // After a restart the clamped state holds.
+    s = open_store(c);
+    store_queue_offsets(s, "R", 0, &min, &max);
+    EXPECT_EQ(min, first_live);
+    EXPECT_EQ(max, 360);
+    EXPECT_EQ(put(s, Msg("R", 0, "next")).queue_offset, 360);
+    store_close(s);
+}
+
+TEST(StoreRetention, DiskPressureDeletesAtOnceAndForciblyAboveCleanRatio)
+{
+    TempDir d;
+    Env e;
+    store *s = open_store(env_config(d.path, &e));
+    fill(s);
+    // Above diskMaxUsedSpaceRatio only expired segments go: none are.
+    e.usage = 80;
+    EXPECT_EQ(store_clean_now(s), 0);
+    // Expired + above 75%: deleted without waiting for the hour.
+    e.clock = now_ms() + 73LL * 3600 * 1000;
+    int deleted = store_clean_now(s);
+    EXPECT_GE(deleted, 5);
+    store_close(s);
+
+    TempDir d2;
+    Env e2;
+    s = open_store(env_config(d2.path, &e2));
+    fill(s);
+    // Above the clean-forcibly ratio even young segments go, at most
+    // delete_commit_log_files_max per round, oldest first.
+    e2.usage = 86;
+    store_config c = env_config(d2.path, &e2);
+    (void)c;
+    int n = store_clean_now(s);
+    EXPECT_GE(n, 5);
+    EXPECT_EQ(store_commitlog_min_offset(s), (int64_t)n * SEG);
+    store_close(s);
+}
+
+TEST(StoreRetention, PinnedSegmentOutlivesItsDeletion)
+{
+    TempDir d;
+    Env e;
+    store *s = open_store(env_config(d.path, &e));
+    fill(s);
+    std::vector<store_record_ref> refs(4);
+    store_get_request req = {};
+    req.topic = "R";
+    req.queue_id = 0;
+    req.offset = 0;
+    req.max_count = 4;
+    store_get_result pulled;
+    ASSERT_EQ(store_get_messages(s, &req, refs.data(), &pulled), 0);
+    ASSERT_EQ(pulled.count, 4);
+    std::string seg0 = d.sub("commitlog/00000000000000000000");
+    ASSERT_EQ(access(seg0.c_str(), F_OK), 0);
+    e.clock = now_ms() + 73LL * 3600 * 1000;
+    ASSERT_GE(store_delete_expired_now(s), 1);
+    EXPECT_NE(access(seg0.c_str(), F_OK), 0); // unlinked
+    // The pulled records are still mapped and intact.
+    for (int i = 0; i < pulled.count; i++) {
+        msg_record r;
+        ASSERT_EQ(msg_decode(refs[i].data, refs[i].size, true, &r), MSG_OK);
+        EXPECT_EQ(r.queue_offset, i);
+    }
+    // Released from another thread, as the broker's writev completion would.
+    std::thread([&] { store_pin_release(&pulled.pin); }).join();
+    EXPECT_EQ(pulled.pin.count, 0);
+    store_close(s);
+}
