@@ -29,10 +29,15 @@
 #
 # Needs root or sudo only to install missing packages. Environment:
 # BENCH_TMP (parent of the temporary directory, default /var/tmp: it must be
-# a real disk, not tmpfs, for fsync to mean anything).
+# a real disk, not tmpfs, for fsync to mean anything); BENCH_THREADS (W1
+# producer connections, 4), BENCH_WINDOW (peers' messages in flight per
+# connection, 512), BENCH_BATCH (peers' consumer batch / prefetch, 500),
+# MQ_BIN (our programs, default build/bin, which the script builds; when
+# MQ_BIN is set the script uses it as it is).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"
+self="$repo/benchmarks/$(basename "$0")"
 cd "$repo"
 args_given="$*"
 
@@ -44,7 +49,7 @@ out="$repo/benchmarks/RESULTS.md"
 keep=0
 
 usage() {
-  sed -n '19,31p' "$0" | sed 's/^# \{0,1\}//'
+  sed -n '2,/^set /{/^#/p}' "$self" | sed 's/^# \{0,1\}//'
   exit 2
 }
 
@@ -68,10 +73,10 @@ done
 
 # ---- workload parameters (the same for every system) ----
 SIZE=1024
-THREADS_W1=4       # producer connections for W1 and the W3 prefill
-WINDOW=128         # peers: messages in flight per connection (async)
-BATCH=500          # peers: messages per fetch / prefetch (consumers)
-RATE_W4=5000       # messages per second for W4
+THREADS_W1=${BENCH_THREADS:-4}  # producer connections for W1 and the W3 prefill
+WINDOW=${BENCH_WINDOW:-512}     # peers: messages in flight per connection (async)
+BATCH=${BENCH_BATCH:-500}       # peers: messages per fetch / prefetch (consumers)
+RATE_W4=5000                    # messages per second for W4
 W5_PRODUCERS="1 8 64"
 if [ "$quick" = 1 ]; then
   DUR=3; DUR_W4=5; DUR_W5=3; BACKLOG=50000
@@ -167,13 +172,19 @@ build_peers() {
 
 # ---- ports, processes ----
 
+# Ports come from below the kernel's ephemeral range, so that no outgoing
+# connection of anyone on the machine holds them when a server binds.
 used_ports=" "
-free_port() { # a TCP port nobody listens on and this script has not handed out
+read -r eph_low _ </proc/sys/net/ipv4/ip_local_port_range
+port_low=10000
+port_high=$((eph_low > 20000 ? eph_low - 1 : 60000))
+[ "$port_high" -gt 32767 ] || port_high=32767
+free_port() { # a TCP port no socket uses and this script has not handed out
   local p
   while :; do
-    p=$((20000 + RANDOM % 40000))
+    p=$((port_low + RANDOM % (port_high - port_low)))
     case "$used_ports" in *" $p "*) continue ;; esac
-    if ! ss -Htln "sport = :$p" 2>/dev/null | grep -q .; then
+    if ! ss -Htan "sport = :$p" 2>/dev/null | grep -q .; then
       used_ports+="$p "
       echo "$p"
       return
@@ -421,13 +432,22 @@ run_one() {
     fail "$w" "$run" "$producers" "skipped: $mq_unavailable"
     return 0
   fi
-  if ! "start_$system" "$d" "$w" >>"$tmp/logs/$label.server.log" 2>&1; then
-    cat "$tmp/logs/$label.server.log" >&2
+  local attempt started=0
+  for attempt in 1 2; do # a second try on new ports: the machine is shared
+    if "start_$system" "$d.$attempt" "$w" >>"$tmp/logs/$label.server.log" 2>&1; then
+      started=1
+      break
+    fi
     stop_current
-    fail "$w" "$run" "$producers" "could not start $system (logs kept in $d)"
+  done
+  if [ "$started" = 0 ]; then
+    tail -n 20 "$tmp/logs/$label.server.log" >&2
+    fail "$w" "$run" "$producers" "could not start $system (logs kept in $d.*)"
     keep=1
     return 0
   fi
+  [ "$attempt" = 2 ] && rm -rf "$d.1"
+  d="$d.$attempt"
   local extra="{}" fs0="" put0=""
   label_workload="$w"
   case "$w" in
@@ -627,8 +647,14 @@ failures="$tmp/failures.jsonl"
 : >"$results"
 : >"$failures"
 
-bin="$repo/build/bin"
-build_ours
+if [ -n "${MQ_BIN:-}" ]; then
+  bin="$(cd "$MQ_BIN" && pwd)"
+  build_type="(prebuilt in $bin)"
+  sanitize="?"
+else
+  bin="$repo/build/bin"
+  build_ours
+fi
 build_peers
 rmq_server=/usr/lib/rabbitmq/bin/rabbitmq-server
 rmq_ctl=/usr/lib/rabbitmq/bin/rabbitmqctl
