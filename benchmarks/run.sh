@@ -207,6 +207,7 @@ wait_log() {
 # stop_pid PID [SECONDS]: SIGTERM, wait, then SIGKILL.
 stop_pid() {
   local pid="$1" secs="${2:-30}" i
+  [ -n "$pid" ] || return 0
   kill -0 "$pid" 2>/dev/null || return 0
   kill -TERM "$pid" 2>/dev/null || true
   for ((i = 0; i < secs * 10; i++)); do
@@ -227,6 +228,8 @@ stop_fn=""
 start_mq() {
   local d="$1" w="$2" flush=ASYNC_FLUSH
   [ "$w" = W5 ] && flush=SYNC_FLUSH
+  stop_fn=stop_mq
+  mq_ns_pid="" mq_broker_pid=""
   mkdir -p "$d"
   setsid "$bin/mqnamesrv" --listenPort=0 >"$d/namesrv.log" 2>&1 </dev/null &
   mq_ns_pid=$!
@@ -246,7 +249,6 @@ start_mq() {
   else
     DURABILITY="flushDiskType=ASYNC_FLUSH: ack before fsync (flush every 500 ms)"
   fi
-  stop_fn=stop_mq
 }
 
 stop_mq() {
@@ -257,6 +259,8 @@ stop_mq() {
 start_redis() {
   local d="$1" w="$2" fsync=everysec
   [ "$w" = W5 ] && fsync=always
+  stop_fn=stop_redis
+  redis_pid=""
   mkdir -p "$d"
   redis_port=$(free_port)
   # AOF on, RDB snapshots off, no automatic AOF rewrite during a run (a
@@ -277,13 +281,14 @@ EOF
   srv_pids+=("$redis_pid")
   wait_log "$d/redis.log" "Ready to accept connections" "$redis_pid" 15 || return 1
   DURABILITY="" # redis_bench reads appendonly/appendfsync from the server
-  stop_fn=stop_redis
 }
 
 stop_redis() { stop_pid "$redis_pid"; }
 
 start_rabbitmq() {
   local d="$1"
+  stop_fn=stop_rabbitmq
+  rmq_pid=""
   mkdir -p "$d/mnesia" "$d/log"
   rmq_port=$(free_port)
   local dist epmd
@@ -313,11 +318,10 @@ start_rabbitmq() {
   env "${rmq_env[@]}" "$rmq_ctl" -n "$rmq_node" await_startup --timeout 5 >/dev/null 2>&1 ||
     { say "rabbitmq not ready; see $d/log"; return 1; }
   DURABILITY="" # rabbitmq_bench states it per queue type
-  stop_fn=stop_rabbitmq
 }
 
 stop_rabbitmq() {
-  env "${rmq_env[@]}" timeout 60 "$rmq_ctl" -n "$rmq_node" stop >/dev/null 2>&1 || true
+  [ -n "$rmq_pid" ] && env "${rmq_env[@]}" timeout 60 "$rmq_ctl" -n "$rmq_node" stop >/dev/null 2>&1 || true
   stop_pid "$rmq_pid"
   # the node started its own epmd on the private port: stop that one
   env "${rmq_env[@]}" epmd -kill >/dev/null 2>&1 || true
@@ -325,6 +329,8 @@ stop_rabbitmq() {
 
 start_nats() {
   local d="$1" w="$2"
+  stop_fn=stop_nats
+  nats_pid=""
   mkdir -p "$d"
   nats_port=$(free_port)
   setsid nats-server -js -sd "$d/js" -a 127.0.0.1 -p "$nats_port" -l "$d/nats.log" >"$d/stdout.log" 2>&1 </dev/null &
@@ -332,8 +338,7 @@ start_nats() {
   srv_pids+=("$nats_pid")
   wait_log "$d/nats.log" "Server is ready" "$nats_pid" 15 || return 1
   DURABILITY="file store, PubAck before fsync (nats-server $nats_version has no sync option; fsync every 2 min)"
-  [ "$w" = W5 ] && DURABILITY="NOT after fsync: $DURABILITY"
-  stop_fn=stop_nats
+  if [ "$w" = W5 ]; then DURABILITY="NOT after fsync: $DURABILITY"; fi
 }
 
 stop_nats() { stop_pid "$nats_pid"; }
