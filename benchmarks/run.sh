@@ -387,10 +387,10 @@ measure() {
   why=""
   if [ -z "$json" ] || ! jq -e . >/dev/null 2>&1 <<<"$json"; then
     json=""
-    why="exit status $rc, no JSON line: $(grep -v '^\[\|^+ ' "$logf" | tail -n 3 | tr '\n' ' ' | cut -c1-300)"
+    why="exit status $rc, no JSON line: $(grep -v '^\[\|^+ ' "$logf" | tail -n 3 | tr '\n' ' ' | cut -c1-300 | sed 's/ *$//')"
   elif [ "$(jq -r '.count // .msgs // 0' <<<"$json")" = 0 ]; then
     json=""
-    why="no message got through (exit status $rc): $(grep -v '^\[\|^+ \|^{' "$logf" | tail -n 3 | tr '\n' ' ' | cut -c1-300)"
+    why="no message got through (exit status $rc): $(grep -v '^\[\|^+ \|^{' "$logf" | tail -n 3 | tr '\n' ' ' | cut -c1-300 | sed 's/ *$//')"
   elif [ "$rc" -ne 0 ]; then
     why="exit status $rc"
   fi
@@ -598,10 +598,12 @@ EOF
 
 ## Not measured
 
-| workload | system | run | reason |
-|---|---|---|---|
+| system | workloads (runs) | reason |
+|---|---|---|
 EOF
-      jq -r '"| \(.workload)\(if .workload == "W5" then " ×\(.producers)" else "" end) | \(.target) | \(.run) | \(.error | gsub("\\|"; "/")) |"' "$failures"
+      jq -rs 'map(.error |= sub("^skipped: "; "") | .w = .workload + (if .workload == "W5" then " ×\(.producers)" else "" end))
+        | group_by([.target, .error])
+        | .[] | "| \(.[0].target) | \(group_by([.workload, .producers]) | map("\(.[0].w) (\(length))") | join(", ")) | \(.[0].error | gsub("\\|"; "/")) |"' "$failures"
     fi
     cat <<EOF
 
