@@ -22,6 +22,7 @@
 
 typedef struct group_offsets {
     int64_t *offsets; /* by queue id; -1 = none */
+    int64_t *resets;  /* by queue id; -1 = no reset pending (NULL until a reset) */
     int32_t n;
     bool dirty;
 } group_offsets;
@@ -37,16 +38,33 @@ static void make_key(char *buf, size_t cap, const char *group, const char *topic
     snprintf(buf, cap, "%s@%s", topic, group);
 }
 
+static void grow(group_offsets *g, int32_t queue_id)
+{
+    if (queue_id < g->n)
+        return;
+    int32_t n = queue_id + 1;
+    g->offsets = xrealloc(g->offsets, (size_t)n * sizeof *g->offsets);
+    if (g->resets)
+        g->resets = xrealloc(g->resets, (size_t)n * sizeof *g->resets);
+    for (int32_t i = g->n; i < n; i++) {
+        g->offsets[i] = -1;
+        if (g->resets)
+            g->resets[i] = -1;
+    }
+    g->n = n;
+}
+
 static void set_offset(group_offsets *g, int32_t queue_id, int64_t offset)
 {
-    if (queue_id >= g->n) {
-        int32_t n = queue_id + 1;
-        g->offsets = xrealloc(g->offsets, (size_t)n * sizeof *g->offsets);
-        for (int32_t i = g->n; i < n; i++)
-            g->offsets[i] = -1;
-        g->n = n;
-    }
+    grow(g, queue_id);
     g->offsets[queue_id] = offset;
+}
+
+static void free_entry(group_offsets *g)
+{
+    free(g->offsets);
+    free(g->resets);
+    free(g);
 }
 
 static int load_one(void *arg, const char *key, const void *val, size_t len)
@@ -95,19 +113,14 @@ void offset_manager_free(offset_manager *m)
     ev_timer_stop(m->b->loop, &m->persist_timer);
     offset_manager_persist(m);
     void *v;
-    for (size_t it = 0; strmap_next(&m->table, &it, NULL, &v);) {
-        free(((group_offsets *)v)->offsets);
-        free(v);
-    }
+    for (size_t it = 0; strmap_next(&m->table, &it, NULL, &v);)
+        free_entry(v);
     strmap_free(&m->table);
     free(m);
 }
 
-void offset_manager_commit(offset_manager *m, const char *group, const char *topic, int32_t queue_id,
-                           int64_t offset)
+static group_offsets *entry(offset_manager *m, const char *group, const char *topic)
 {
-    if (offset < 0 || queue_id < 0 || queue_id >= 65536)
-        return;
     char key[600];
     make_key(key, sizeof key, group, topic);
     group_offsets *g = strmap_get(&m->table, key);
@@ -115,10 +128,49 @@ void offset_manager_commit(offset_manager *m, const char *group, const char *top
         g = xcalloc(1, sizeof *g);
         strmap_put(&m->table, key, g);
     }
-    if (queue_id < g->n && g->offsets[queue_id] == offset)
+    return g;
+}
+
+void offset_manager_commit(offset_manager *m, const char *group, const char *topic, int32_t queue_id,
+                           int64_t offset)
+{
+    if (offset < 0 || queue_id < 0 || queue_id >= 65536)
         return;
+    group_offsets *g = entry(m, group, topic);
+    if (queue_id < g->n && (g->offsets[queue_id] == offset || (g->resets && g->resets[queue_id] >= 0)))
+        return; /* unchanged, or a stale position while a reset is pending */
     set_offset(g, queue_id, offset);
     g->dirty = true;
+}
+
+void offset_manager_reset(offset_manager *m, const char *group, const char *topic, int32_t queue_id,
+                          int64_t offset)
+{
+    if (offset < 0 || queue_id < 0 || queue_id >= 65536)
+        return;
+    group_offsets *g = entry(m, group, topic);
+    grow(g, queue_id);
+    if (!g->resets) {
+        g->resets = xmalloc((size_t)g->n * sizeof *g->resets);
+        for (int32_t i = 0; i < g->n; i++)
+            g->resets[i] = -1;
+    }
+    g->offsets[queue_id] = offset;
+    g->resets[queue_id] = offset;
+    g->dirty = true;
+}
+
+bool offset_manager_take_reset(offset_manager *m, const char *group, const char *topic, int32_t queue_id,
+                               int64_t *offset)
+{
+    char key[600];
+    make_key(key, sizeof key, group, topic);
+    group_offsets *g = strmap_get(&m->table, key);
+    if (!g || !g->resets || queue_id < 0 || queue_id >= g->n || g->resets[queue_id] < 0)
+        return false;
+    *offset = g->resets[queue_id];
+    g->resets[queue_id] = -1;
+    return true;
 }
 
 bool offset_manager_query(offset_manager *m, const char *group, const char *topic, int32_t queue_id,
@@ -195,9 +247,7 @@ void offset_manager_remove(offset_manager *m, const char *group, const char *top
         dead[n++] = xstrdup(key);
     }
     for (size_t i = 0; i < n; i++) {
-        group_offsets *go = strmap_remove(&m->table, dead[i]);
-        free(go->offsets);
-        free(go);
+        free_entry(strmap_remove(&m->table, dead[i]));
         meta_db_delete(m->b->meta, OFFSET_NS, dead[i], false);
         free(dead[i]);
     }

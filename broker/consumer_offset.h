@@ -38,6 +38,19 @@ int offset_manager_persist(offset_manager *m);
 /* Forgets a group's offsets (all topics, or one topic if topic != NULL). */
 void offset_manager_remove(offset_manager *m, const char *group, const char *topic);
 
+/* Offset resets decided by the broker (INVOKE_BROKER_TO_RESET_OFFSET):
+ * offset_manager_reset commits offset for the queue and marks a reset as
+ * pending. While it is pending, commits from consumers (which still carry
+ * positions from before the reset) are ignored. offset_manager_take_reset
+ * returns and clears it: the pull processor calls it and answers the
+ * group's next pull of that queue PULL_OFFSET_MOVED to the new offset, so
+ * online consumers follow whatever client they use, and offline ones find
+ * the new committed offset when they start. */
+void offset_manager_reset(offset_manager *m, const char *group, const char *topic, int32_t queue_id,
+                          int64_t offset);
+bool offset_manager_take_reset(offset_manager *m, const char *group, const char *topic, int32_t queue_id,
+                               int64_t *offset);
+
 /* Topics a group has offsets for; *topics malloc'd (free each and the array). */
 size_t offset_manager_topics_of(offset_manager *m, const char *group, char ***topics);
 /* Groups with offsets on a topic; same ownership. */

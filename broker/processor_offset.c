@@ -18,7 +18,9 @@
 
 #include "body.pb-c.h"
 #include "broker.h"
+#include "client_manager.h"
 #include "consumer_offset.h"
+#include "pull_hold.h"
 #include "processors.h"
 #include "store/store.h"
 #include "topic_config.h"
@@ -248,8 +250,109 @@ static void on_topic_stats(rm_conn *c, const rm_cmd *req, void *arg)
     free(entries);
 }
 
+/* INVOKE_BROKER_TO_RESET_OFFSET (222): by time for every queue of the
+ * topic (timestamp -1: to the end), or to an exact offset for one queue
+ * (queueId + offset). Works whether the group's consumers are online or
+ * not: the committed offsets change here, and a pending reset per queue
+ * redirects the group's next pull (see consumer_offset.h). Online
+ * consumers are also sent RESET_CONSUMER_CLIENT_OFFSET (220), as RocketMQ
+ * 4.x brokers do, for clients that act on it. Without isForce only
+ * rewinds are applied (RocketMQ's rule). */
+static void on_reset_offset(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    broker *b = arg;
+    const Mq__ResetOffsetRequestHeader *h = req->hdr->reset_offset;
+    if (!need_topic(c, req, h->topic))
+        return;
+    if (!h->group || !*h->group) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "reset offset needs a group");
+        return;
+    }
+    const topic_config *tc = topic_table_find(b->topics, h->topic);
+    if (!tc) {
+        rm_reply_status(c, req, RS_TOPIC_NOT_EXIST, "topic[%s] not exist on broker %s", h->topic, b->cfg.broker_name);
+        return;
+    }
+    bool exact = h->has_queueid && h->queueid >= 0 && h->has_offset;
+    if (exact && h->queueid >= tc->read_queue_nums) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "queueId %d is illegal: topic %s has %d read queues", h->queueid,
+                        h->topic, tc->read_queue_nums);
+        return;
+    }
+    bool force = !h->has_isforce || h->isforce;
+    int32_t first = exact ? h->queueid : 0, last = exact ? h->queueid : tc->read_queue_nums - 1;
+    size_t n = 0;
+    Mq__MessageQueueOffset *items = xcalloc((size_t)(last - first + 1), sizeof *items);
+    Mq__MessageQueue *mqs = xcalloc((size_t)(last - first + 1), sizeof *mqs);
+    Mq__MessageQueueOffset **ptrs = xcalloc((size_t)(last - first + 1), sizeof *ptrs);
+    for (int32_t q = first; q <= last; q++) {
+        int64_t min, max, target;
+        store_queue_offsets(b->store, h->topic, q, &min, &max);
+        if (exact) {
+            if (h->offset < min || h->offset > max) {
+                rm_reply_status(c, req, RS_SYSTEM_ERROR, "offset %lld is outside queue %d's range [%lld, %lld]",
+                                (long long)h->offset, q, (long long)min, (long long)max);
+                goto out;
+            }
+            target = h->offset;
+        } else if (h->timestamp < 0) {
+            target = max;
+        } else if (store_search_offset_by_time(b->store, h->topic, q, h->timestamp, STORE_BOUNDARY_LOWER, &target) < 0) {
+            continue;
+        }
+        int64_t current;
+        if (!force && offset_manager_query(b->offsets, h->group, h->topic, q, &current) && current <= target)
+            continue; /* not forced: only move back */
+        offset_manager_reset(b->offsets, h->group, h->topic, q, target);
+        if (b->pull_hold)
+            pull_hold_kick(b->pull_hold, h->topic, q);
+        set_mq(&mqs[n], h->topic, b->cfg.broker_name, q);
+        mq__message_queue_offset__init(&items[n]);
+        items[n].mq = &mqs[n];
+        items[n].offset = target;
+        items[n].has_offset = 1;
+        ptrs[n] = &items[n];
+        n++;
+    }
+    offset_manager_persist(b->offsets);
+    {
+        Mq__ResetOffsetBody body = MQ__RESET_OFFSET_BODY__INIT;
+        body.n_offsettable = n;
+        body.offsettable = ptrs;
+        /* Tell online consumers too (oneway; our pull redirect does not depend on it). */
+        rm_conn *conns[64];
+        size_t nc = b->clients ? client_manager_consumer_conns(b->clients, h->group, conns, 64) : 0;
+        if (nc > 0) {
+            size_t len = protobuf_c_message_get_packed_size(&body.base);
+            uint8_t *buf = xmalloc(len ? len : 1);
+            protobuf_c_message_pack(&body.base, buf);
+            for (size_t i = 0; i < nc; i++) {
+                Mq__RemotingHeader rh = MQ__REMOTING_HEADER__INIT;
+                Mq__ResetOffsetRequestHeader x = MQ__RESET_OFFSET_REQUEST_HEADER__INIT;
+                rh.code = RC_RESET_CONSUMER_CLIENT_OFFSET;
+                x.topic = h->topic;
+                x.group = h->group;
+                x.timestamp = h->timestamp;
+                x.has_timestamp = 1;
+                rh.ext_case = MQ__REMOTING_HEADER__EXT_RESET_OFFSET;
+                rh.reset_offset = &x;
+                rm_oneway(conns[i], &rh, buf, len);
+            }
+            free(buf);
+        }
+        Mq__RemotingHeader rh = MQ__REMOTING_HEADER__INIT;
+        rh.code = RS_SUCCESS;
+        rm_reply_msg(c, req, &rh, &body.base);
+    }
+out:
+    free(items);
+    free(mqs);
+    free(ptrs);
+}
+
 void processor_offset_register(broker *b)
 {
+    rm_dispatch_on(b->dispatch, RC_INVOKE_BROKER_TO_RESET_OFFSET, on_reset_offset, b);
     rm_dispatch_on(b->dispatch, RC_QUERY_CONSUMER_OFFSET, on_query_consumer_offset, b);
     rm_dispatch_on(b->dispatch, RC_UPDATE_CONSUMER_OFFSET, on_update_consumer_offset, b);
     rm_dispatch_on(b->dispatch, RC_SEARCH_OFFSET_BY_TIMESTAMP, on_search_offset, b);

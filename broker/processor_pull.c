@@ -138,6 +138,16 @@ static void respond_pull(pull_ctx *p, int32_t code, const store_get_result *res,
 static bool execute(pull_ctx *p, bool allow_hold)
 {
     broker *b = p->b;
+    int64_t reset;
+    if (offset_manager_take_reset(b->offsets, p->group, p->topic, p->queue_id, &reset)) {
+        /* An operator reset this group's offset: send the consumer there. */
+        store_get_result moved;
+        memset(&moved, 0, sizeof moved);
+        moved.next_begin_offset = reset;
+        store_queue_offsets(b->store, p->topic, p->queue_id, &moved.min_offset, &moved.max_offset);
+        respond_pull(p, RS_PULL_OFFSET_MOVED, &moved, NULL, NULL);
+        return true;
+    }
     store_record_ref small[32];
     store_record_ref *recs = p->max_count <= 32 ? small : xmalloc((size_t)p->max_count * sizeof *recs);
     store_get_request req = {

@@ -130,6 +130,13 @@ static void notify(pull_hold *ph, const char *key, int64_t max_offset)
     free(ready);
 }
 
+void pull_hold_kick(pull_hold *ph, const char *topic, int32_t queue_id)
+{
+    char key[512];
+    make_key(key, sizeof key, topic, queue_id);
+    notify(ph, key, INT64_MAX);
+}
+
 static void drain(evq_item *item)
 {
     pull_hold *ph = (pull_hold *)((char *)item - offsetof(pull_hold, drain_item));

@@ -43,6 +43,10 @@ void pull_hold_free(pull_hold *ph);
 void pull_hold_add(pull_hold *ph, const char *topic, int32_t queue_id, int64_t offset, int64_t hold_ms,
                    void *ctx);
 
+/* Retries every pull held on (topic, queue_id) now, whatever its offset
+ * (e.g. after an offset reset). Loop thread. */
+void pull_hold_kick(pull_hold *ph, const char *topic, int32_t queue_id);
+
 /* The store's arrival listener (store_arrival_cb): any thread. */
 void pull_hold_arrived(void *ph, const char *topic, int32_t queue_id, int64_t max_offset);
 

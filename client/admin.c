@@ -623,3 +623,314 @@ int mq_admin_broker_runtime_info(mq_admin *a, const char *broker_addr, mq_kv_lis
     *out = l;
     return MQ_OK;
 }
+
+/* ---- queues, consumer progress, offset resets ---- */
+
+/* Broker name and master address of each broker group of topic's route. */
+typedef struct master_list {
+    size_t n;
+    char **names;
+    char **addrs;
+} master_list;
+
+static void master_list_free(master_list *m)
+{
+    for (size_t i = 0; i < m->n; i++) {
+        free(m->names[i]);
+        free(m->addrs[i]);
+    }
+    free(m->names);
+    free(m->addrs);
+    memset(m, 0, sizeof *m);
+}
+
+static void master_list_add(master_list *m, const char *name, const char *addr)
+{
+    m->names = xrealloc(m->names, (m->n + 1) * sizeof *m->names);
+    m->addrs = xrealloc(m->addrs, (m->n + 1) * sizeof *m->addrs);
+    m->names[m->n] = xstrdup(name);
+    m->addrs[m->n] = xstrdup(addr);
+    m->n++;
+}
+
+static void add_masters(master_list *m, const mq_broker_info *brokers, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        for (size_t k = 0; k < brokers[i].n_addrs; k++)
+            if (brokers[i].addrs[k].id == 0)
+                master_list_add(m, brokers[i].broker_name, brokers[i].addrs[k].addr);
+}
+
+static int route_masters(mq_admin *a, const char *topic, master_list *out, mq_error *err)
+{
+    memset(out, 0, sizeof *out);
+    mq_topic_route *r;
+    int rc = mq_admin_topic_route(a, topic, &r, err);
+    if (rc != MQ_OK)
+        return rc;
+    add_masters(out, r->brokers, r->n_brokers);
+    mq_topic_route_free(r);
+    if (out->n == 0) {
+        mqc_error_set(err, MQ_ENOROUTE, "topic %s has no master broker in its route", topic);
+        return MQ_ENOROUTE;
+    }
+    return MQ_OK;
+}
+
+static int cmp_queue_offsets(const void *x, const void *y)
+{
+    const mq_queue_offsets *a = x, *b = y;
+    int c = strcmp(a->broker_name, b->broker_name);
+    return c ? c : (a->queue_id > b->queue_id) - (a->queue_id < b->queue_id);
+}
+
+int mq_admin_topic_status(mq_admin *a, const char *topic, mq_topic_status **out, mq_error *err)
+{
+    if (!check_topic(topic, err))
+        return MQ_EINVAL;
+    master_list m;
+    int rc = route_masters(a, topic, &m, err);
+    if (rc != MQ_OK)
+        return rc;
+    mq_topic_status *st = xcalloc(1, sizeof *st);
+    for (size_t i = 0; i < m.n && rc == MQ_OK; i++) {
+        Mq__RemotingHeader h;
+        header_init(&h, RC_GET_TOPIC_STATS_INFO);
+        Mq__TopicRequestHeader th = MQ__TOPIC_REQUEST_HEADER__INIT;
+        th.topic = (char *)topic;
+        h.ext_case = MQ__REMOTING_HEADER__EXT_TOPIC;
+        h.topic = &th;
+        mqc_response r;
+        char what[320];
+        snprintf(what, sizeof what, "topic stats of %s on %s", topic, m.addrs[i]);
+        if ((rc = call(a, m.addrs[i], &h, NULL, 0, what, &r, err)) != MQ_OK)
+            break;
+        Mq__TopicStatsTable *t = (Mq__TopicStatsTable *)unpack_or_fail(&mq__topic_stats_table__descriptor, &r, what, err);
+        if (!t) {
+            rc = MQ_ENETWORK;
+            break;
+        }
+        st->queues = xrealloc(st->queues, (st->n + t->n_offsettable) * sizeof *st->queues);
+        for (size_t k = 0; k < t->n_offsettable; k++) {
+            const Mq__TopicOffsetEntry *e = t->offsettable[k];
+            mq_queue_offsets *q = &st->queues[st->n++];
+            q->broker_name = xstrdup(m.names[i]);
+            q->queue_id = e->mq ? e->mq->queueid : 0;
+            q->min_offset = e->offset ? e->offset->minoffset : 0;
+            q->max_offset = e->offset ? e->offset->maxoffset : 0;
+            q->last_update_ms = e->offset ? e->offset->lastupdatetimestamp : 0;
+        }
+        mq__topic_stats_table__free_unpacked(t, NULL);
+    }
+    master_list_free(&m);
+    if (rc != MQ_OK) {
+        mq_topic_status_free(st);
+        return rc;
+    }
+    qsort(st->queues, st->n, sizeof *st->queues, cmp_queue_offsets);
+    *out = st;
+    return MQ_OK;
+}
+
+void mq_topic_status_free(mq_topic_status *s)
+{
+    if (!s)
+        return;
+    for (size_t i = 0; i < s->n; i++)
+        free(s->queues[i].broker_name);
+    free(s->queues);
+    free(s);
+}
+
+static int cmp_progress(const void *x, const void *y)
+{
+    const mq_queue_progress *a = x, *b = y;
+    int c = strcmp(a->topic, b->topic);
+    if (!c)
+        c = strcmp(a->broker_name, b->broker_name);
+    return c ? c : (a->queue_id > b->queue_id) - (a->queue_id < b->queue_id);
+}
+
+int mq_admin_consumer_progress(mq_admin *a, const char *group, const char *topic,
+                               mq_consumer_progress **out, mq_error *err)
+{
+    if (!check_text("consumer group", group, err) || (topic && *topic && !check_topic(topic, err)))
+        return MQ_EINVAL;
+    master_list m;
+    int rc;
+    if (topic && *topic) {
+        rc = route_masters(a, topic, &m, err);
+    } else {
+        memset(&m, 0, sizeof m);
+        mq_cluster_info *ci;
+        rc = mq_admin_cluster_info(a, &ci, err);
+        if (rc == MQ_OK) {
+            add_masters(&m, ci->brokers, ci->n_brokers);
+            mq_cluster_info_free(ci);
+        }
+    }
+    if (rc != MQ_OK)
+        return rc;
+    mq_consumer_progress *p = xcalloc(1, sizeof *p);
+    for (size_t i = 0; i < m.n && rc == MQ_OK; i++) {
+        Mq__RemotingHeader h;
+        header_init(&h, RC_GET_CONSUME_STATS);
+        Mq__GetConsumeStatsRequestHeader gh = MQ__GET_CONSUME_STATS_REQUEST_HEADER__INIT;
+        gh.consumergroup = (char *)group;
+        gh.topic = (char *)(topic && *topic ? topic : NULL);
+        h.ext_case = MQ__REMOTING_HEADER__EXT_GET_CONSUME_STATS;
+        h.get_consume_stats = &gh;
+        mqc_response r;
+        char what[320];
+        snprintf(what, sizeof what, "consume stats of %s on %s", group, m.addrs[i]);
+        if ((rc = call(a, m.addrs[i], &h, NULL, 0, what, &r, err)) != MQ_OK)
+            break;
+        Mq__ConsumeStats *cs = (Mq__ConsumeStats *)unpack_or_fail(&mq__consume_stats__descriptor, &r, what, err);
+        if (!cs) {
+            rc = MQ_ENETWORK;
+            break;
+        }
+        p->queues = xrealloc(p->queues, (p->n + cs->n_offsettable) * sizeof *p->queues);
+        for (size_t k = 0; k < cs->n_offsettable; k++) {
+            const Mq__QueueOffsetEntry *e = cs->offsettable[k];
+            mq_queue_progress *q = &p->queues[p->n++];
+            q->topic = dup_or_empty(e->mq ? e->mq->topic : NULL);
+            q->broker_name = xstrdup(m.names[i]);
+            q->queue_id = e->mq ? e->mq->queueid : 0;
+            q->broker_offset = e->offset ? e->offset->brokeroffset : 0;
+            q->consumer_offset = e->offset ? e->offset->consumeroffset : 0;
+            q->lag = q->broker_offset > q->consumer_offset ? q->broker_offset - q->consumer_offset : 0;
+            q->last_timestamp = e->offset ? e->offset->lasttimestamp : 0;
+            p->total_lag += q->lag;
+        }
+        mq__consume_stats__free_unpacked(cs, NULL);
+    }
+    master_list_free(&m);
+    if (rc != MQ_OK) {
+        mq_consumer_progress_free(p);
+        return rc;
+    }
+    qsort(p->queues, p->n, sizeof *p->queues, cmp_progress);
+    *out = p;
+    return MQ_OK;
+}
+
+void mq_consumer_progress_free(mq_consumer_progress *p)
+{
+    if (!p)
+        return;
+    for (size_t i = 0; i < p->n; i++) {
+        free(p->queues[i].topic);
+        free(p->queues[i].broker_name);
+    }
+    free(p->queues);
+    free(p);
+}
+
+void mq_queue_offset_list_free(mq_queue_offset_list *l)
+{
+    if (!l)
+        return;
+    for (size_t i = 0; i < l->n; i++)
+        free(l->items[i].broker_name);
+    free(l->items);
+    free(l);
+}
+
+/* One INVOKE_BROKER_TO_RESET_OFFSET; appends the offsets set to out (if any). */
+static int reset_on(mq_admin *a, const char *addr, const char *broker_name, const char *group,
+                    const char *topic, int64_t timestamp, bool force, int32_t queue_id, int64_t offset,
+                    mq_queue_offset_list *out, mq_error *err)
+{
+    Mq__RemotingHeader h;
+    header_init(&h, RC_INVOKE_BROKER_TO_RESET_OFFSET);
+    Mq__ResetOffsetRequestHeader x = MQ__RESET_OFFSET_REQUEST_HEADER__INIT;
+    x.group = (char *)group;
+    x.topic = (char *)topic;
+    x.timestamp = timestamp;
+    x.has_timestamp = 1;
+    x.isforce = force;
+    x.has_isforce = 1;
+    if (queue_id >= 0) {
+        x.queueid = queue_id;
+        x.has_queueid = 1;
+        x.offset = offset;
+        x.has_offset = 1;
+    }
+    h.ext_case = MQ__REMOTING_HEADER__EXT_RESET_OFFSET;
+    h.reset_offset = &x;
+    mqc_response r;
+    char what[320];
+    snprintf(what, sizeof what, "reset offsets of %s on %s", group, addr);
+    int rc = call(a, addr, &h, NULL, 0, what, &r, err);
+    if (rc != MQ_OK)
+        return rc;
+    Mq__ResetOffsetBody *b = (Mq__ResetOffsetBody *)unpack_or_fail(&mq__reset_offset_body__descriptor, &r, what, err);
+    if (!b)
+        return MQ_ENETWORK;
+    if (out) {
+        out->items = xrealloc(out->items, (out->n + b->n_offsettable) * sizeof *out->items);
+        for (size_t k = 0; k < b->n_offsettable; k++) {
+            mq_queue_offset *q = &out->items[out->n++];
+            q->broker_name = xstrdup(broker_name);
+            q->queue_id = b->offsettable[k]->mq ? b->offsettable[k]->mq->queueid : 0;
+            q->offset = b->offsettable[k]->offset;
+        }
+    }
+    mq__reset_offset_body__free_unpacked(b, NULL);
+    return MQ_OK;
+}
+
+static int cmp_queue_offset(const void *x, const void *y)
+{
+    const mq_queue_offset *a = x, *b = y;
+    int c = strcmp(a->broker_name, b->broker_name);
+    return c ? c : (a->queue_id > b->queue_id) - (a->queue_id < b->queue_id);
+}
+
+int mq_admin_reset_offset_by_time(mq_admin *a, const char *group, const char *topic,
+                                  int64_t timestamp_ms, bool force, mq_queue_offset_list **out,
+                                  mq_error *err)
+{
+    if (!check_text("consumer group", group, err) || !check_topic(topic, err))
+        return MQ_EINVAL;
+    master_list m;
+    int rc = route_masters(a, topic, &m, err);
+    if (rc != MQ_OK)
+        return rc;
+    mq_queue_offset_list *l = xcalloc(1, sizeof *l);
+    for (size_t i = 0; i < m.n && rc == MQ_OK; i++)
+        rc = reset_on(a, m.addrs[i], m.names[i], group, topic, timestamp_ms, force, -1, 0, l, err);
+    master_list_free(&m);
+    if (rc != MQ_OK || !out) {
+        mq_queue_offset_list_free(l);
+        return rc;
+    }
+    qsort(l->items, l->n, sizeof *l->items, cmp_queue_offset);
+    *out = l;
+    return MQ_OK;
+}
+
+int mq_admin_reset_offset_to(mq_admin *a, const char *group, const char *topic, const char *broker_name,
+                             int32_t queue_id, int64_t offset, mq_error *err)
+{
+    if (!check_text("consumer group", group, err) || !check_topic(topic, err) ||
+        !check_text("broker name", broker_name, err))
+        return MQ_EINVAL;
+    if (queue_id < 0 || offset < 0) {
+        mqc_error_set(err, MQ_EINVAL, "queue id and offset must not be negative");
+        return MQ_EINVAL;
+    }
+    master_list m;
+    int rc = route_masters(a, topic, &m, err);
+    if (rc != MQ_OK)
+        return rc;
+    rc = MQ_ENOTFOUND;
+    for (size_t i = 0; i < m.n; i++)
+        if (!strcmp(m.names[i], broker_name))
+            rc = reset_on(a, m.addrs[i], m.names[i], group, topic, 0, true, queue_id, offset, NULL, err);
+    if (rc == MQ_ENOTFOUND)
+        mqc_error_set(err, MQ_ENOTFOUND, "broker %s is not in the route of topic %s", broker_name, topic);
+    master_list_free(&m);
+    return rc;
+}

@@ -10,9 +10,12 @@
  * library's own log lines are silenced (MQADMIN_LOG=info brings them back)
  * so stdout and stderr carry only results and the one-line error.
  */
+#define _GNU_SOURCE /* strptime */
 #include "mqadmin.h"
 
+#include <ctype.h>
 #include <stdarg.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -23,7 +26,7 @@ static const mqadmin_command commands[] = {
     {"clusterList", "n:", "-n NAMESRV [--json]", "list clusters and their brokers", cmd_cluster_list},
     {"topicList", "n:c:", "-n NAMESRV [-c CLUSTER] [--json]", "list topic names", cmd_topic_list},
     {"topicRoute", "n:t:", "-n NAMESRV -t TOPIC [--json]", "show the route of a topic", cmd_topic_route},
-    {"topicStatus", "n:t:", "-n NAMESRV -t TOPIC [--json]", "min/max offset and last update of every queue", NULL},
+    {"topicStatus", "n:t:", "-n NAMESRV -t TOPIC [--json]", "min/max offset and last update of every queue", cmd_topic_status},
     {"updateTopic", "n:c:b:t:r:w:p:o:", "-n NAMESRV (-c CLUSTER | -b BROKER) -t TOPIC [-r READ] [-w WRITE] [-p PERM] [-o ORDER] [--json]",
      "create or update a topic", cmd_update_topic},
     {"deleteTopic", "n:c:t:", "-n NAMESRV -c CLUSTER -t TOPIC [--json]", "delete a topic from brokers and nameservers", cmd_delete_topic},
@@ -31,11 +34,14 @@ static const mqadmin_command commands[] = {
      "-n NAMESRV (-c CLUSTER | -b BROKER) -g GROUP [-s CONSUME_ENABLE] [-m FROM_MIN] [-d BROADCAST] [-q RETRY_QUEUES] [-r RETRY_MAX] [-i BROKER_ID] [-w SLOW_BROKER_ID] [-a NOTIFY] [--json]",
      "create or update a consumer group", cmd_update_sub_group},
     {"brokerStatus", "n:b:c:", "-n NAMESRV (-b BROKER | -c CLUSTER) [--json]", "runtime statistics of a broker", cmd_broker_status},
-    {"consumerProgress", "n:g:t:", "-n NAMESRV -g GROUP [-t TOPIC] [--json]", "per-queue broker offset, consumer offset and lag", NULL},
+    {"consumerProgress", "n:g:t:", "-n NAMESRV -g GROUP [-t TOPIC] [--json]", "per-queue broker offset, consumer offset and lag", cmd_consumer_progress},
     {"queryMsgById", "n:i:", "-n NAMESRV -i MSGID", "print a message by offset or unique id", NULL},
     {"queryMsgByKey", "n:t:k:b:e:", "-n NAMESRV -t TOPIC -k KEY [-b BEGIN] [-e END]", "messages with a key", NULL},
     {"queryMsgByOffset", "n:t:b:i:o:", "-n NAMESRV -t TOPIC -b BROKER_NAME -i QUEUE -o OFFSET", "a message by queue offset", NULL},
-    {"resetOffsetByTime", "n:g:t:s:", "-n NAMESRV -g GROUP -t TOPIC -s TIMESTAMP", "rewind or forward a group to a time", NULL},
+    {"resetOffsetByTime", "n:g:t:s:f:b:q:o:",
+     "-n NAMESRV -g GROUP -t TOPIC (-s TIMESTAMP [-f FORCE] | -b BROKER_NAME -q QUEUE -o OFFSET) [--json]",
+     "move a group's offsets to a time (now, ms or yyyy-MM-dd#HH:mm:ss:SSS) or one queue to an offset, online or not",
+     cmd_reset_offset_by_time},
     {"sendMessage", "n:t:p:k:c:", "-n NAMESRV -t TOPIC -p BODY [-k KEYS] [-c TAGS]", "send one message", NULL},
     {"consumeMessage", "n:t:g:c:o:s:", "-n NAMESRV -t TOPIC -g GROUP [-c TAGS] [-o OFFSET | -s TIMESTAMP] [--max N] [--idle S] [--json]",
      "consume and print messages", NULL},
@@ -136,6 +142,47 @@ int mqadmin_bool_flag(const mqadmin_args *a, char letter, bool def, bool *out)
     if (parse_bool(v, out) != 0)
         return mqadmin_usage(a, "-%c '%s' is not true or false", letter, v);
     return 0;
+}
+
+int mqadmin_time_flag(const mqadmin_args *a, char letter, int64_t *out_ms)
+{
+    const char *v = a->flags[(unsigned char)letter];
+    if (!v || !*v)
+        return mqadmin_usage(a, "-%c TIMESTAMP is required", letter);
+    if (!strcmp(v, "now")) {
+        *out_ms = now_ms();
+        return 0;
+    }
+    int64_t ms;
+    if (parse_int64(v, -1, INT64_MAX, &ms) == 0) {
+        *out_ms = ms;
+        return 0;
+    }
+    struct tm tm = {0};
+    int millis = 0;
+    const char *end = strptime(v, "%Y-%m-%d#%H:%M:%S", &tm);
+    if (end && *end == ':' && isdigit((unsigned char)end[1])) {
+        millis = atoi(end + 1);
+        end += strlen(end);
+    }
+    if (!end || *end) {
+        return mqadmin_usage(a, "-%c '%s': expected now, milliseconds, or yyyy-MM-dd#HH:mm:ss:SSS", letter, v);
+    }
+    tm.tm_isdst = -1;
+    *out_ms = (int64_t)mktime(&tm) * 1000 + millis;
+    return 0;
+}
+
+const char *mqadmin_time_text(int64_t ms, char buf[32])
+{
+    if (ms <= 0)
+        return "-";
+    time_t sec = (time_t)(ms / 1000);
+    struct tm tm;
+    localtime_r(&sec, &tm);
+    size_t n = strftime(buf, 32, "%Y-%m-%d %H:%M:%S", &tm);
+    snprintf(buf + n, 32 - n, ",%03d", (int)(ms % 1000));
+    return buf;
 }
 
 const char *mqadmin_perm_text(int32_t perm, char buf[4])

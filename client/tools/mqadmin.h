@@ -53,6 +53,9 @@ int cmd_topic_route(const mqadmin_args *a);
 int cmd_update_topic(const mqadmin_args *a);
 int cmd_delete_topic(const mqadmin_args *a);
 int cmd_update_sub_group(const mqadmin_args *a); /* cmd_group.c */
+int cmd_topic_status(const mqadmin_args *a);       /* cmd_offset.c */
+int cmd_consumer_progress(const mqadmin_args *a);
+int cmd_reset_offset_by_time(const mqadmin_args *a);
 
 /* ---- helpers (mqadmin.c) ---- */
 
@@ -74,6 +77,13 @@ const char *mqadmin_required(const mqadmin_args *a, char letter, const char *wha
 int mqadmin_int_flag(const mqadmin_args *a, char letter, int64_t min, int64_t max, int64_t def, int64_t *out);
 /* Boolean flag ("true"/"false"...; default def). Returns 0 or MQADMIN_USAGE. */
 int mqadmin_bool_flag(const mqadmin_args *a, char letter, bool def, bool *out);
+
+/* A time flag as RocketMQ's mqadmin takes it: "now", milliseconds since
+ * the epoch, or local time "yyyy-MM-dd#HH:mm:ss:SSS" (":SSS" optional).
+ * Returns 0, or MQADMIN_USAGE after printing why. */
+int mqadmin_time_flag(const mqadmin_args *a, char letter, int64_t *out_ms);
+/* Formats epoch milliseconds as local "yyyy-MM-dd HH:mm:ss,SSS" ("-" for 0). */
+const char *mqadmin_time_text(int64_t ms, char buf[32]);
 
 /* "RW-" style text of a perm value. */
 const char *mqadmin_perm_text(int32_t perm, char buf[4]);

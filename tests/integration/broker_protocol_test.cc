@@ -614,3 +614,124 @@ TEST_F(BrokerProtocolTest, DeletedTopicLosesItsQueuesAndOffsets) {
 }
 
 } // namespace
+
+namespace {
+
+// INVOKE_BROKER_TO_RESET_OFFSET with the given fields; returns the code.
+int reset_offset(Wire &w, const std::string &group, const std::string &topic, int64_t timestamp,
+                 int32_t queue_id = -1, int64_t offset = -1, std::string *remark = nullptr) {
+    Mq__ResetOffsetRequestHeader x = MQ__RESET_OFFSET_REQUEST_HEADER__INIT;
+    x.group = (char *)group.c_str();
+    x.topic = (char *)topic.c_str();
+    x.timestamp = timestamp;
+    x.has_timestamp = 1;
+    x.isforce = 1;
+    x.has_isforce = 1;
+    if (queue_id >= 0) {
+        x.queueid = queue_id;
+        x.has_queueid = 1;
+        x.offset = offset;
+        x.has_offset = 1;
+    }
+    return w.simple(RC_INVOKE_BROKER_TO_RESET_OFFSET, MQ__REMOTING_HEADER__EXT_RESET_OFFSET, &x.base, nullptr, remark);
+}
+
+TEST_F(BrokerProtocolTest, ResetByTimeWorksForOfflineGroupsAndRedirectsTheNextPull) {
+    start();
+    Wire w(c.namesrv_list(), broker->addr());
+    for (int i = 0; i < 10; i++)
+        ASSERT_EQ(RS_SUCCESS, w.send("T", 0, std::to_string(i), props("A")).code);
+    ASSERT_TRUE(w.dispatched("T", 0, 10));
+    ASSERT_EQ(RS_SUCCESS, w.commit_offset("g", "T", 0, 8));
+    // Rewind to the beginning (a time before every message).
+    ASSERT_EQ(RS_SUCCESS, reset_offset(w, "g", "T", 1));
+    int64_t off = -1;
+    ASSERT_EQ(RS_SUCCESS, w.query_offset("g", "T", 0, &off));
+    EXPECT_EQ(0, off);
+    // A consumer still running from before commits its old position: ignored.
+    EXPECT_EQ(RS_SUCCESS, w.commit_offset("g", "T", 0, 9));
+    ASSERT_EQ(RS_SUCCESS, w.query_offset("g", "T", 0, &off));
+    EXPECT_EQ(0, off);
+    // Its next pull is sent back to the reset offset, once.
+    auto p = w.pull("T", 0, 9, "*", PULL_FLAG_SUBSCRIPTION, 0, "g");
+    EXPECT_EQ(RS_PULL_OFFSET_MOVED, p.code);
+    EXPECT_EQ(0, p.next);
+    EXPECT_EQ(RS_SUCCESS, w.pull("T", 0, 0, "*", PULL_FLAG_SUBSCRIPTION, 0, "g").code);
+    EXPECT_EQ(RS_SUCCESS, w.commit_offset("g", "T", 0, 3));
+    ASSERT_EQ(RS_SUCCESS, w.query_offset("g", "T", 0, &off));
+    EXPECT_EQ(3, off);
+    // Forward to the end, then an exact offset on one queue.
+    ASSERT_EQ(RS_SUCCESS, reset_offset(w, "g", "T", -1));
+    ASSERT_EQ(RS_SUCCESS, w.query_offset("g", "T", 0, &off));
+    EXPECT_EQ(10, off);
+    ASSERT_EQ(RS_SUCCESS, reset_offset(w, "g", "T", 0, 0, 5));
+    ASSERT_EQ(RS_SUCCESS, w.query_offset("g", "T", 0, &off));
+    EXPECT_EQ(5, off);
+    std::string remark;
+    EXPECT_NE(RS_SUCCESS, reset_offset(w, "g", "T", 0, 0, 99, &remark));
+    EXPECT_NE(std::string::npos, remark.find("outside")) << remark;
+    EXPECT_EQ(RS_TOPIC_NOT_EXIST, reset_offset(w, "g", "NoSuchTopic", 0));
+}
+
+TEST_F(BrokerProtocolTest, ResetWakesAHeldPull) {
+    start();
+    Wire w(c.namesrv_list(), broker->addr());
+    for (int i = 0; i < 3; i++)
+        ASSERT_EQ(RS_SUCCESS, w.send("T", 0, std::to_string(i), props("A")).code);
+    ASSERT_TRUE(w.dispatched("T", 0, 3));
+    Wire admin(c.namesrv_list(), broker->addr());
+    std::thread t([&] {
+        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        EXPECT_EQ(RS_SUCCESS, reset_offset(admin, "g", "T", 0, 0, 1));
+    });
+    int64_t t0 = mono_ms();
+    auto p = w.pull("T", 0, 3, "*", PULL_FLAG_SUBSCRIPTION | PULL_FLAG_SUSPEND, 10000, "g");
+    t.join();
+    EXPECT_EQ(RS_PULL_OFFSET_MOVED, p.code);
+    EXPECT_EQ(1, p.next);
+    EXPECT_LT(mono_ms() - t0, 5000);
+}
+
+} // namespace
+
+namespace {
+
+TEST_F(BrokerProtocolTest, MqadminTopicStatusConsumerProgressAndReset) {
+    start();
+    Wire w(c.namesrv_list(), broker->addr());
+    for (int i = 0; i < 6; i++)
+        ASSERT_EQ(RS_SUCCESS, w.send("T", i % 2, "x", props("A")).code);
+    ASSERT_TRUE(w.dispatched("T", 0, 3));
+    ASSERT_TRUE(w.dispatched("T", 1, 3));
+    ASSERT_EQ(RS_SUCCESS, w.commit_offset("pg", "T", 0, 1));
+    ASSERT_EQ(RS_SUCCESS, w.commit_offset("pg", "T", 1, 3));
+    // Wait until the nameserver knows the auto-created topic.
+    ASSERT_TRUE(wait_for([&] { return c.mqadmin({"topicRoute", "-n", c.namesrv_list(), "-t", "T"}).exit_code == 0; }));
+
+    auto st = c.mqadmin({"topicStatus", "-n", c.namesrv_list(), "-t", "T", "--json"});
+    ASSERT_EQ(0, st.exit_code) << st.err;
+    EXPECT_NE(std::string::npos, st.out.find("\"maxOffset\": 3")) << st.out;
+
+    auto pr = c.mqadmin({"consumerProgress", "-n", c.namesrv_list(), "-g", "pg", "-t", "T"});
+    ASSERT_EQ(0, pr.exit_code) << pr.err;
+    EXPECT_NE(std::string::npos, pr.out.find("Diff Total: 2")) << pr.out; // 3-1 on queue 0, 3-3 on queue 1
+
+    auto rs = c.mqadmin({"resetOffsetByTime", "-n", c.namesrv_list(), "-g", "pg", "-t", "T", "-s", "0"});
+    ASSERT_EQ(0, rs.exit_code) << rs.err;
+    pr = c.mqadmin({"consumerProgress", "-n", c.namesrv_list(), "-g", "pg", "-t", "T", "--json"});
+    EXPECT_NE(std::string::npos, pr.out.find("\"diffTotal\": 6")) << pr.out;
+
+    rs = c.mqadmin({"resetOffsetByTime", "-n", c.namesrv_list(), "-g", "pg", "-t", "T", "-b", "broker-a", "-q", "1", "-o", "2"});
+    ASSERT_EQ(0, rs.exit_code) << rs.err;
+    int64_t off = -1;
+    ASSERT_EQ(RS_SUCCESS, w.query_offset("pg", "T", 1, &off));
+    EXPECT_EQ(2, off);
+
+    auto bad = c.mqadmin({"resetOffsetByTime", "-n", c.namesrv_list(), "-g", "pg", "-t", "T", "-s", "yesterday"});
+    EXPECT_EQ(2, bad.exit_code);
+    EXPECT_NE(std::string::npos, bad.err.find("yesterday")) << bad.err;
+    bad = c.mqadmin({"topicStatus", "-n", c.namesrv_list(), "-t", "NoSuchTopic"});
+    EXPECT_EQ(1, bad.exit_code);
+}
+
+} // namespace

@@ -182,6 +182,81 @@ int mq_admin_update_group_in_cluster(mq_admin *admin, const char *cluster, const
 int mq_admin_broker_runtime_info(mq_admin *admin, const char *broker_addr, mq_kv_list **out,
                                  mq_error *err);
 
+/* ---- queues, consumer progress, offset resets (masters of a topic's route) ---- */
+
+/* Offsets of one queue. */
+typedef struct mq_queue_offsets {
+    char *broker_name;
+    int32_t queue_id;
+    int64_t min_offset;
+    int64_t max_offset;          /* next offset to be written */
+    int64_t last_update_ms;      /* store time of the newest message, 0 if empty */
+} mq_queue_offsets;
+
+typedef struct mq_topic_status {
+    size_t n;
+    mq_queue_offsets *queues;    /* sorted by broker name, then queue id */
+} mq_topic_status;
+
+/* GET_TOPIC_STATS_INFO from the master of every broker group of the
+ * topic's route. MQ_ENOROUTE if no nameserver knows the topic. */
+int mq_admin_topic_status(mq_admin *admin, const char *topic, mq_topic_status **out, mq_error *err);
+void mq_topic_status_free(mq_topic_status *s);
+
+/* A consumer group's position on one queue. lag = broker_offset -
+ * consumer_offset (never negative). */
+typedef struct mq_queue_progress {
+    char *topic;
+    char *broker_name;
+    int32_t queue_id;
+    int64_t broker_offset;
+    int64_t consumer_offset;     /* 0 if the group never committed */
+    int64_t lag;
+    int64_t last_timestamp;      /* store time of the last consumed message, 0 if unknown */
+} mq_queue_progress;
+
+typedef struct mq_consumer_progress {
+    size_t n;
+    mq_queue_progress *queues;   /* sorted by topic, broker name, queue id */
+    int64_t total_lag;
+} mq_consumer_progress;
+
+/* GET_CONSUME_STATS of group: on the masters of topic's route, or, with
+ * topic NULL, on every master of every cluster (all topics the group has
+ * offsets for). */
+int mq_admin_consumer_progress(mq_admin *admin, const char *group, const char *topic,
+                               mq_consumer_progress **out, mq_error *err);
+void mq_consumer_progress_free(mq_consumer_progress *p);
+
+/* Offsets a reset set, per queue. */
+typedef struct mq_queue_offset {
+    char *broker_name;
+    int32_t queue_id;
+    int64_t offset;
+} mq_queue_offset;
+
+typedef struct mq_queue_offset_list {
+    size_t n;
+    mq_queue_offset *items;      /* sorted by broker name, then queue id */
+} mq_queue_offset_list;
+
+void mq_queue_offset_list_free(mq_queue_offset_list *l);
+
+/* Moves group's committed offsets on every queue of topic (masters of its
+ * route) to the first message stored at or after timestamp_ms, or to the
+ * end with timestamp_ms = -1. Works whether the group's consumers are
+ * online or not: offline groups start from the new offsets; online
+ * consumers are redirected by the broker on their next pull. force = false
+ * only moves offsets back (RocketMQ's rule). *out (may be NULL) lists the
+ * offsets set. */
+int mq_admin_reset_offset_by_time(mq_admin *admin, const char *group, const char *topic,
+                                  int64_t timestamp_ms, bool force, mq_queue_offset_list **out,
+                                  mq_error *err);
+/* The same for one queue (broker group broker_name, queue_id) to an exact
+ * offset, which must lie within the queue's [min, max]. */
+int mq_admin_reset_offset_to(mq_admin *admin, const char *group, const char *topic,
+                             const char *broker_name, int32_t queue_id, int64_t offset, mq_error *err);
+
 #ifdef __cplusplus
 }
 #endif
