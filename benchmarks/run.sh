@@ -571,10 +571,12 @@ this file: [README.md](README.md).$quick_note
 | our build | commit $(git rev-parse --short HEAD 2>/dev/null || echo '?'), CMAKE_BUILD_TYPE=${build_type:-?}, MQ_SANITIZE=${sanitize:-OFF} |
 | peers | $peer_versions |
 
-## W1 ratio
+## W1 ratio and the other targets
 
 EOF
     ratio_text
+    echo
+    targets_text
     cat <<EOF
 
 ## Results
@@ -639,6 +641,27 @@ ratio_text() {
              " Against the best peer that also acknowledges before fsync (\($best_before.target), \($best_before.msgs_per_sec | round) msgs/s): \($ours.msgs_per_sec / $best_before.msgs_per_sec * 100 | round / 100)×."
            else "" end)
       end' "$tmp/medians.json"
+}
+
+# The other targets of SPEC section 10 for ours, when measured.
+targets_text() {
+  jq -r '
+    def ours($w): map(select(.workload == $w and .target == "mq")) | first;
+    def r2: . * 100 | round / 100;
+    (ours("W1")) as $w1 | (ours("W3")) as $w3 | (ours("W4")) as $w4
+    | (map(select(.workload == "W4" and .target != "mq")) | min_by(.p99_ms)) as $best4
+    | [ (if $w1 != null and $w3 != null then
+           "- W3 consuming the backlog at least as fast as W1 publishes: \($w3.msgs_per_sec | round) vs \($w1.msgs_per_sec | round) msgs/s, \(($w3.msgs_per_sec / $w1.msgs_per_sec) | r2)× (\(if $w3.msgs_per_sec >= $w1.msgs_per_sec then "met" else "missed" end))."
+         else empty end),
+        (if $w4 != null then
+           "- W4 p99 under 1 ms: \($w4.p99_ms) ms (\(if $w4.p99_ms < 1 then "met" else "missed" end))"
+           + (if $best4 != null then "; below the best peer'"'"'s p99 (\($best4.target), \($best4.p99_ms) ms): \(if $w4.p99_ms < $best4.p99_ms then "met" else "missed" end)." else "." end)
+         else empty end),
+        (map(select(.workload == "W5" and .target == "mq")) | sort_by(.producers)
+         | if length > 0 then
+             "- W5 with SYNC_FLUSH: " + (map("×\(.producers): \(.msgs_per_sec | round) msgs/s, \(if .msgs_per_fsync != null then "\(.msgs_per_fsync) msgs per fsync" else "msgs per fsync not reported" end)") | join("; ")) + "."
+           else empty end)
+      ] | join("\n")' "$tmp/medians.json"
 }
 
 # ---- main ----
