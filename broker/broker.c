@@ -87,6 +87,7 @@ static int store_config_from(const broker *b, store_config *sc, char *err, size_
     sc->disk_space_clean_forcibly_ratio = c->disk_space_clean_forcibly_ratio;
     sc->disk_space_warning_level_ratio = c->disk_space_warning_level_ratio;
     sc->message_index_enable = c->message_index_enable;
+    sc->defer_dispatch_wake = true; /* processor_send wakes it once per loop turn */
     if (!str_copy(sc->message_delay_level, sizeof sc->message_delay_level, c->message_delay_level)) {
         snprintf(err, errlen, "messageDelayLevel is too long");
         return -1;

@@ -15,7 +15,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include <zlib.h>
+#include "crc.h"
 
 #include "body.pb-c.h"
 #include "bytes.h"
@@ -275,7 +275,7 @@ static void send_register(ns_peer *p, const bytebuf *body)
     rh.has_brokerid = 1;
     rh.compressed = 0;
     rh.has_compressed = 1;
-    rh.bodycrc32 = (int32_t)crc32(0L, body->data, (uInt)body->len);
+    rh.bodycrc32 = (int32_t)mq_crc32(0, body->data, body->len);
     rh.has_bodycrc32 = 1;
     Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
     h.code = RC_REGISTER_BROKER;

@@ -43,6 +43,7 @@ typedef struct send_state {
     msg_host store_host;
     uint64_t rng;
     int flush_waiters;          /* loop-owned count of outstanding sync-flush answers */
+    ev_prepare wake;            /* active after a put: wakes the dispatcher once per loop turn */
     /* one-entry cache of the last connection's born host */
     uint64_t host_conn_id;
     msg_host host;
@@ -70,6 +71,22 @@ static int32_t pick_queue(send_state *st, int32_t n)
     st->rng ^= st->rng >> 7;
     st->rng ^= st->rng << 17;
     return (int32_t)(st->rng % (uint64_t)n);
+}
+
+/* The store defers dispatcher wake-ups to us (defer_dispatch_wake): every
+ * put of this loop turn is covered by one wake when the turn ends. */
+static void on_wake_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    send_state *st = w->data;
+    ev_prepare_stop(loop, w);
+    store_wake_dispatcher(st->b->store);
+}
+
+static void stored(send_state *st)
+{
+    if (!ev_is_active(&st->wake))
+        ev_prepare_start(st->b->loop, &st->wake);
 }
 
 /* ---- answers ---- */
@@ -315,6 +332,8 @@ static void on_send(rm_conn *c, const rm_cmd *req, void *arg)
     r.properties_len = (uint32_t)plen;
     store_put_result res;
     int rc = store_put(st->b->store, &r, &res);
+    if (rc == 0)
+        stored(st);
     if (!put_ok_or_answer(c, req, rc, &res))
         return;
     st->b->stats.put_msgs++;
@@ -375,6 +394,8 @@ static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
     int64_t *offsets = xmalloc(n * sizeof *offsets);
     store_put_result res;
     rc = store_put_batch(st->b->store, recs, n, &res, offsets);
+    if (rc == 0)
+        stored(st);
     if (put_ok_or_answer(c, req, rc, &res)) {
         bytebuf ids;
         bytebuf_init(&ids);
@@ -405,6 +426,8 @@ void processor_send_register(broker *b)
     char err[64];
     if (addr_split(b->addr, ip, sizeof ip, &port, err, sizeof err) != 0 || msg_host_set(&st->store_host, ip, port) != 0)
         msg_host_set(&st->store_host, "127.0.0.1", b->port);
+    ev_prepare_init(&st->wake, on_wake_prepare);
+    st->wake.data = st;
     g_state = st;
     rm_dispatch_on(b->dispatch, RC_SEND_MESSAGE, on_send, st);
     rm_dispatch_on(b->dispatch, RC_SEND_MESSAGE_V2, on_send, st);
@@ -413,7 +436,8 @@ void processor_send_register(broker *b)
 
 void processor_send_unregister(broker *b)
 {
-    (void)b;
+    if (g_state)
+        ev_prepare_stop(b->loop, &g_state->wake);
     free(g_state);
     g_state = NULL;
 }

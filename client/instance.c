@@ -7,6 +7,12 @@
  * needs out of the transport's buffers before signalling. The record stays
  * valid because its owner is waiting.
  *
+ * The producer's send path uses "view" calls (mqc_invoke_sync_view): the
+ * caller's header is used in place and the response is read on the I/O
+ * thread straight from the transport's buffer, so no header is packed,
+ * copied or unpacked and nothing is allocated here; the call record is
+ * posted intrusively (evq_post) for the same reason.
+ *
  * Nameserver fail-over: requests go to the current nameserver; a connection
  * failure or timeout moves the index to the next one and retries until each
  * has been tried once. The header is kept packed between attempts so async
@@ -16,6 +22,7 @@
 #include "instance.h"
 
 #include <pthread.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -147,6 +154,16 @@ int mqc_post(mqc_instance *inst, void (*fn)(void *arg), void *arg)
     return stopping ? MQ_ESTATE : MQ_OK;
 }
 
+int mqc_post_item(mqc_instance *inst, evq_item *item, void (*fn)(evq_item *item))
+{
+    pthread_mutex_lock(&inst->lock);
+    bool stopping = inst->stopping;
+    if (!stopping)
+        evq_post(inst->q, item, fn);
+    pthread_mutex_unlock(&inst->lock);
+    return stopping ? MQ_ESTATE : MQ_OK;
+}
+
 typedef struct run_sync_job {
     void (*fn)(void *arg);
     void *arg;
@@ -188,6 +205,14 @@ static void *io_main(void *arg)
 {
     mqc_instance *inst = arg;
     log_set_thread_name("mq-io");
+    /* Every socket write of this client happens on this thread. A write to
+     * a peer that died (a broker killed) must fail with EPIPE, not kill the
+     * application with SIGPIPE: keep the signal blocked here (it stays
+     * pending on this thread, harmlessly). */
+    sigset_t pipe_set;
+    sigemptyset(&pipe_set);
+    sigaddset(&pipe_set, SIGPIPE);
+    pthread_sigmask(SIG_BLOCK, &pipe_set, NULL);
     ev_run(inst->loop, 0);
     return NULL;
 }
@@ -332,10 +357,14 @@ rm_conn *mqc_conn(mqc_instance *inst, const char *addr, mq_error *err)
 /* ---- calls ---- */
 
 typedef struct call {
+    evq_item item;           /* posts the call without allocating */
     mqc_instance *inst;
     const char *addr;        /* NULL: nameservers */
     uint8_t *hdr_bytes;      /* packed header, reused across attempts */
     size_t hdr_len;
+    Mq__RemotingHeader *hdr; /* or the caller's header, used in place (sync view calls) */
+    void (*view)(const rm_cmd *resp, void *arg); /* sync view calls: reads the response */
+    void *view_arg;
     const void *body;
     size_t body_len;
     int timeout_ms;
@@ -406,12 +435,14 @@ static void call_attempt(call *c)
         rm_conn *conn = mqc_conn(inst, addr, &e);
         int rc = RM_ECLOSED;
         if (conn) {
-            Mq__RemotingHeader *h = mq__remoting_header__unpack(NULL, c->hdr_len, c->hdr_bytes);
+            Mq__RemotingHeader *h =
+                c->hdr ? c->hdr : mq__remoting_header__unpack(NULL, c->hdr_len, c->hdr_bytes);
             if (c->oneway)
                 rc = rm_oneway(conn, h, c->body, c->body_len);
             else
                 rc = rm_request(conn, h, c->body, c->body_len, c->timeout_ms, on_call_response, c);
-            mq__remoting_header__free_unpacked(h, NULL);
+            if (!c->hdr)
+                mq__remoting_header__free_unpacked(h, NULL);
         }
         if (rc == RM_OK) {
             if (c->oneway)
@@ -427,11 +458,13 @@ static void call_attempt(call *c)
     }
 }
 
-static void call_start(void *arg) { call_attempt(arg); }
+static void call_start_item(evq_item *item) { call_attempt((call *)item); }
 
 static void sync_done(call *c, int rc, const rm_cmd *resp)
 {
-    if (resp && c->out)
+    if (resp && c->view)
+        c->view(resp, c->view_arg);
+    else if (resp && c->out)
         copy_response(resp, c->out);
     pthread_mutex_lock(&c->m);
     c->rc = rc;
@@ -442,7 +475,8 @@ static void sync_done(call *c, int rc, const rm_cmd *resp)
 
 static int run_call_sync(mqc_instance *inst, const char *addr, Mq__RemotingHeader *h,
                          const void *body, size_t body_len, int timeout_ms, bool oneway,
-                         mqc_response *out, mq_error *err)
+                         mqc_response *out, void (*view)(const rm_cmd *, void *),
+                         void *view_arg, mq_error *err)
 {
     if (mqc_on_io_thread(inst)) {
         mqc_error_set(err, MQ_ESTATE, "blocking call from the client I/O thread");
@@ -455,10 +489,17 @@ static int run_call_sync(mqc_instance *inst, const char *addr, Mq__RemotingHeade
     c.inst = inst;
     c.addr = addr;
     h->has_code = 1;
-    size_t n = mq__remoting_header__get_packed_size(h);
     uint8_t small[1024];
-    c.hdr_bytes = n <= sizeof small ? small : xmalloc(n);
-    c.hdr_len = mq__remoting_header__pack(h, c.hdr_bytes);
+    if (view) {
+        c.hdr = h; /* the caller waits: its header stays valid */
+        c.view = view;
+        c.view_arg = view_arg;
+        c.hdr_bytes = small;
+    } else {
+        size_t n = mq__remoting_header__get_packed_size(h);
+        c.hdr_bytes = n <= sizeof small ? small : xmalloc(n);
+        c.hdr_len = mq__remoting_header__pack(h, c.hdr_bytes);
+    }
     c.body = body;
     c.body_len = body_len;
     c.timeout_ms = timeout_ms > 0 ? timeout_ms : inst->timeout_ms;
@@ -471,7 +512,7 @@ static int run_call_sync(mqc_instance *inst, const char *addr, Mq__RemotingHeade
     pthread_mutex_lock(&inst->lock);
     bool stopping = inst->stopping;
     if (!stopping)
-        evq_post_fn(inst->q, call_start, &c);
+        evq_post(inst->q, &c.item, call_start_item);
     pthread_mutex_unlock(&inst->lock);
     int rc;
     if (stopping) {
@@ -501,13 +542,26 @@ int mqc_invoke_sync(mqc_instance *inst, const char *addr, Mq__RemotingHeader *h,
         mqc_error_set(err, MQ_EINVAL, "no address");
         return MQ_EINVAL;
     }
-    return run_call_sync(inst, addr, h, body, body_len, timeout_ms, false, out, err);
+    return run_call_sync(inst, addr, h, body, body_len, timeout_ms, false, out, NULL, NULL, err);
+}
+
+int mqc_invoke_sync_view(mqc_instance *inst, const char *addr, Mq__RemotingHeader *h,
+                         const void *body, size_t body_len, int timeout_ms,
+                         void (*on_response)(const rm_cmd *resp, void *arg), void *arg,
+                         mq_error *err)
+{
+    if (!addr || !*addr) {
+        mqc_error_set(err, MQ_EINVAL, "no address");
+        return MQ_EINVAL;
+    }
+    return run_call_sync(inst, addr, h, body, body_len, timeout_ms, false, NULL, on_response, arg,
+                         err);
 }
 
 int mqc_invoke_namesrv_sync(mqc_instance *inst, Mq__RemotingHeader *h, const void *body,
                             size_t body_len, int timeout_ms, mqc_response *out, mq_error *err)
 {
-    return run_call_sync(inst, NULL, h, body, body_len, timeout_ms, false, out, err);
+    return run_call_sync(inst, NULL, h, body, body_len, timeout_ms, false, out, NULL, NULL, err);
 }
 
 int mqc_invoke_oneway(mqc_instance *inst, const char *addr, Mq__RemotingHeader *h,
@@ -523,7 +577,7 @@ int mqc_invoke_oneway(mqc_instance *inst, const char *addr, Mq__RemotingHeader *
         }
         return rm_oneway(c, h, body, body_len) == RM_OK ? MQ_OK : MQ_ENETWORK;
     }
-    return run_call_sync(inst, addr, h, body, body_len, 0, true, NULL, err);
+    return run_call_sync(inst, addr, h, body, body_len, 0, true, NULL, NULL, NULL, err);
 }
 
 int mqc_invoke_async(mqc_instance *inst, const char *addr, Mq__RemotingHeader *h,
@@ -650,6 +704,8 @@ int mqc_route_get(mqc_instance *inst, const char *topic, bool force_refresh, mqc
 typedef struct refresh_call {
     call c;
     char *topic;
+    mqc_route_cb cb; /* may be NULL (periodic refresh) */
+    void *cb_arg;
     Mq__RemotingHeader h;
     Mq__TopicRequestHeader t;
     uint8_t hdr[512];
@@ -658,19 +714,44 @@ typedef struct refresh_call {
 static void refresh_done(call *c, int rc, const rm_cmd *resp)
 {
     refresh_call *rcall = (refresh_call *)c;
+    int result = rc == MQ_OK ? MQ_ENETWORK : rc;
     if (rc == MQ_OK && resp->hdr->code == RS_SUCCESS && resp->serialize_type == RM_SERIALIZE_PROTOBUF) {
         Mq__TopicRouteData *data = mq__topic_route_data__unpack(NULL, resp->body_len, resp->body);
         if (data) {
             mqc_route *r = route_store(c->inst, rcall->topic, data);
             mqc_route_release(r);
+            result = MQ_OK;
         }
     } else if (rc == MQ_OK && resp->hdr->code == RS_TOPIC_NOT_EXIST) {
         route_store(c->inst, rcall->topic, NULL);
+        result = MQ_ENOROUTE;
     } else if (rc != MQ_OK) {
         log_debug("route refresh of %s failed: %s", rcall->topic, c->err.message);
     }
+    if (rcall->cb)
+        rcall->cb(c->inst, rcall->topic, result, rcall->cb_arg);
     free(rcall->topic);
     free(rcall);
+}
+
+static void refresh_start(mqc_instance *inst, char *topic, mqc_route_cb cb, void *arg)
+{
+    refresh_call *rc = xcalloc(1, sizeof *rc);
+    rc->topic = topic;
+    rc->cb = cb;
+    rc->cb_arg = arg;
+    route_request_header(&rc->h, &rc->t, rc->topic);
+    rc->c.inst = inst;
+    rc->c.hdr_bytes = rc->hdr;
+    rc->c.hdr_len = mq__remoting_header__pack(&rc->h, rc->hdr);
+    rc->c.timeout_ms = inst->timeout_ms;
+    rc->c.done = refresh_done;
+    call_attempt(&rc->c);
+}
+
+void mqc_route_refresh_async(mqc_instance *inst, const char *topic, mqc_route_cb cb, void *arg)
+{
+    refresh_start(inst, xstrdup(topic), cb, arg);
 }
 
 static void refresh_routes(struct ev_loop *loop, ev_timer *w, int revents)
@@ -685,17 +766,8 @@ static void refresh_routes(struct ev_loop *loop, ev_timer *w, int revents)
     for (size_t it = 0; strmap_next(&inst->routes, &it, &k, NULL);)
         topics[i++] = xstrdup(k);
     pthread_mutex_unlock(&inst->lock);
-    for (i = 0; i < n; i++) {
-        refresh_call *rc = xcalloc(1, sizeof *rc);
-        rc->topic = topics[i];
-        route_request_header(&rc->h, &rc->t, rc->topic);
-        rc->c.inst = inst;
-        rc->c.hdr_bytes = rc->hdr;
-        rc->c.hdr_len = mq__remoting_header__pack(&rc->h, rc->hdr);
-        rc->c.timeout_ms = inst->timeout_ms;
-        rc->c.done = refresh_done;
-        call_attempt(&rc->c);
-    }
+    for (i = 0; i < n; i++)
+        refresh_start(inst, topics[i], NULL, NULL);
     free(topics);
 }
 

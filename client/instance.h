@@ -27,6 +27,7 @@
 #include <ev.h>
 
 #include "body.pb-c.h"
+#include "evq.h"
 #include "mq/mq.h"
 #include "remoting.h"
 
@@ -64,6 +65,10 @@ int mqc_post(mqc_instance *inst, void (*fn)(void *arg), void *arg);
 /* Runs fn(arg) on the I/O thread and waits for it. Returns MQ_ESTATE if
  * called on the I/O thread or after shutdown began. (any) */
 int mqc_run_sync(mqc_instance *inst, void (*fn)(void *arg), void *arg);
+/* Like mqc_post with an item embedded in the caller's struct: posting never
+ * allocates (hot paths: async and oneway sends). Returns MQ_ESTATE (fn not
+ * run, item untouched) once shutdown began. (any) */
+int mqc_post_item(mqc_instance *inst, evq_item *item, void (*fn)(evq_item *item));
 
 /* Handlers for requests brokers send us (CHECK_TRANSACTION_STATE,
  * NOTIFY_CONSUMER_IDS_CHANGED, RESET_CONSUMER_CLIENT_OFFSET...). (io) */
@@ -91,6 +96,16 @@ const char *mqc_response_remark(const mqc_response *r);
 int mqc_invoke_sync(mqc_instance *inst, const char *addr, Mq__RemotingHeader *h,
                     const void *body, size_t body_len, int timeout_ms, mqc_response *out,
                     mq_error *err);
+/* Like mqc_invoke_sync without copying the response: on_response(resp, arg)
+ * runs on the I/O thread with the transport's view of the response (valid
+ * during that call only) and copies out what the caller needs; it runs only
+ * when the result is MQ_OK. h is used in place, not packed and copied, so a
+ * call costs no allocation in this layer (the producer's send path). (any,
+ * not io) */
+int mqc_invoke_sync_view(mqc_instance *inst, const char *addr, Mq__RemotingHeader *h,
+                         const void *body, size_t body_len, int timeout_ms,
+                         void (*on_response)(const rm_cmd *resp, void *arg), void *arg,
+                         mq_error *err);
 /* The same to the nameservers: tries each live one until one answers. */
 int mqc_invoke_namesrv_sync(mqc_instance *inst, Mq__RemotingHeader *h, const void *body,
                             size_t body_len, int timeout_ms, mqc_response *out, mq_error *err);
@@ -124,6 +139,13 @@ typedef struct mqc_route {
  * release, or MQ_ENOROUTE / MQ_ENETWORK with err. (any, not io) */
 int mqc_route_get(mqc_instance *inst, const char *topic, bool force_refresh, mqc_route **out,
                   mq_error *err);
+/* Fetches the route of topic now without blocking: the cache is updated
+ * (or the topic dropped from it on TOPIC_NOT_EXIST), then cb (may be NULL)
+ * runs on the I/O thread with MQ_OK, MQ_ENOROUTE or MQ_ENETWORK. Used where
+ * the I/O thread needs a route it has not cached (a consumer's rebalance).
+ * (io) */
+typedef void (*mqc_route_cb)(mqc_instance *inst, const char *topic, int rc, void *arg);
+void mqc_route_refresh_async(mqc_instance *inst, const char *topic, mqc_route_cb cb, void *arg);
 /* The cached route or NULL, never fetching; a reference to release. (any) */
 mqc_route *mqc_route_cached(mqc_instance *inst, const char *topic);
 void mqc_route_release(mqc_route *r);

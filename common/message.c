@@ -19,7 +19,7 @@
 #include <sys/random.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include "crc.h"
 
 #include "util.h"
 
@@ -85,15 +85,7 @@ static const uint8_t *get_host(const uint8_t *p, bool ipv6, msg_host *h)
 
 uint32_t msg_body_crc(const void *body, size_t len)
 {
-    uLong c = crc32(0L, Z_NULL, 0);
-    const uint8_t *p = body;
-    while (len > 0) {
-        uInt chunk = len > (1u << 30) ? (1u << 30) : (uInt)len;
-        c = crc32(c, p, chunk);
-        p += chunk;
-        len -= chunk;
-    }
-    return (uint32_t)c & 0x7FFFFFFFu;
+    return mq_crc32(0, body, len) & 0x7FFFFFFFu;
 }
 
 size_t msg_record_size(const msg_record *r)

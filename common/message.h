@@ -187,7 +187,7 @@ enum {
 /* Human-readable text of a MSG_* code. */
 const char *msg_strerror(int code);
 
-/* RocketMQ body CRC: zlib crc32 of the body, top bit cleared. */
+/* RocketMQ body CRC: CRC-32 (zlib's polynomial, common/crc.h) of the body, top bit cleared. */
 uint32_t msg_body_crc(const void *body, size_t len);
 
 /* Byte size of r encoded (depends on host families and lengths only). */

@@ -11,9 +11,13 @@
  * Input: one read buffer per connection; frames are parsed in place and their
  * headers decoded into the connection's arena, reset per frame.
  * Output: a list of segments, either owned chunks that many small frames are
- * packed into, or borrowed zero-copy parts with a release callback. While a
- * batch of input is being handled (c->processing) answers only queue; the
- * batch ends with one flush, so pipelined answers leave in one writev.
+ * packed into, or borrowed zero-copy parts with a release callback, sent with
+ * sendmsg (a gathered write, like writev, that never raises SIGPIPE). Frames
+ * are never written as they are queued: a batch of input being handled
+ * (c->processing) ends with one flush, and anything queued otherwise (a
+ * client's requests, deferred answers) is flushed by the connection's
+ * ev_prepare watcher just before the loop next polls. So whatever one loop
+ * turn produces for a connection leaves in one system call.
  */
 #define _GNU_SOURCE
 #include "remoting.h"
@@ -42,7 +46,7 @@
 enum {
     READ_CHUNK = 64 * 1024,     /* bytes asked of each recv */
     OUT_CHUNK = 16 * 1024,      /* size of owned output chunks */
-    MAX_IOV = 64,               /* iovecs per writev */
+    MAX_IOV = 64,               /* iovecs per sendmsg */
     READS_PER_EVENT = 8,        /* recv calls per readable event (fairness) */
     IN_BUF_KEEP = 256 * 1024,   /* shrink the read buffer back when idle above this */
 };
@@ -100,6 +104,7 @@ struct rm_conn {
     bool processing;     /* inside handle_input: answers only queue */
     bool read_paused;    /* output over write_pause_bytes */
     ev_io rio, wio;
+    ev_prepare flush_prepare; /* active while output waits for the end of this loop turn */
     ev_timer connect_timer, stall_timer, idle_timer;
     ev_tstamp last_input, last_output_progress;
     rm_options opts;
@@ -176,6 +181,7 @@ void rm_dispatch_on(rm_dispatch *d, int32_t code, rm_handler_fn fn, void *arg)
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents);
 static void on_writable(struct ev_loop *loop, ev_io *w, int revents);
 static void on_stall_timer(struct ev_loop *loop, ev_timer *w, int revents);
+static void on_flush_prepare(struct ev_loop *loop, ev_prepare *w, int revents);
 static void on_idle_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_flush(rm_conn *c);
 static void handle_input(rm_conn *c);
@@ -204,6 +210,7 @@ static rm_conn *conn_new(struct ev_loop *loop, int fd, const rm_options *opts, r
     ev_io_init(&c->rio, on_readable, fd, EV_READ);
     ev_io_init(&c->wio, on_writable, fd, EV_WRITE);
     ev_init(&c->stall_timer, on_stall_timer);
+    ev_prepare_init(&c->flush_prepare, on_flush_prepare);
     ev_init(&c->idle_timer, on_idle_timer);
     c->last_input = c->last_output_progress = ev_now(loop);
     return c;
@@ -279,6 +286,7 @@ void rm_conn_close(rm_conn *c)
     c->connected = false;
     ev_io_stop(c->loop, &c->rio);
     ev_io_stop(c->loop, &c->wio);
+    ev_prepare_stop(c->loop, &c->flush_prepare);
     ev_timer_stop(c->loop, &c->connect_timer);
     ev_timer_stop(c->loop, &c->stall_timer);
     ev_timer_stop(c->loop, &c->idle_timer);
@@ -473,11 +481,10 @@ static int queue_frame(rm_conn *c, uint8_t type, const Mq__RemotingHeader *h, co
     }
     if (c->out_bytes > c->opts.write_pause_bytes)
         pause_reading(c);
-    if (!c->processing) {
-        rm_conn_ref(c); /* a failed write closes c; the caller may hold no reference */
-        conn_flush(c);
-        rm_conn_unref(c);
-    }
+    /* Written when this loop turn ends (or when the input batch being
+     * handled ends): everything queued meanwhile leaves in one write. */
+    if (!c->processing && !ev_is_active(&c->flush_prepare))
+        ev_prepare_start(c->loop, &c->flush_prepare);
 out:
     if (release)
         release(release_arg);
@@ -522,7 +529,10 @@ static void conn_flush(rm_conn *c)
         for (out_seg *s = c->out_head; s && n < MAX_IOV; s = s->next)
             if (s->len)
                 iov[n++] = (struct iovec){(void *)s->ptr, s->len};
-        ssize_t w = writev(c->fd, iov, n);
+        /* sendmsg + MSG_NOSIGNAL: a peer that vanished must not raise
+         * SIGPIPE in whatever process embeds the transport. */
+        struct msghdr mh = {.msg_iov = iov, .msg_iovlen = (size_t)n};
+        ssize_t w = sendmsg(c->fd, &mh, MSG_NOSIGNAL);
         if (w < 0) {
             if (errno == EINTR)
                 continue;
@@ -547,6 +557,16 @@ static void conn_flush(rm_conn *c)
     ev_timer_stop(c->loop, &c->stall_timer);
     if (c->read_paused)
         resume_reading(c);
+}
+
+static void on_flush_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
+{
+    (void)revents;
+    rm_conn *c = container_of(w, rm_conn, flush_prepare);
+    ev_prepare_stop(loop, w);
+    rm_conn_ref(c); /* a failed write closes c */
+    conn_flush(c);
+    rm_conn_unref(c);
 }
 
 static void on_stall_timer(struct ev_loop *loop, ev_timer *w, int revents)

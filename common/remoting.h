@@ -29,9 +29,10 @@
  *   write_stall_ms is closed: memory stays bounded whatever a peer does.
  *
  * Writes
- *   Frames are appended to the connection's queue and sent with writev,
+ *   Frames are appended to the connection's queue and sent with one gathered
+ *   write (sendmsg with MSG_NOSIGNAL),
  *   header and body together; frames produced while handling one batch of
- *   input go out in one writev. Zero-copy bodies (rm_reply_iov) are queued as
+ *   input go out in one write. Zero-copy bodies (rm_reply_iov) are queued as
  *   references and released by callback once sent or dropped.
  */
 #ifndef MQ_REMOTING_H

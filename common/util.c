@@ -30,6 +30,13 @@ int64_t mono_us(void) { return mono_ns() / 1000; }
 
 int64_t mono_ms(void) { return mono_ns() / 1000000; }
 
+int64_t mono_ms_coarse(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
 static void out_of_memory(size_t n)
 {
     fprintf(stderr, "fatal: out of memory allocating %zu bytes\n", n);

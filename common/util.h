@@ -25,6 +25,10 @@ extern "C" {
 int64_t now_ms(void);
 /* Monotonic clock in milliseconds / microseconds / nanoseconds. */
 int64_t mono_ms(void);
+/* Monotonic milliseconds from the coarse clock: a few ms of resolution but
+ * far cheaper to read (no timestamp counter); for per-message deadlines and
+ * timeouts on hot paths, never for measuring short intervals. */
+int64_t mono_ms_coarse(void);
 int64_t mono_us(void);
 int64_t mono_ns(void);
 

@@ -9,6 +9,7 @@ PACKAGES=(
   libprotobuf-c-dev protobuf-c-compiler
   libev-dev
   librocksdb-dev zlib1g-dev
+  libisal-dev
   libgtest-dev
   procps psmisc
 )

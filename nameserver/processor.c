@@ -12,7 +12,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include <zlib.h>
+#include "crc.h"
 
 #include "log.h"
 #include "names.h"
@@ -36,7 +36,7 @@ static void on_register_broker(rm_conn *c, const rm_cmd *req, void *arg)
         return;
     }
     if (rh->has_bodycrc32 && rh->bodycrc32 != 0 && req->body_len > 0) {
-        uint32_t crc = (uint32_t)crc32(0L, req->body, req->body_len);
+        uint32_t crc = mq_crc32(0, req->body, req->body_len);
         if ((int32_t)crc != rh->bodycrc32) {
             rm_reply_status(c, req, RS_SYSTEM_ERROR, "registration body CRC mismatch (sent %d, computed %d)",
                             rh->bodycrc32, (int32_t)crc);

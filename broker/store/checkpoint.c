@@ -10,7 +10,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-#include <zlib.h>
+#include "crc.h"
 
 #include "bytes.h"
 #include "log.h"
@@ -26,7 +26,7 @@ static bool slot_read(const uint8_t *p, ckpt_data *d)
 {
     if (memcmp(p, SLOT_MAGIC, 8) != 0)
         return false;
-    uint32_t crc = (uint32_t)crc32(0, p, SLOT_LEN - 4);
+    uint32_t crc = mq_crc32(0, p, SLOT_LEN - 4);
     if (crc != be32_load(p + SLOT_LEN - 4))
         return false;
     d->seq = be64_load(p + 8);
@@ -46,7 +46,7 @@ static void slot_write(uint8_t *p, const ckpt_data *d)
     be64_store(p + 24, (uint64_t)d->cl_end);
     be64_store(p + 32, (uint64_t)d->flushed_offset);
     be32_store(p + 40, d->flags);
-    be32_store(p + SLOT_LEN - 4, (uint32_t)crc32(0, p, SLOT_LEN - 4));
+    be32_store(p + SLOT_LEN - 4, mq_crc32(0, p, SLOT_LEN - 4));
 }
 
 int ckpt_open(checkpoint *c, struct store *s, const char *root, ckpt_data *loaded)

@@ -44,12 +44,6 @@ int cl_init(commitlog *cl, const char *root, int64_t seg_size, const store_io_ho
     return mf_mkdirs(cl->dir);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static void segs_append(commitlog *cl, mapped_file *f)
 {
     if (cl->nsegs == cl->segs_cap) {
@@ -61,27 +55,13 @@ static void segs_append(commitlog *cl, mapped_file *f)
 
 int cl_load(commitlog *cl, char *err, size_t errlen)
 {
-    DIR *d = opendir(cl->dir);
-    if (!d) {
+    int64_t *starts;
+    ssize_t listed = mf_list_dir(cl->dir, &starts);
+    if (listed < 0) {
         snprintf(err, errlen, "cannot open %s: %s", cl->dir, strerror(errno));
         return STORE_ERR_IO;
     }
-    int64_t *starts = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        int64_t start;
-        if (mf_parse_name(e->d_name, &start) != 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 16;
-            starts = xrealloc(starts, cap * sizeof *starts);
-        }
-        starts[n++] = start;
-    }
-    closedir(d);
-    if (n > 1)
-        qsort(starts, n, sizeof *starts, cmp_i64);
+    size_t n = (size_t)listed;
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (starts[i] % cl->seg_size != 0 || (i > 0 && starts[i] != starts[i - 1] + cl->seg_size)) {

@@ -93,12 +93,6 @@ static void table_insert(cq_table *t, consume_queue *q)
     atomic_fetch_add(&t->count, 1);
 }
 
-static int cmp_i64(const void *a, const void *b)
-{
-    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
-    return x < y ? -1 : x > y;
-}
-
 static bool entry_is_data(const mapped_file *f, int64_t qoff)
 {
     cq_entry e;
@@ -117,25 +111,11 @@ static bool empty_file(const char *dir, int64_t start)
 /* Maps the files of one queue and finds its min and max offsets. */
 static void cq_load_files(consume_queue *q)
 {
-    DIR *d = opendir(q->dir);
-    if (!d)
+    int64_t *starts;
+    ssize_t listed = mf_list_dir(q->dir, &starts);
+    if (listed < 0)
         return;
-    int64_t *starts = NULL;
-    size_t n = 0, cap = 0;
-    struct dirent *e;
-    while ((e = readdir(d)) != NULL) {
-        int64_t start;
-        if (mf_parse_name(e->d_name, &start) != 0)
-            continue;
-        if (n == cap) {
-            cap = cap ? cap * 2 : 8;
-            starts = xrealloc(starts, cap * sizeof *starts);
-        }
-        starts[n++] = start;
-    }
-    closedir(d);
-    if (n > 1)
-        qsort(starts, n, sizeof *starts, cmp_i64);
+    size_t n = (size_t)listed;
     for (size_t i = 0; i < n; i++) {
         mapped_file *f;
         if (i == n - 1 && empty_file(q->dir, starts[i])) {

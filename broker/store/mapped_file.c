@@ -264,3 +264,33 @@ int mf_remove_tree(const char *path)
         rc = -errno;
     return rc;
 }
+
+static int cmp_start(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return (x > y) - (x < y);
+}
+
+ssize_t mf_list_dir(const char *dir, int64_t **starts)
+{
+    *starts = NULL;
+    DIR *d = opendir(dir);
+    if (!d)
+        return -1;
+    size_t n = 0, cap = 0;
+    struct dirent *e;
+    while ((e = readdir(d)) != NULL) {
+        int64_t start;
+        if (mf_parse_name(e->d_name, &start) != 0)
+            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 16;
+            *starts = xrealloc(*starts, cap * sizeof **starts);
+        }
+        (*starts)[n++] = start;
+    }
+    closedir(d);
+    if (n > 1)
+        qsort(*starts, n, sizeof **starts, cmp_start);
+    return (ssize_t)n;
+}

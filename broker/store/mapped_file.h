@@ -20,6 +20,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "store.h"
 
@@ -38,6 +39,10 @@ typedef struct mapped_file {
 void mf_path(char *buf, size_t cap, const char *dir, int64_t start);
 /* Parses a 20-digit file name; returns 0 and the offset, or -1. */
 int mf_parse_name(const char *name, int64_t *start);
+/* Start offsets of the segment files (20-digit names) in dir, ascending,
+ * malloc'd into *starts (free it). Returns the count, or -1 with errno set
+ * if dir cannot be read. */
+ssize_t mf_list_dir(const char *dir, int64_t **starts);
 
 /* Creates a new file of size bytes (blocks reserved with fallocate so that a
  * full disk fails here rather than as SIGBUS on a later write), maps it and

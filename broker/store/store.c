@@ -294,7 +294,7 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
     }
     s->have_clean = true;
     cleaner_check_disk(&s->clean);
-    s->cl.on_append = dispatcher_notify;
+    s->cl.on_append = s->cfg.defer_dispatch_wake ? NULL : dispatcher_notify;
     s->cl.on_append_arg = &s->disp;
     if (cl_start(&s->cl) < 0 || flusher_start(&s->fl) < 0 || dispatcher_start(&s->disp) < 0 ||
         ckpt_start(&s->ckpt) < 0 || cleaner_start(&s->clean) < 0) {
@@ -506,6 +506,11 @@ int store_put_batch_wait(store *s, const msg_record *msgs, size_t n, store_put_r
 int store_put_wait(store *s, const msg_record *msg, store_put_result *res)
 {
     return store_put_batch_wait(s, msg, 1, res, NULL);
+}
+
+void store_wake_dispatcher(store *s)
+{
+    dispatcher_notify(&s->disp);
 }
 
 void store_set_arrival_listener(store *s, store_arrival_cb cb, void *arg)

@@ -98,6 +98,11 @@ typedef struct store_config {
     int32_t clean_resource_interval;        /* ms, 10000: cleaner period */
     int32_t delete_commit_log_files_max;    /* segments deleted per round, 10 */
     bool message_index_enable;              /* true: KEYS and UNIQ_KEY index */
+    /* false: every put wakes a sleeping dispatcher at once. true: the caller
+     * promises to call store_wake_dispatcher() soon after its puts (the
+     * broker does it once per event-loop turn), saving a futex wake per
+     * message under load. */
+    bool defer_dispatch_wake;
     char message_delay_level[256];          /* "1s 5s 10s 30s 1m ... 2h" */
     msg_host store_host;                    /* brokerIP1:listenPort, in records and ids */
 
@@ -214,6 +219,10 @@ store_put_status store_wait_flushed_blocking(store *s, int64_t end_offset);
 int store_put_wait(store *s, const msg_record *msg, store_put_result *res);
 int store_put_batch_wait(store *s, const msg_record *msgs, size_t n, store_put_result *res,
                          int64_t *phys_offsets);
+
+/* Wakes the dispatcher if it sleeps (see defer_dispatch_wake). Any thread;
+ * cheap when it is awake. */
+void store_wake_dispatcher(store *s);
 
 /* ---- arrival notifications ---------------------------------------------- */
 

@@ -13,6 +13,14 @@
 #include "mqadmin.h"
 #include "util.h"
 
+/* Opens the JSON object of one queue: {"brokerName":..,"queueId":.., */
+static void json_queue_begin(json_writer *w, const char *broker_name, int32_t queue_id)
+{
+    json_object_begin(w);
+    json_kv_string(w, "brokerName", broker_name);
+    json_kv_int(w, "queueId", queue_id);
+}
+
 int cmd_topic_status(const mqadmin_args *a)
 {
     const char *topic = mqadmin_required(a, 't', "TOPIC");
@@ -31,23 +39,18 @@ int cmd_topic_status(const mqadmin_args *a)
     if (a->json) {
         bytebuf buf;
         json_writer w;
-        bytebuf_init(&buf);
-        json_writer_init(&w, &buf, true);
-        json_object_begin(&w);
+        mqadmin_json_object_start(&w, &buf);
         json_key(&w, "offsetTable");
         json_array_begin(&w);
         for (size_t i = 0; i < st->n; i++) {
-            json_object_begin(&w);
-            json_kv_string(&w, "brokerName", st->queues[i].broker_name);
-            json_kv_int(&w, "queueId", st->queues[i].queue_id);
+            json_queue_begin(&w, st->queues[i].broker_name, st->queues[i].queue_id);
             json_kv_int(&w, "minOffset", st->queues[i].min_offset);
             json_kv_int(&w, "maxOffset", st->queues[i].max_offset);
             json_kv_int(&w, "lastUpdateTimestamp", st->queues[i].last_update_ms);
             json_object_end(&w);
         }
         json_array_end(&w);
-        json_object_end(&w);
-        rc = mqadmin_json_print(&w, &buf);
+        rc = mqadmin_json_object_done(&w, &buf);
     } else {
         mqadmin_table t;
         mqadmin_table_init(&t, 5, "#Broker Name", "#QID", "#Min Offset", "#Max Offset", "#Last Updated");
@@ -85,19 +88,15 @@ int cmd_consumer_progress(const mqadmin_args *a)
     if (a->json) {
         bytebuf buf;
         json_writer w;
-        bytebuf_init(&buf);
-        json_writer_init(&w, &buf, true);
-        json_object_begin(&w);
+        mqadmin_json_object_start(&w, &buf);
         json_kv_string(&w, "consumerGroup", group);
         json_kv_int(&w, "diffTotal", p->total_lag);
         json_key(&w, "offsetTable");
         json_array_begin(&w);
         for (size_t i = 0; i < p->n; i++) {
             const mq_queue_progress *q = &p->queues[i];
-            json_object_begin(&w);
+            json_queue_begin(&w, q->broker_name, q->queue_id);
             json_kv_string(&w, "topic", q->topic);
-            json_kv_string(&w, "brokerName", q->broker_name);
-            json_kv_int(&w, "queueId", q->queue_id);
             json_kv_int(&w, "brokerOffset", q->broker_offset);
             json_kv_int(&w, "consumerOffset", q->consumer_offset);
             json_kv_int(&w, "diff", q->lag);
@@ -105,8 +104,7 @@ int cmd_consumer_progress(const mqadmin_args *a)
             json_object_end(&w);
         }
         json_array_end(&w);
-        json_object_end(&w);
-        rc = mqadmin_json_print(&w, &buf);
+        rc = mqadmin_json_object_done(&w, &buf);
     } else {
         mqadmin_table t;
         mqadmin_table_init(&t, 7, "#Topic", "#Broker Name", "#QID", "#Broker Offset", "#Consumer Offset", "#Diff",
@@ -174,21 +172,16 @@ int cmd_reset_offset_by_time(const mqadmin_args *a)
     if (a->json) {
         bytebuf buf;
         json_writer w;
-        bytebuf_init(&buf);
-        json_writer_init(&w, &buf, true);
-        json_object_begin(&w);
+        mqadmin_json_object_start(&w, &buf);
         json_key(&w, "offsetTable");
         json_array_begin(&w);
         for (size_t i = 0; i < l->n; i++) {
-            json_object_begin(&w);
-            json_kv_string(&w, "brokerName", l->items[i].broker_name);
-            json_kv_int(&w, "queueId", l->items[i].queue_id);
+            json_queue_begin(&w, l->items[i].broker_name, l->items[i].queue_id);
             json_kv_int(&w, "offset", l->items[i].offset);
             json_object_end(&w);
         }
         json_array_end(&w);
-        json_object_end(&w);
-        rc = mqadmin_json_print(&w, &buf);
+        rc = mqadmin_json_object_done(&w, &buf);
     } else {
         mqadmin_table t;
         mqadmin_table_init(&t, 3, "#Broker Name", "#QID", "#Offset");

@@ -42,9 +42,10 @@ static const mqadmin_command commands[] = {
      "-n NAMESRV -g GROUP -t TOPIC (-s TIMESTAMP [-f FORCE] | -b BROKER_NAME -q QUEUE -o OFFSET) [--json]",
      "move a group's offsets to a time (now, ms or yyyy-MM-dd#HH:mm:ss:SSS) or one queue to an offset, online or not",
      cmd_reset_offset_by_time},
-    {"sendMessage", "n:t:p:k:c:", "-n NAMESRV -t TOPIC -p BODY [-k KEYS] [-c TAGS]", "send one message", NULL},
-    {"consumeMessage", "n:t:g:c:o:s:", "-n NAMESRV -t TOPIC -g GROUP [-c TAGS] [-o OFFSET | -s TIMESTAMP] [--max N] [--idle S] [--json]",
-     "consume and print messages", NULL},
+    {"sendMessage", NULL, "-n NAMESRV -t TOPIC -p BODY [-k KEYS] [-c TAGS] [-b BROKER_NAME -i QUEUE_ID] [--json]",
+     "send one message", cmd_send_message},
+    {"consumeMessage", NULL, "-n NAMESRV -t TOPIC -g GROUP [-c TAGS] [-o OFFSET | -s TIMESTAMP] [--max N] [--idle S] [--json]",
+     "consume as a member of GROUP and print messages", cmd_consume_message},
     {"printMsg", "n:t:b:e:", "-n NAMESRV -t TOPIC [-b BEGIN] [-e END]", "print the messages of a topic", NULL},
 };
 
@@ -268,6 +269,19 @@ void mqadmin_json_broker(json_writer *w, const mq_broker_info *b)
     json_object_end(w);
 }
 
+void mqadmin_json_object_start(json_writer *w, bytebuf *buf)
+{
+    bytebuf_init(buf);
+    json_writer_init(w, buf, true);
+    json_object_begin(w);
+}
+
+int mqadmin_json_object_done(json_writer *w, bytebuf *buf)
+{
+    json_object_end(w);
+    return mqadmin_json_print(w, buf);
+}
+
 int mqadmin_json_print(json_writer *w, bytebuf *buf)
 {
     int rc = json_writer_finish(w);
@@ -341,6 +355,13 @@ int main(int argc, char **argv)
             return MQADMIN_USAGE;
         }
         mqadmin_args a;
+        if (!c->flag_spec) { /* parses its own flags */
+            memset(&a, 0, sizeof a);
+            a.command = c->name;
+            a.argc = argc;
+            a.argv = argv;
+            return c->run(&a);
+        }
         int rc = parse_args(c, argc, argv, &a);
         if (rc == 1)
             return MQADMIN_OK;

@@ -31,13 +31,15 @@ typedef struct mqadmin_args {
     const char *command;
     const char *flags[128]; /* value of -x, "" for a flag without value, NULL if absent */
     bool json;
+    int argc;               /* the whole command line (argv[1] is the command), for */
+    char **argv;            /* commands whose flag_spec is NULL: they parse long flags themselves */
 } mqadmin_args;
 
 typedef int (*mqadmin_fn)(const mqadmin_args *a);
 
 typedef struct mqadmin_command {
     const char *name;
-    const char *flag_spec;  /* e.g. "n:t:c:b:" */
+    const char *flag_spec;  /* e.g. "n:t:c:b:"; NULL: the command parses a->argc/argv */
     const char *usage;      /* flags as shown in help */
     const char *summary;
     mqadmin_fn run;         /* NULL: listed but not implemented yet */
@@ -56,6 +58,8 @@ int cmd_update_sub_group(const mqadmin_args *a); /* cmd_group.c */
 int cmd_topic_status(const mqadmin_args *a);       /* cmd_offset.c */
 int cmd_consumer_progress(const mqadmin_args *a);
 int cmd_reset_offset_by_time(const mqadmin_args *a);
+int cmd_send_message(const mqadmin_args *a);    /* cmd_message.c (parse their own argv) */
+int cmd_consume_message(const mqadmin_args *a);
 
 /* ---- helpers (mqadmin.c) ---- */
 
@@ -106,5 +110,9 @@ void mqadmin_json_broker(json_writer *w, const mq_broker_info *b);
 
 /* Writes a finished JSON document (pretty) to stdout and frees the buffer. */
 int mqadmin_json_print(json_writer *w, bytebuf *buf);
+/* Starts a pretty JSON document that is one object; mqadmin_json_object_done
+ * closes it, prints it and frees the buffer. */
+void mqadmin_json_object_start(json_writer *w, bytebuf *buf);
+int mqadmin_json_object_done(json_writer *w, bytebuf *buf);
 
 #endif

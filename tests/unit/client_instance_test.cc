@@ -5,6 +5,11 @@
 
 #include <gtest/gtest.h>
 
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
 #include <atomic>
 #include <memory>
 #include <string>
@@ -205,6 +210,128 @@ TEST_F(ClientInstanceTest, ShutdownWakesBlockedCallers) {
     c.reset(); // must not hang
     t.join();
     EXPECT_NE(MQ_OK, rc.load());
+}
+
+TEST_F(ClientInstanceTest, AsyncRouteRefreshFillsTheCacheFromTheIoThread) {
+    FakeNamesrv ns;
+    Instance c(ns.addr());
+    struct Ctx {
+        std::atomic<int> rc{1};
+        std::atomic<bool> done{false};
+        bool on_io = false;
+        mqc_instance *inst;
+    };
+    for (const char *topic : {"T1", "Nope"}) {
+        Ctx ctx;
+        ctx.inst = c.inst;
+        struct Start {
+            Ctx *ctx;
+            const char *topic;
+        } st{&ctx, topic};
+        ASSERT_EQ(MQ_OK, mqc_run_sync(
+                             c.inst,
+                             [](void *arg) {
+                                 Start *s = static_cast<Start *>(arg);
+                                 mqc_route_refresh_async(
+                                     s->ctx->inst, s->topic,
+                                     [](mqc_instance *inst, const char *, int rc, void *a) {
+                                         Ctx *x = static_cast<Ctx *>(a);
+                                         x->on_io = mqc_on_io_thread(inst);
+                                         x->rc = rc;
+                                         x->done = true;
+                                     },
+                                     s->ctx);
+                             },
+                             &st));
+        ASSERT_TRUE(wait_for([&] { return ctx.done.load(); }));
+        EXPECT_TRUE(ctx.on_io);
+        mqc_route *r = mqc_route_cached(c.inst, topic);
+        if (std::string(topic) == "T1") {
+            EXPECT_EQ(MQ_OK, ctx.rc.load());
+            ASSERT_NE(nullptr, r);
+            EXPECT_STREQ("10.0.0.1:10911", mqc_route_broker_addr(r, "broker-a", 0));
+            mqc_route_release(r);
+        } else {
+            EXPECT_EQ(MQ_ENOROUTE, ctx.rc.load());
+            EXPECT_EQ(nullptr, r);
+        }
+    }
+}
+
+TEST_F(ClientInstanceTest, SyncViewCallReadsTheResponseOnTheIoThread) {
+    FakeNamesrv ns;
+    Instance c(ns.addr());
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    Mq__TopicRequestHeader t = MQ__TOPIC_REQUEST_HEADER__INIT;
+    t.topic = (char *)"Nope";
+    h.code = RC_GET_ROUTEINFO_BY_TOPIC;
+    h.ext_case = MQ__REMOTING_HEADER__EXT_TOPIC;
+    h.topic = &t;
+    struct Seen {
+        int code = -1;
+        std::string remark;
+    } seen;
+    mq_error err{};
+    ASSERT_EQ(MQ_OK, mqc_invoke_sync_view(
+                         c.inst, ns.addr().c_str(), &h, nullptr, 0, 1000,
+                         [](const rm_cmd *resp, void *arg) {
+                             Seen *s = static_cast<Seen *>(arg);
+                             s->code = resp->hdr->code;
+                             s->remark = resp->hdr->remark ? resp->hdr->remark : "";
+                         },
+                         &seen, &err))
+        << err.message;
+    EXPECT_EQ(RS_TOPIC_NOT_EXIST, seen.code);
+    EXPECT_NE(std::string::npos, seen.remark.find("Nope"));
+    t.topic = (char *)"silent";
+    seen.code = -1;
+    EXPECT_EQ(MQ_ETIMEOUT, mqc_invoke_sync_view(
+                               c.inst, ns.addr().c_str(), &h, nullptr, 0, 100,
+                               [](const rm_cmd *, void *arg) { static_cast<Seen *>(arg)->code = 0; }, &seen, &err));
+    EXPECT_EQ(-1, seen.code); // not called without a response
+}
+
+TEST_F(ClientInstanceTest, APeerThatDiesDoesNotKillTheProcessWithSigpipe) {
+    // A "broker" that accepts, reads nothing and dies.
+    int lfd = socket(AF_INET, SOCK_STREAM, 0);
+    sockaddr_in sa{};
+    sa.sin_family = AF_INET;
+    sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    ASSERT_EQ(0, bind(lfd, (sockaddr *)&sa, sizeof sa));
+    ASSERT_EQ(0, listen(lfd, 64));
+    socklen_t len = sizeof sa;
+    getsockname(lfd, (sockaddr *)&sa, &len);
+    std::string addr = "127.0.0.1:" + std::to_string(ntohs(sa.sin_port));
+    std::atomic<int> resets{0};
+    std::thread acceptor([&] {
+        for (;;) {
+            int fd = accept(lfd, nullptr, nullptr);
+            if (fd < 0)
+                return;
+            // Let the client's data pile up unread, then close: the kernel
+            // answers the unread data and every later write with RST.
+            std::this_thread::sleep_for(std::chrono::milliseconds(5));
+            close(fd);
+            resets++;
+        }
+    });
+    FakeNamesrv ns;
+    Instance c(ns.addr());
+    std::string body(256 * 1024, 'x');
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    h.code = RC_SEND_MESSAGE_V2;
+    int failed = 0;
+    for (int i = 0; i < 500; i++) {
+        mq_error err{};
+        if (mqc_invoke_oneway(c.inst, addr.c_str(), &h, body.data(), body.size(), &err) != MQ_OK)
+            failed++;
+    }
+    // Still alive: writes to the reset peer failed quietly (EPIPE), no SIGPIPE.
+    EXPECT_GT(resets.load(), 0);
+    shutdown(lfd, SHUT_RDWR);
+    close(lfd);
+    acceptor.join();
+    (void)failed;
 }
 
 TEST_F(ClientInstanceTest, RejectsBadNameserverLists) {

@@ -3,7 +3,21 @@
  *
  * Every public name starts with mq_ (functions, types) or MQ_ (constants).
  * Functions return MQ_OK (0) or a negative MQ_E* code; where a message helps,
- * they also fill an mq_error the caller provides. The library never prints.
+ * they also fill an mq_error the caller provides (err may always be NULL).
+ * The library never prints; it logs warnings through the project logger
+ * (stderr by default) only for things no call can report (a periodic
+ * heartbeat that failed, a oneway send that could not be written).
+ *
+ * The rest of the API:
+ *   mq/message.h   messages to send (mq_message) and received (mq_message_ext)
+ *   mq/producer.h  mq_producer: sync, async, oneway, batch and ordered sends
+ *   mq/consumer.h  mq_push_consumer (listeners) and mq_pull_consumer
+ *
+ * Threads: every producer or consumer object runs one I/O thread ("mq-io")
+ * that owns its sockets and timers; a push consumer also runs a pool of
+ * consume threads ("mq-consume-N") that call the listener. Blocking calls
+ * are made from the application's threads; each header says which thread
+ * runs each callback.
  */
 #ifndef MQ_MQ_H
 #define MQ_MQ_H
@@ -27,6 +41,24 @@ enum {
     MQ_ENOMEM = -7,
     MQ_ENOTFOUND = -8,    /* nothing matches (message, offset, group) */
 };
+
+/* Longest names, NUL excluded (RocketMQ: user topics <= 127 characters,
+ * %RETRY%/%DLQ% topics <= 255; groups <= 255). */
+#define MQ_TOPIC_MAX 255
+#define MQ_GROUP_MAX 255
+#define MQ_BROKER_NAME_MAX 127
+/* Room for a message id (unique or offset id) and its NUL. */
+#define MQ_MSG_ID_MAX 57
+
+/* A queue of a topic on one broker. A plain value: copy it freely. */
+typedef struct mq_message_queue {
+    char topic[MQ_TOPIC_MAX + 1];
+    char broker_name[MQ_BROKER_NAME_MAX + 1];
+    int queue_id;
+} mq_message_queue;
+
+/* Frees memory the library returned to the caller (queue arrays). */
+void mq_free(void *p);
 
 /* Text of an error code, e.g. "timed out". The string is static. */
 const char *mq_strerror(int code);

@@ -1,0 +1,38 @@
+/*
+ * common.h - what every example shares: the nameserver list from the
+ * command line or NAMESRV_ADDR, and a clean stop on Ctrl-C.
+ */
+#ifndef MQ_EXAMPLES_COMMON_H
+#define MQ_EXAMPLES_COMMON_H
+
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+static volatile sig_atomic_t example_stop;
+
+static void example_on_signal(int sig)
+{
+    (void)sig;
+    example_stop = 1;
+}
+
+/* argv[1] if given, else NAMESRV_ADDR, else 127.0.0.1:9876. */
+static inline const char *example_namesrv(int argc, char **argv)
+{
+    if (argc > 1)
+        return argv[1];
+    const char *env = getenv("NAMESRV_ADDR");
+    return env && *env ? env : "127.0.0.1:9876";
+}
+
+static inline void example_wait_for_ctrl_c(void)
+{
+    signal(SIGINT, example_on_signal);
+    signal(SIGTERM, example_on_signal);
+    while (!example_stop)
+        pause();
+}
+
+#endif
