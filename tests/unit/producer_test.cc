@@ -370,7 +370,9 @@ TEST_F(ProducerTest, AsyncSendsCallBackOnceEachWithResults) {
     // together travelled as batches (fewer requests than messages).
     EXPECT_EQ((size_t)n, stored(*a) + stored(*b));
     EXPECT_LE(sends(*a) + sends(*b), (size_t)n);
-    RecordedSend s = a->with_lock([&] { return a->sends.at(0); });
+    // A few batches may all have gone to one of the two brokers.
+    auto &first = sends(*a) > 0 ? *a : *b;
+    RecordedSend s = first.with_lock([&] { return first.sends.at(0); });
     EXPECT_FALSE(s.oneway);
 }
 
