@@ -249,7 +249,19 @@ static void *watchdog_main(void *arg)
             continue;
         }
         if (next == INT64_MAX) {
-            pthread_cond_wait(&f->wd_cond, &f->mu);
+            /* Every waiter gets the same timeout, so one that arrives while
+             * we linger has its deadline after the linger ends: nobody needs
+             * to wake us for it. Only after a linger with no waiters at all
+             * do we park, and then the next waiter signals. Under a steady
+             * SYNC_FLUSH load that saves a thread wake-up per message. */
+            struct timespec ts;
+            deadline_ts(&ts, now + MQ_MIN(f->timeout_ms, 1000));
+            pthread_cond_timedwait(&f->wd_cond, &f->mu, &ts);
+            if (!f->stop && f->nwaiters == 0) {
+                f->wd_parked = true;
+                while (f->wd_parked && !f->stop)
+                    pthread_cond_wait(&f->wd_cond, &f->mu);
+            }
         } else {
             struct timespec ts;
             deadline_ts(&ts, next);
@@ -332,8 +344,11 @@ int flusher_wait(flusher *f, int64_t end, store_flush_cb cb, void *arg)
     w->cb = cb;
     w->arg = arg;
     list_insert(f, w);
-    if (f->nwaiters++ == 0)
+    f->nwaiters++;
+    if (f->wd_parked) {
+        f->wd_parked = false;
         pthread_cond_signal(&f->wd_cond);
+    }
     f->flush_requested = true;
     pthread_cond_signal(&f->cond);
     pthread_mutex_unlock(&f->mu);

@@ -45,7 +45,8 @@ typedef struct flusher {
     bool running;
     pthread_mutex_t mu;
     pthread_cond_t cond;    /* wakes store-flush */
-    pthread_cond_t wd_cond; /* wakes store-flushwd */
+    pthread_cond_t wd_cond; /* wakes store-flushwd when parked (and on stop) */
+    bool wd_parked;         /* store-flushwd sleeps until signalled: no waiters for a while */
     bool stop;
     flush_waiter head;      /* sentinel of the sorted waiter list */
     size_t nwaiters;

@@ -6,6 +6,7 @@
 #include <condition_variable>
 #include <errno.h>
 #include <mutex>
+#include <thread>
 
 using namespace storetest;
 
@@ -163,6 +164,40 @@ TEST(StoreFlush, SlowDiskGivesFlushDiskTimeout)
     store_get_stats(s, &st);
     EXPECT_EQ(st.flush_timeouts, 2);
     EXPECT_FALSE(st.io_error);
+    store_close(s);
+}
+
+// The timeout watchdog is not woken per waiter: it lingers after its last
+// waiter and parks only after a quiet spell. Waiters that arrive while it
+// is parked, just after a timeout, or while it lingers all time out on time.
+TEST(StoreFlush, TimeoutsArriveOnTimeWhetherTheWatchdogIsParkedOrLingering)
+{
+    TempDir d;
+    Gate g;
+    store *s = open_store(sync_config(d.path, &g, 100));
+    g.close_gate();
+    auto timed_put = [&](const char *body) {
+        Msg m("Slow", 0, body);
+        msg_record r = m.rec();
+        store_put_result res;
+        int64_t t0 = mono_ms();
+        EXPECT_EQ(store_put_wait(s, &r, &res), -STORE_PUT_FLUSH_DISK_TIMEOUT);
+        return mono_ms() - t0;
+    };
+    // The state under test is internal and time-driven: wait out the linger.
+    std::this_thread::sleep_for(std::chrono::milliseconds(300)); // parked
+    int64_t w1 = timed_put("after a quiet spell");
+    int64_t w2 = timed_put("right after a timeout");
+    std::this_thread::sleep_for(std::chrono::milliseconds(40)); // lingering
+    int64_t w3 = timed_put("while lingering");
+    for (int64_t w : {w1, w2, w3}) {
+        EXPECT_GE(w, 95);
+        EXPECT_LT(w, 1000); // a missed wake-up would wait for the gate (20 s)
+    }
+    g.open_gate();
+    store_stats st;
+    store_get_stats(s, &st);
+    EXPECT_EQ(st.flush_timeouts, 3);
     store_close(s);
 }
 
