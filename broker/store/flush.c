@@ -107,13 +107,17 @@ static void done_push(done_list *d, flush_waiter *w)
 
 static void done_run(flusher *f, done_list *d, store_put_status st)
 {
-    int n = 0;
-    for (flush_waiter *w = d->first; w; w = w->next) {
-        w->cb(w->arg, st);
-        n++;
+    /* Counted before the callbacks: a waiter that has been told may read
+     * the stats at once. */
+    if (st != STORE_PUT_OK) {
+        int n = 0;
+        for (flush_waiter *w = d->first; w; w = w->next)
+            n++;
+        if (n)
+            atomic_fetch_add(&f->timeouts, n);
     }
-    if (st != STORE_PUT_OK && n)
-        atomic_fetch_add(&f->timeouts, n);
+    for (flush_waiter *w = d->first; w; w = w->next)
+        w->cb(w->arg, st);
     pthread_mutex_lock(&f->mu);
     flush_waiter *w = d->first;
     while (w) {
