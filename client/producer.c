@@ -1053,6 +1053,7 @@ typedef struct send_job {
     struct send_job *bprev, *bnext; /* in p->backoff_jobs while the timer runs */
     send_answer a;
     bool batchable;      /* may travel in an automatic batch (no delay) */
+    uint32_t props_len;  /* strlen(r.props), kept for batching */
     struct send_job *pnext; /* (io) in a pending list of this loop turn */
     char storage[];      /* topic, props, body */
 } send_job;
@@ -1344,7 +1345,7 @@ static void batch_send(mq_producer *p, send_job **jobs, int n)
     bytebuf_init(&br->body);
     for (int i = 0; i < n; i++) {
         send_job *j = jobs[i];
-        msg_batch_item item = {j->r.flag, j->r.body, j->r.body_len, j->r.props, (uint32_t)strlen(j->r.props)};
+        msg_batch_item item = {j->r.flag, j->r.body, j->r.body_len, j->r.props, j->props_len};
         msg_batch_encode(&br->body, &item, 1);
         j->q = br->q;
         j->sent_ms = now;
@@ -1379,8 +1380,8 @@ static void flush_pending(mq_producer *p)
         while (j) {
             int n = 0;
             size_t bytes = 0;
-            while (j && n < max && (n == 0 || bytes + j->r.body_len + strlen(j->r.props) <= (size_t)p->o.async_batch_max_bytes)) {
-                bytes += j->r.body_len + strlen(j->r.props);
+            while (j && n < max && (n == 0 || bytes + j->r.body_len + j->props_len <= (size_t)p->o.async_batch_max_bytes)) {
+                bytes += j->r.body_len + j->props_len;
                 chunk[n++] = j;
                 j = j->pnext;
             }
@@ -1454,6 +1455,7 @@ static int send_job_post(mq_producer *p, const mq_message *msg, mq_send_callback
     s += tl + 1;
     mqc_message_wire_props(msg, uniq, s, pl + 1);
     j->r.props = s;
+    j->props_len = (uint32_t)strlen(s);
     s += pl + 1;
     memcpy(s, body, bl);
     j->r.body = (const uint8_t *)s;
