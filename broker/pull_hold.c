@@ -5,6 +5,13 @@
  * Each entry has its own ev_timer for its deadline. Dispatch-side table:
  * "topic\x01queueId" -> newest max offset, under `lock`; `posted` says a
  * drain is already on its way to the loop.
+ *
+ * With no pull held anywhere (`nheld`, under `lock`) arrivals are recorded
+ * but not posted: a broker that only takes sends does not wake its loop
+ * once per dispatch round for nothing. pull_hold_add() counts its entry and
+ * looks for recorded arrivals under the same lock, so an arrival that raced
+ * with a pull (dispatched after the pull read the queue, before the pull was
+ * held) is either seen by the add or sees the held entry.
  */
 #include "pull_hold.h"
 
@@ -43,8 +50,11 @@ struct pull_hold {
     pthread_mutex_t lock;
     strmap arrivals; /* key -> arrival* (under lock) */
     bool posted;
+    size_t nheld; /* == count, but under lock for the dispatch side */
     evq_item drain_item;
 };
+
+static void drain(evq_item *item);
 
 static void make_key(char *buf, size_t cap, const char *topic, int32_t queue_id)
 {
@@ -64,6 +74,9 @@ static void unlink_held(pull_hold *ph, held *h)
     if (l && !l->head)
         free(strmap_remove(&ph->lists, h->key));
     ph->count--;
+    pthread_mutex_lock(&ph->lock);
+    ph->nheld--;
+    pthread_mutex_unlock(&ph->lock);
     free(h->key);
     free(h);
 }
@@ -101,6 +114,13 @@ void pull_hold_add(pull_hold *ph, const char *topic, int32_t queue_id, int64_t o
     ph->count++;
     ev_timer_init(&h->timer, on_deadline, (hold_ms > 0 ? hold_ms : 1) / 1000.0, 0.);
     ev_timer_start(ph->loop, &h->timer);
+    pthread_mutex_lock(&ph->lock);
+    ph->nheld++;
+    if (!ph->posted && ph->arrivals.count > 0) {
+        ph->posted = true;
+        evq_post(ph->q, &ph->drain_item, drain);
+    }
+    pthread_mutex_unlock(&ph->lock);
 }
 
 /* Loop: retries every entry of key waiting for an offset below max. */
@@ -166,10 +186,10 @@ void pull_hold_arrived(void *arg, const char *topic, int32_t queue_id, int64_t m
         strmap_put(&ph->arrivals, key, a);
     }
     a->max_offset = max_offset;
-    bool post = !ph->posted;
-    ph->posted = true;
-    if (post)
+    if (!ph->posted && ph->nheld > 0) {
+        ph->posted = true;
         evq_post(ph->q, &ph->drain_item, drain);
+    }
     pthread_mutex_unlock(&ph->lock);
 }
 

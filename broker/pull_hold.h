@@ -13,7 +13,7 @@
  * pull_hold_arrived(), which the store's dispatch thread calls. Arrivals are
  * coalesced per queue in a small locked table and handed to the loop with
  * one evq post per batch, so a busy dispatcher costs one wake-up per round,
- * not one per message.
+ * not one per message, and none while no pull is held anywhere.
  */
 #ifndef MQ_BROKER_PULL_HOLD_H
 #define MQ_BROKER_PULL_HOLD_H
