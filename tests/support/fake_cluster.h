@@ -89,6 +89,10 @@ struct FakeNamesrv : FakeServer {
         });
         listen();
     }
+    // Stop serving before the route table goes: ~FakeServer runs after the
+    // members of this class are destroyed, and a query in flight on the loop
+    // thread would read a freed map.
+    ~FakeNamesrv() override { stop(); }
     void set_route(const std::string &topic, std::vector<FakeRouteQueue> qs) {
         std::lock_guard<std::mutex> g(m);
         routes[topic] = std::move(qs);
@@ -251,6 +255,7 @@ struct FakeBroker : FakeServer {
             for (auto *hb : heartbeat_bodies)
                 mq__heartbeat_data__free_unpacked(hb, nullptr);
         });
+        stop(); // before the members go (see ~FakeNamesrv)
     }
 
     static std::string key(const std::string &g, const std::string &t, int q) {
