@@ -350,19 +350,19 @@ static void consume_orderly(mq_push_consumer *c, mqc_pq *pq)
         pthread_mutex_lock(&pq->lock);
         pq->consuming = false;
         if (advance) {
-            if (!pq->dropped) {
-                pq->pend_head = (pq->pend_head + (size_t)n) % pq->pend_cap;
-                pq->pend_len -= (size_t)n;
-                for (int i = 0; i < n; i++)
-                    mqc_inflight_done(&pq->inflight, msgs[i]->queue_offset);
-            }
+            /* Even if the queue was dropped while the listener ran: these
+             * were consumed, and the release (which waits for `consuming`)
+             * must commit past them or the next owner sees them again. */
+            pq->pend_head = (pq->pend_head + (size_t)n) % pq->pend_cap;
+            pq->pend_len -= (size_t)n;
+            for (int i = 0; i < n; i++)
+                mqc_inflight_done(&pq->inflight, msgs[i]->queue_offset);
         } else {
             for (int i = 0; i < n; i++)
                 msgs[i]->reconsume_times++;
         }
-        bool dropped = pq->dropped;
         pthread_mutex_unlock(&pq->lock);
-        if (advance && !dropped)
+        if (advance)
             for (int i = 0; i < n; i++)
                 mqc_msg_batch_unref(msgs[i]->batch);
         if (!advance) {

@@ -343,6 +343,11 @@ static void on_pull_response(rm_conn *conn, int err, const rm_cmd *resp, void *a
 static void pull(mqc_pq *pq)
 {
     mq_push_consumer *c = pq->c;
+    /* A stray wake-up (a lock-retry timer left from before the queue was
+     * locked, a lock renewal) must not start a second pull chain: two
+     * pulls from the same offset would deliver the same messages twice. */
+    if (pq->pull_inflight)
+        return;
     if (atomic_load(&c->suspended)) {
         pq->parked = true;
         return;
@@ -360,6 +365,7 @@ static void pull(mqc_pq *pq)
         pq->parked = true; /* the next successful lock restarts it */
         return;
     }
+    pq->parked = false; /* one pull in flight per queue, whoever restarted it */
     if (flow != MQC_FLOW_OK) {
         if (pq->flow_pauses++ % 1000 == 0)
             log_info("consumer %s: flow control on %s/%s/%d (%s; %zu messages cached), pulls paused %llu times",
@@ -401,9 +407,11 @@ static void pull(mqc_pq *pq)
     h.pull_message = &p;
     mqc_pq_ref(pq);
     mq_error e;
+    pq->pull_inflight = true;
     if (mqc_invoke_async(c->inst, addr, &h, NULL, 0, c->o.pull_request_timeout_ms, on_pull_response, pq, &e) !=
         MQ_OK) {
         log_debug("pull of %s/%d from %s: %s", pq->mq.topic, pq->mq.queue_id, addr, e.message);
+        pq->pull_inflight = false;
         mqc_pq_unref(pq);
         mqc_pq_later(pq, c->o.pull_error_delay_ms);
         return;
@@ -461,6 +469,7 @@ static void on_pull_response(rm_conn *conn, int err, const rm_cmd *resp, void *a
 {
     mqc_pq *pq = arg;
     mq_push_consumer *c = pq->c;
+    pq->pull_inflight = false;
     if (c->closing || pq->dropped) {
         mqc_pq_unref(pq);
         return;

@@ -82,6 +82,7 @@ typedef struct mqc_pq {
 
     mqc_pq_state state;      /* (io) */
     bool parked;             /* (io) waits for resume() or a lock */
+    bool pull_inflight;      /* (io) a pull request awaits its answer: never two at once */
     bool in_table;           /* (io) */
     ev_timer timer;          /* (io) pull later / retry the offset / release check */
     bool timer_on;           /* (io) */

@@ -212,8 +212,10 @@ static void on_lock_response(rm_conn *conn, int err, const rm_cmd *resp, void *a
                 pq->state = PQ_WAIT_OFFSET;
                 mqc_pq_step(pq);
             } else {
-                if (pq->parked)
+                if (pq->parked) {
+                    pq->parked = false; /* else every renewal would pull again */
                     mqc_pq_step(pq);
+                }
                 mqc_pq_schedule_orderly(pq);
             }
         }
