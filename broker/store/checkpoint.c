@@ -49,12 +49,13 @@ static void slot_write(uint8_t *p, const ckpt_data *d)
     be32_store(p + SLOT_LEN - 4, mq_crc32(0, p, SLOT_LEN - 4));
 }
 
+static void ckpt_tick(void *arg);
+
 int ckpt_open(checkpoint *c, struct store *s, const char *root, ckpt_data *loaded)
 {
     memset(c, 0, sizeof *c);
     c->s = s;
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cond, NULL);
+    ticker_init(&c->tick, "store-ckpt", s->cfg.flush_interval_consume_queue, ckpt_tick, c);
     snprintf(c->path, sizeof c->path, "%s/checkpoint", root);
     c->fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (c->fd < 0)
@@ -142,57 +143,16 @@ int ckpt_run_once(checkpoint *c)
     return ckpt_write(c, &d);
 }
 
-static void *ckpt_main(void *arg)
-{
-    checkpoint *c = arg;
-    log_set_thread_name("store-ckpt");
-    int interval = c->s->cfg.flush_interval_consume_queue;
-    pthread_mutex_lock(&c->mu);
-    while (!c->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += interval / 1000;
-        ts.tv_nsec += (long)(interval % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&c->cond, &c->mu, &ts);
-        if (c->stop)
-            break;
-        pthread_mutex_unlock(&c->mu);
-        ckpt_run_once(c);
-        pthread_mutex_lock(&c->mu);
-    }
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
-}
+static void ckpt_tick(void *arg) { ckpt_run_once(arg); }
 
-int ckpt_start(checkpoint *c)
-{
-    if (pthread_create(&c->thread, NULL, ckpt_main, c) != 0)
-        return STORE_ERR_IO;
-    c->running = true;
-    return 0;
-}
+int ckpt_start(checkpoint *c) { return ticker_start(&c->tick); }
 
-void ckpt_stop(checkpoint *c)
-{
-    if (!c->running)
-        return;
-    pthread_mutex_lock(&c->mu);
-    c->stop = true;
-    pthread_cond_signal(&c->cond);
-    pthread_mutex_unlock(&c->mu);
-    pthread_join(c->thread, NULL);
-    c->running = false;
-}
+void ckpt_stop(checkpoint *c) { ticker_stop(&c->tick); }
 
 void ckpt_close(checkpoint *c)
 {
     if (c->fd >= 0)
         close(c->fd);
     c->fd = -1;
-    pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cond);
+    ticker_destroy(&c->tick);
 }

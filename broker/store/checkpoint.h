@@ -25,6 +25,8 @@
 #define MQ_STORE_CHECKPOINT_H
 
 #include <pthread.h>
+
+#include "ticker.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -50,11 +52,7 @@ typedef struct checkpoint {
     ckpt_data last;
     int64_t index_flush_ms;     /* store-ckpt: last index flush (monotonic) */
     int64_t index_keys_flushed;
-    pthread_t thread;
-    bool running;
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool stop;
+    ticker tick;                /* store-ckpt: ckpt_run_once every flushIntervalConsumeQueue */
 } checkpoint;
 
 /* Opens (creating) the file and reads the newest valid slot into *loaded;

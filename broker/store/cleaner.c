@@ -38,13 +38,14 @@ static int64_t wall_ms(cleaner *c)
     return s->cfg.clock_ms ? s->cfg.clock_ms(s->cfg.clock_arg) : now_ms();
 }
 
+static void clean_tick(void *arg);
+
 int cleaner_init(cleaner *c, struct store *s)
 {
     memset(c, 0, sizeof *c);
     c->s = s;
     pthread_mutex_init(&c->round_lock, NULL);
-    pthread_mutex_init(&c->mu, NULL);
-    pthread_cond_init(&c->cond, NULL);
+    ticker_init(&c->tick, "store-clean", s->cfg.clean_resource_interval, clean_tick, c);
     atomic_init(&c->disk_ratio, 0.0);
     /* deleteWhen: "04" or "04;16". */
     char buf[64];
@@ -176,55 +177,14 @@ int cleaner_run_once(cleaner *c, bool force_expired)
     return deleted;
 }
 
-static void *clean_main(void *arg)
-{
-    cleaner *c = arg;
-    log_set_thread_name("store-clean");
-    int interval = c->s->cfg.clean_resource_interval;
-    pthread_mutex_lock(&c->mu);
-    while (!c->stop) {
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_sec += interval / 1000;
-        ts.tv_nsec += (long)(interval % 1000) * 1000000;
-        if (ts.tv_nsec >= 1000000000) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000;
-        }
-        pthread_cond_timedwait(&c->cond, &c->mu, &ts);
-        if (c->stop)
-            break;
-        pthread_mutex_unlock(&c->mu);
-        cleaner_run_once(c, false);
-        pthread_mutex_lock(&c->mu);
-    }
-    pthread_mutex_unlock(&c->mu);
-    return NULL;
-}
+static void clean_tick(void *arg) { cleaner_run_once(arg, false); }
 
-int cleaner_start(cleaner *c)
-{
-    if (pthread_create(&c->thread, NULL, clean_main, c) != 0)
-        return STORE_ERR_IO;
-    c->running = true;
-    return 0;
-}
+int cleaner_start(cleaner *c) { return ticker_start(&c->tick); }
 
-void cleaner_stop(cleaner *c)
-{
-    if (!c->running)
-        return;
-    pthread_mutex_lock(&c->mu);
-    c->stop = true;
-    pthread_cond_signal(&c->cond);
-    pthread_mutex_unlock(&c->mu);
-    pthread_join(c->thread, NULL);
-    c->running = false;
-}
+void cleaner_stop(cleaner *c) { ticker_stop(&c->tick); }
 
 void cleaner_destroy(cleaner *c)
 {
     pthread_mutex_destroy(&c->round_lock);
-    pthread_mutex_destroy(&c->mu);
-    pthread_cond_destroy(&c->cond);
+    ticker_destroy(&c->tick);
 }

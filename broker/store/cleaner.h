@@ -21,6 +21,8 @@
 #define MQ_STORE_CLEANER_H
 
 #include <pthread.h>
+
+#include "ticker.h"
 #include <stdbool.h>
 #include <stdint.h>
 
@@ -28,12 +30,8 @@ struct store;
 
 typedef struct cleaner {
     struct store *s;
-    pthread_t thread;
-    bool running;
+    ticker tick;                /* store-clean: a round every cleanResourceInterval */
     pthread_mutex_t round_lock; /* one round at a time */
-    pthread_mutex_t mu;
-    pthread_cond_t cond;
-    bool stop;
     int hours[24];
     int nhours;
     _Atomic double disk_ratio;
