@@ -19,19 +19,7 @@ const int64_t SEG = 256 * 1024;
 // Every record in every queue carries a body derived from its key.
 int64_t verify_bodies(store *s)
 {
-    struct Q {
-        std::string topic;
-        int32_t qid;
-        int64_t min, max;
-    };
-    std::vector<Q> qs;
-    store_foreach_queue(
-        s,
-        [](void *arg, const char *t, int32_t q, int64_t mn, int64_t mx) {
-            ((std::vector<Q> *)arg)->push_back({t, q, mn, mx});
-            return true;
-        },
-        &qs);
+    std::vector<QueueSpan> qs = list_queues(s);
     int64_t n = 0;
     std::vector<store_record_ref> refs(64);
     for (auto &q : qs) {

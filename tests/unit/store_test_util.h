@@ -404,23 +404,30 @@ inline void verify_ack(store *s, const Ack &a)
     EXPECT_EQ(offs[0], a.phys);
 }
 
+// Every queue of the store with its offset range.
+struct QueueSpan {
+    std::string topic;
+    int32_t qid;
+    int64_t min, max;
+};
+inline std::vector<QueueSpan> list_queues(store *s)
+{
+    std::vector<QueueSpan> qs;
+    store_foreach_queue(
+        s,
+        [](void *arg, const char *t, int32_t q, int64_t mn, int64_t mx) {
+            ((std::vector<QueueSpan> *)arg)->push_back({t, q, mn, mx});
+            return true;
+        },
+        &qs);
+    return qs;
+}
+
 // Every entry of every queue points at an intact record of that queue with
 // the matching queue offset: no garbage is readable.
 inline int64_t verify_all_queues(store *s)
 {
-    struct Q {
-        std::string topic;
-        int32_t qid;
-        int64_t min, max;
-    };
-    std::vector<Q> qs;
-    store_foreach_queue(
-        s,
-        [](void *arg, const char *t, int32_t q, int64_t mn, int64_t mx) {
-            ((std::vector<Q> *)arg)->push_back({t, q, mn, mx});
-            return true;
-        },
-        &qs);
+    std::vector<QueueSpan> qs = list_queues(s);
     int64_t total = 0;
     std::vector<store_record_ref> refs(32);
     for (auto &q : qs) {
