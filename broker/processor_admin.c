@@ -29,13 +29,6 @@
 #define MQ_VERSION_STRING "0.0.0"
 #endif
 
-static void reply_ok(rm_conn *c, const rm_cmd *req, const ProtobufCMessage *body)
-{
-    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
-    h.code = RS_SUCCESS;
-    rm_reply_msg(c, req, &h, body);
-}
-
 /* ---- topics ---- */
 
 /* A topic change is answered once every nameserver has the new
@@ -153,7 +146,7 @@ static void on_all_topic_config(rm_conn *c, const rm_cmd *req, void *arg)
     t.n_topicconfigtable = i;
     t.topicconfigtable = ptrs;
     t.dataversion = &dv;
-    reply_ok(c, req, &t.base);
+    rm_reply_ok(c, req, &t.base);
     free(cfgs);
     free(es);
     free(ptrs);
@@ -231,7 +224,7 @@ static void on_all_group_config(rm_conn *c, const rm_cmd *req, void *arg)
     w.n_subscriptiongrouptable = i;
     w.subscriptiongrouptable = ptrs;
     w.dataversion = &dv;
-    reply_ok(c, req, &w.base);
+    rm_reply_ok(c, req, &w.base);
     free(cfgs);
     free(es);
     free(ptrs);
@@ -326,7 +319,7 @@ static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
     Mq__KVTable t = MQ__KVTABLE__INIT;
     t.n_table = k.n;
     t.table = k.ptrs;
-    reply_ok(c, req, &t.base);
+    rm_reply_ok(c, req, &t.base);
 }
 
 static void on_broker_config(rm_conn *c, const rm_cmd *req, void *arg)

@@ -90,9 +90,7 @@ static void on_consumer_list(rm_conn *c, const rm_cmd *req, void *arg)
     Mq__GetConsumerListByGroupResponseBody body = MQ__GET_CONSUMER_LIST_BY_GROUP_RESPONSE_BODY__INIT;
     body.n_consumeridlist = n;
     body.consumeridlist = ids;
-    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
-    h.code = RS_SUCCESS;
-    rm_reply_msg(c, req, &h, &body.base);
+    rm_reply_ok(c, req, &body.base);
     client_manager_ids_free(ids, n);
 }
 
@@ -105,9 +103,7 @@ static void on_consumer_connections(rm_conn *c, const rm_cmd *req, void *arg)
         rm_reply_status(c, req, RS_CONSUMER_NOT_ONLINE, "the consumer group %s is not online", group ? group : "");
         return;
     }
-    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
-    h.code = RS_SUCCESS;
-    rm_reply_msg(c, req, &h, &cc.base);
+    rm_reply_ok(c, req, &cc.base);
     client_manager_connection_free(&cc);
 }
 
@@ -146,9 +142,7 @@ static void on_lock_batch(rm_conn *c, const rm_cmd *req, void *arg)
     Mq__LockBatchResponseBody resp = MQ__LOCK_BATCH_RESPONSE_BODY__INIT;
     resp.n_lockokmqset = n_ok;
     resp.lockokmqset = ok;
-    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
-    h.code = RS_SUCCESS;
-    rm_reply_msg(c, req, &h, &resp.base);
+    rm_reply_ok(c, req, &resp.base);
     free(ok);
 }
 

@@ -194,9 +194,7 @@ static void on_consume_stats(rm_conn *c, const rm_cmd *req, void *arg)
     Mq__ConsumeStats stats = MQ__CONSUME_STATS__INIT;
     stats.n_offsettable = n;
     stats.offsettable = entries;
-    Mq__RemotingHeader rh = MQ__REMOTING_HEADER__INIT;
-    rh.code = RS_SUCCESS;
-    rm_reply_msg(c, req, &rh, &stats.base);
+    rm_reply_ok(c, req, &stats.base);
     for (size_t i = 0; i < n; i++)
         free(entries[i]);
     free(entries);
@@ -242,9 +240,7 @@ static void on_topic_stats(rm_conn *c, const rm_cmd *req, void *arg)
     Mq__TopicStatsTable table = MQ__TOPIC_STATS_TABLE__INIT;
     table.n_offsettable = (size_t)n;
     table.offsettable = entries;
-    Mq__RemotingHeader rh = MQ__REMOTING_HEADER__INIT;
-    rh.code = RS_SUCCESS;
-    rm_reply_msg(c, req, &rh, &table.base);
+    rm_reply_ok(c, req, &table.base);
     for (int32_t q = 0; q < n; q++)
         free(entries[q]);
     free(entries);
@@ -340,9 +336,7 @@ static void on_reset_offset(rm_conn *c, const rm_cmd *req, void *arg)
             }
             free(buf);
         }
-        Mq__RemotingHeader rh = MQ__REMOTING_HEADER__INIT;
-        rh.code = RS_SUCCESS;
-        rm_reply_msg(c, req, &rh, &body.base);
+        rm_reply_ok(c, req, &body.base);
     }
 out:
     free(items);

@@ -1130,6 +1130,13 @@ int rm_reply_msg(rm_conn *c, const rm_cmd *req, Mq__RemotingHeader *h, const Pro
     return rm_respond_msg(&to, h, body);
 }
 
+int rm_reply_ok(rm_conn *c, const rm_cmd *req, const ProtobufCMessage *body)
+{
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    h.code = RS_SUCCESS;
+    return rm_reply_msg(c, req, &h, body);
+}
+
 int rm_reply_iov(rm_conn *c, const rm_cmd *req, Mq__RemotingHeader *h, const struct iovec *iov,
                  int iovcnt, rm_release_fn release, void *release_arg)
 {

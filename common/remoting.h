@@ -207,6 +207,8 @@ int rm_reply_iov(rm_conn *c, const rm_cmd *req, Mq__RemotingHeader *h, const str
                  int iovcnt, rm_release_fn release, void *release_arg);
 int rm_reply_status(rm_conn *c, const rm_cmd *req, int32_t code, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* SUCCESS with body (may be NULL) and a header carrying nothing else. */
+int rm_reply_ok(rm_conn *c, const rm_cmd *req, const ProtobufCMessage *body);
 
 /* Counters of one process (all loops), for stats and tests. */
 typedef struct rm_stats {

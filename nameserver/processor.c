@@ -21,9 +21,7 @@
 
 static void reply_msg(namesrv *ns, rm_conn *c, const rm_cmd *req, const ProtobufCMessage *body)
 {
-    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
-    h.code = RS_SUCCESS;
-    rm_reply_msg(c, req, &h, body);
+    rm_reply_ok(c, req, body);
     arena_reset(&ns->scratch);
 }
 
