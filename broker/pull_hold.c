@@ -6,7 +6,7 @@
  * "topic\x01queueId" -> newest max offset, under `lock`; `posted` says a
  * drain is already on its way to the loop.
  *
- * With no pull held anywhere (`nheld`, under `lock`) arrivals are recorded
+ * With no pull held anywhere (`count` is 0) arrivals are recorded
  * but not posted: a broker that only takes sends does not wake its loop
  * once per dispatch round for nothing. pull_hold_add() counts its entry and
  * looks for recorded arrivals under the same lock, so an arrival that raced
@@ -46,11 +46,10 @@ struct pull_hold {
     pull_hold_retry_fn retry;
     pull_hold_drop_fn drop;
     strmap lists; /* key -> held_list* (loop) */
-    size_t count;
+    size_t count; /* entries held; written by the loop under `lock`, read by the dispatcher under it */
     pthread_mutex_t lock;
     strmap arrivals; /* key -> arrival* (under lock) */
     bool posted;
-    size_t nheld; /* == count, but under lock for the dispatch side */
     evq_item drain_item;
 };
 
@@ -73,9 +72,8 @@ static void unlink_held(pull_hold *ph, held *h)
         h->next->prev = h->prev;
     if (l && !l->head)
         free(strmap_remove(&ph->lists, h->key));
-    ph->count--;
     pthread_mutex_lock(&ph->lock);
-    ph->nheld--;
+    ph->count--;
     pthread_mutex_unlock(&ph->lock);
     free(h->key);
     free(h);
@@ -111,11 +109,10 @@ void pull_hold_add(pull_hold *ph, const char *topic, int32_t queue_id, int64_t o
     if (l->head)
         l->head->prev = h;
     l->head = h;
-    ph->count++;
     ev_timer_init(&h->timer, on_deadline, (hold_ms > 0 ? hold_ms : 1) / 1000.0, 0.);
     ev_timer_start(ph->loop, &h->timer);
     pthread_mutex_lock(&ph->lock);
-    ph->nheld++;
+    ph->count++;
     if (!ph->posted && ph->arrivals.count > 0) {
         ph->posted = true;
         evq_post(ph->q, &ph->drain_item, drain);
@@ -186,7 +183,7 @@ void pull_hold_arrived(void *arg, const char *topic, int32_t queue_id, int64_t m
         strmap_put(&ph->arrivals, key, a);
     }
     a->max_offset = max_offset;
-    if (!ph->posted && ph->nheld > 0) {
+    if (!ph->posted && ph->count > 0) {
         ph->posted = true;
         evq_post(ph->q, &ph->drain_item, drain);
     }

@@ -1053,7 +1053,7 @@ typedef struct send_job {
     struct send_job *bprev, *bnext; /* in p->backoff_jobs while the timer runs */
     send_answer a;
     bool batchable;      /* may travel in an automatic batch (no delay) */
-    uint32_t props_len;  /* strlen(r.props), kept for batching */
+    uint32_t props_len;  /* length of r.props, kept for batching */
     struct send_job *pnext; /* (io) in a pending list of this loop turn */
     char storage[];      /* topic, props, body */
 } send_job;
@@ -1455,7 +1455,7 @@ static int send_job_post(mq_producer *p, const mq_message *msg, mq_send_callback
     s += tl + 1;
     mqc_message_wire_props(msg, uniq, s, pl + 1);
     j->r.props = s;
-    j->props_len = (uint32_t)strlen(s);
+    j->props_len = (uint32_t)pl;
     s += pl + 1;
     memcpy(s, body, bl);
     j->r.body = (const uint8_t *)s;
