@@ -359,6 +359,22 @@ void peer_begin(void) { g_start_us = peer_now_us(); }
 
 void peer_end(void) { g_end_us = peer_now_us(); }
 
+void peer_e2e_finish(const char *name, uint64_t sent, _Atomic bool *consumer_stop, pthread_t consumer)
+{
+    peer_end();
+    int64_t deadline = peer_now_us() + 5000000;
+    while (peer_done() < sent && peer_now_us() < deadline)
+        usleep(1000);
+    atomic_store(consumer_stop, true);
+    pthread_join(consumer, NULL);
+    if (peer_done() < sent) {
+        fprintf(stderr, "%s: %llu of %llu sent messages were not received\n", name,
+                (unsigned long long)(sent - peer_done()), (unsigned long long)sent);
+        for (uint64_t i = peer_done(); i < sent; i++)
+            peer_error("message not received");
+    }
+}
+
 void peer_report_loop(bool (*done)(void))
 {
     g_last_us = g_start_us;

@@ -24,6 +24,7 @@
 #ifndef PEER_COMMON_H
 #define PEER_COMMON_H
 
+#include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -94,6 +95,12 @@ void peer_begin(void);
  * send, not the last receipt); peer_summary() uses the time it is called
  * otherwise. */
 void peer_end(void);
+
+/* e2e, after the senders have stopped: marks peer_end(), waits up to 5 s
+ * for all `sent` messages to be received, then sets *consumer_stop and
+ * joins the consumer thread; every message that never arrived counts as an
+ * error. `name` prefixes the message on stderr. */
+void peer_e2e_finish(const char *name, uint64_t sent, _Atomic bool *consumer_stop, pthread_t consumer);
 
 /* Runs the once-a-second report until the run ends: --duration passed,
  * done() returns true (may be NULL), or a signal. Then sets the stop flag. */

@@ -346,21 +346,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++)
         pthread_join(ws[i].thread, NULL);
 
-    if (e2e) {
-        peer_end();
-        uint64_t sent = atomic_load(&g_sent);
-        int64_t deadline = peer_now_us() + 5000000;
-        while (peer_done() < sent && peer_now_us() < deadline)
-            usleep(1000);
-        atomic_store(&g_consumer_stop, true);
-        pthread_join(consumer, NULL);
-        if (peer_done() < sent) {
-            fprintf(stderr, "rabbitmq_bench: %llu of %llu confirmed messages were not delivered\n",
-                    (unsigned long long)(sent - peer_done()), (unsigned long long)sent);
-            for (uint64_t i = peer_done(); i < sent; i++)
-                peer_error("message not delivered");
-        }
-    }
+    if (e2e)
+        peer_e2e_finish("rabbitmq_bench", atomic_load(&g_sent), &g_consumer_stop, consumer);
     char extra[64];
     snprintf(extra, sizeof extra, "\"queue_type\":\"%s\"", g_peer.queue_type);
     peer_summary("rabbitmq", extra);

@@ -329,21 +329,8 @@ int main(int argc, char **argv)
     for (int i = 0; i < n; i++)
         pthread_join(ws[i].thread, NULL);
 
-    if (!strcmp(g_peer.mode, "e2e")) {
-        peer_end();
-        uint64_t sent = atomic_load(&g_sent);
-        int64_t deadline = peer_now_us() + 5000000;
-        while (peer_done() < sent && peer_now_us() < deadline)
-            usleep(1000);
-        atomic_store(&g_consumer_stop, true);
-        pthread_join(consumer, NULL);
-        if (peer_done() < sent) {
-            fprintf(stderr, "redis_bench: %llu of %llu sent messages were not received\n",
-                    (unsigned long long)(sent - peer_done()), (unsigned long long)sent);
-            for (uint64_t i = peer_done(); i < sent; i++)
-                peer_error("message not received");
-        }
-    }
+    if (!strcmp(g_peer.mode, "e2e"))
+        peer_e2e_finish("redis_bench", atomic_load(&g_sent), &g_consumer_stop, consumer);
     peer_summary("redis", NULL);
     for (int i = 0; i <= n; i++) {
         redisFree(ws[i].c);
