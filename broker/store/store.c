@@ -43,23 +43,22 @@ const char *store_strerror(int code)
 
 const char *store_put_status_name(store_put_status st)
 {
-    static const char *const names[] = {
-        "PUT_OK", "FLUSH_DISK_TIMEOUT", "FLUSH_SLAVE_TIMEOUT", "SLAVE_NOT_AVAILABLE",
-        "SERVICE_NOT_AVAILABLE", "CREATE_MAPEDFILE_FAILED", "MESSAGE_ILLEGAL",
-        "PROPERTIES_SIZE_EXCEEDED", "OS_PAGECACHE_BUSY", "DISK_FULL", "IO_ERROR",
-        "UNKNOWN_ERROR",
-    };
-    return (unsigned)st < MQ_ARRAY_LEN(names) ? names[st] : "UNKNOWN_ERROR";
+    switch (st) {
+#define NAME_(name, value, text, code) case STORE_PUT_##name: return text;
+    STORE_PUT_STATUS_TABLE(NAME_)
+#undef NAME_
+    }
+    return "UNKNOWN_ERROR";
 }
 
 const char *store_get_status_name(store_get_status st)
 {
-    static const char *const names[] = {
-        "FOUND", "NO_MATCHED_MESSAGE", "MESSAGE_WAS_REMOVING", "OFFSET_FOUND_NULL",
-        "OFFSET_OVERFLOW_BADLY", "OFFSET_OVERFLOW_ONE", "OFFSET_TOO_SMALL",
-        "NO_MATCHED_LOGIC_QUEUE", "NO_MESSAGE_IN_QUEUE",
-    };
-    return (unsigned)st < MQ_ARRAY_LEN(names) ? names[st] : "UNKNOWN";
+    switch (st) {
+#define NAME_(name, value, text) case STORE_GET_##name: return text;
+    STORE_GET_STATUS_TABLE(NAME_)
+#undef NAME_
+    }
+    return "UNKNOWN";
 }
 
 void store_config_init(store_config *c)
@@ -365,25 +364,32 @@ static bool topic_ok(const char *t, size_t n)
     return true;
 }
 
-static store_put_status prepare(store *s, const msg_record *m, cl_item *item, char *remark,
-                                size_t rlen)
+/* Validates one record and computes its size and body CRC (the only place
+ * the CRC of a new record is computed; cl_put writes it). `what` names the
+ * record in remarks ("" for a single put, "message 3 of the batch: "). */
+static store_put_status prepare(store *s, const msg_record *m, const char *what, cl_item *item,
+                                char *remark, size_t rlen)
 {
     if (!topic_ok(m->topic, m->topic_len)) {
-        snprintf(remark, rlen, "illegal topic (1..%d of [%%|a-zA-Z0-9_-])", STORE_TOPIC_MAX);
+        snprintf(remark, rlen, "%sillegal topic (1..%d of [%%|a-zA-Z0-9_-])", what, STORE_TOPIC_MAX);
         return STORE_PUT_MESSAGE_ILLEGAL;
     }
     if (m->queue_id < 0) {
-        snprintf(remark, rlen, "illegal queue id %d", (int)m->queue_id);
+        snprintf(remark, rlen, "%sillegal queue id %d", what, (int)m->queue_id);
         return STORE_PUT_MESSAGE_ILLEGAL;
     }
     if (m->properties_len > MSG_PROPERTIES_MAX) {
-        snprintf(remark, rlen, "properties of %u bytes exceed %d", m->properties_len,
+        snprintf(remark, rlen, "%sproperties of %u bytes exceed %d", what, m->properties_len,
                  MSG_PROPERTIES_MAX);
         return STORE_PUT_PROPERTIES_SIZE_EXCEEDED;
     }
+    if (m->body_len == 0) {
+        snprintf(remark, rlen, "%smessage body is empty", what);
+        return STORE_PUT_MESSAGE_ILLEGAL;
+    }
     if (m->body_len > (uint32_t)s->cfg.max_message_size) {
-        snprintf(remark, rlen, "message body of %u bytes exceeds maxMessageSize %d", m->body_len,
-                 s->cfg.max_message_size);
+        snprintf(remark, rlen, "%smessage body of %u bytes exceeds maxMessageSize %d", what,
+                 m->body_len, s->cfg.max_message_size);
         return STORE_PUT_MESSAGE_ILLEGAL;
     }
     msg_record probe = *m;
@@ -391,8 +397,8 @@ static store_put_status prepare(store *s, const msg_record *m, cl_item *item, ch
     size_t size = msg_record_size(&probe);
     if (size > (size_t)s->cfg.max_message_size + 64 * 1024 ||
         (int64_t)size + MSG_BLANK_LEN > s->cfg.maped_file_size_commit_log) {
-        snprintf(remark, rlen, "record of %zu bytes exceeds the limit (maxMessageSize + 64 KiB, "
-                               "and the CommitLog segment size)", size);
+        snprintf(remark, rlen, "%srecord of %zu bytes exceeds the limit (maxMessageSize + 64 KiB, "
+                               "and the CommitLog segment size)", what, size);
         return STORE_PUT_MESSAGE_ILLEGAL;
     }
     item->size = (uint32_t)size;
@@ -436,8 +442,11 @@ int store_put_batch(store *s, const msg_record *msgs, size_t n, store_put_result
     cl_item *items = n <= MQ_ARRAY_LEN(stack_items) ? stack_items : xmalloc(n * sizeof *items);
     int64_t total = 0;
     store_put_status st = STORE_PUT_OK;
+    char what[48] = "";
     for (size_t i = 0; i < n && st == STORE_PUT_OK; i++) {
-        st = prepare(s, &msgs[i], &items[i], res->remark, sizeof res->remark);
+        if (n > 1)
+            snprintf(what, sizeof what, "message %zu of the batch: ", i);
+        st = prepare(s, &msgs[i], what, &items[i], res->remark, sizeof res->remark);
         total += items[i].size;
     }
     if (st == STORE_PUT_OK && total + MSG_BLANK_LEN > s->cfg.maped_file_size_commit_log) {
@@ -477,11 +486,11 @@ store_put_status store_wait_flushed_blocking(store *s, int64_t end_offset)
     return flusher_wait_blocking(&s->fl, end_offset);
 }
 
-static bool wants_wait(const msg_record *m)
+bool store_wait_requested(const char *props, size_t plen)
 {
     const char *v;
     size_t vl;
-    if (msg_prop_get(m->properties, m->properties_len, MSG_PROP_WAIT, &v, &vl))
+    if (msg_prop_get(props, plen, MSG_PROP_WAIT, &v, &vl))
         return !(vl == 5 && strncasecmp(v, "false", 5) == 0);
     return true;
 }
@@ -490,7 +499,7 @@ int store_put_batch_wait(store *s, const msg_record *msgs, size_t n, store_put_r
                          int64_t *phys_offsets)
 {
     int rc = store_put_batch(s, msgs, n, res, phys_offsets);
-    if (rc < 0 || s->cfg.flush_disk_type != STORE_SYNC_FLUSH || !wants_wait(&msgs[0]))
+    if (rc < 0 || s->cfg.flush_disk_type != STORE_SYNC_FLUSH || !store_wait_requested(msgs[0].properties, msgs[0].properties_len))
         return rc;
     store_put_status st = flusher_wait_blocking(&s->fl, res->physical_offset + res->wrote_bytes);
     if (st != STORE_PUT_OK) {

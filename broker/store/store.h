@@ -143,21 +143,32 @@ void store_close(store *s);
 /* ---- put ------------------------------------------------------------------ */
 
 /* RocketMQ's PutMessageStatus (plus DISK_FULL / IO_ERROR, which the broker
- * answers with SERVICE_NOT_AVAILABLE and the store's remark). */
-typedef enum store_put_status {
-    STORE_PUT_OK = 0,
-    STORE_PUT_FLUSH_DISK_TIMEOUT = 1,
-    STORE_PUT_FLUSH_SLAVE_TIMEOUT = 2,   /* reserved for replication */
-    STORE_PUT_SLAVE_NOT_AVAILABLE = 3,   /* reserved for replication */
-    STORE_PUT_SERVICE_NOT_AVAILABLE = 4, /* store closing */
-    STORE_PUT_CREATE_MAPPED_FILE_FAILED = 5,
-    STORE_PUT_MESSAGE_ILLEGAL = 6,       /* too big, bad topic, bad queue id */
-    STORE_PUT_PROPERTIES_SIZE_EXCEEDED = 7,
-    STORE_PUT_OS_PAGECACHE_BUSY = 8,     /* reserved */
-    STORE_PUT_DISK_FULL = 9,             /* disk use above the warning ratio */
-    STORE_PUT_IO_ERROR = 10,             /* a flush failed; restart needed */
-    STORE_PUT_UNKNOWN_ERROR = 11,
-} store_put_status;
+ * answers with SERVICE_NOT_AVAILABLE and the store's remark), as one table:
+ * X(enum suffix, value, RocketMQ's name, broker response code). The enum,
+ * store_put_status_name and the broker's response-code mapping
+ * (processor_send.c) are generated from it; the response codes are RS_*
+ * names that only the broker expands. */
+#define STORE_PUT_STATUS_TABLE(X)                                                     \
+    X(OK, 0, "PUT_OK", RS_SUCCESS)                                                    \
+    X(FLUSH_DISK_TIMEOUT, 1, "FLUSH_DISK_TIMEOUT", RS_FLUSH_DISK_TIMEOUT)             \
+    X(FLUSH_SLAVE_TIMEOUT, 2, "FLUSH_SLAVE_TIMEOUT", RS_FLUSH_SLAVE_TIMEOUT)          \
+    X(SLAVE_NOT_AVAILABLE, 3, "SLAVE_NOT_AVAILABLE", RS_SLAVE_NOT_AVAILABLE)          \
+    X(SERVICE_NOT_AVAILABLE, 4, "SERVICE_NOT_AVAILABLE", RS_SERVICE_NOT_AVAILABLE)    \
+    X(CREATE_MAPPED_FILE_FAILED, 5, "CREATE_MAPEDFILE_FAILED", RS_SYSTEM_ERROR)       \
+    X(MESSAGE_ILLEGAL, 6, "MESSAGE_ILLEGAL", RS_MESSAGE_ILLEGAL)                      \
+    X(PROPERTIES_SIZE_EXCEEDED, 7, "PROPERTIES_SIZE_EXCEEDED", RS_MESSAGE_ILLEGAL)    \
+    X(OS_PAGECACHE_BUSY, 8, "OS_PAGECACHE_BUSY", RS_SYSTEM_BUSY)                      \
+    X(DISK_FULL, 9, "DISK_FULL", RS_SERVICE_NOT_AVAILABLE)                            \
+    X(IO_ERROR, 10, "IO_ERROR", RS_SERVICE_NOT_AVAILABLE)                             \
+    X(UNKNOWN_ERROR, 11, "UNKNOWN_ERROR", RS_SYSTEM_ERROR)
+/* FLUSH_SLAVE_TIMEOUT, SLAVE_NOT_AVAILABLE: reserved for replication;
+ * SERVICE_NOT_AVAILABLE: store closing; MESSAGE_ILLEGAL: empty or too big,
+ * bad topic, bad queue id; OS_PAGECACHE_BUSY: reserved; DISK_FULL: disk use
+ * above the warning ratio; IO_ERROR: a flush failed, restart needed. */
+
+#define STORE_PUT_ENUM_(name, value, text, code) STORE_PUT_##name = value,
+typedef enum store_put_status { STORE_PUT_STATUS_TABLE(STORE_PUT_ENUM_) } store_put_status;
+#undef STORE_PUT_ENUM_
 
 /* RocketMQ's name of a status ("PUT_OK", "FLUSH_DISK_TIMEOUT", ...). */
 const char *store_put_status_name(store_put_status st);
@@ -173,8 +184,11 @@ typedef struct store_put_result {
     char remark[160];         /* why, when status != OK */
 } store_put_result;
 
-/* Appends one message. The caller fills in msg: topic (letters, digits,
- * %|_- ; <= 255 bytes), queue_id (>= 0), flag, sysflag (transaction type,
+/* Appends one message. The store is the one authority on what a valid
+ * record is (the broker checks only its policy): it refuses with
+ * MESSAGE_ILLEGAL / PROPERTIES_SIZE_EXCEEDED and a remark. It computes the
+ * body CRC (body_crc is ignored). The caller fills in msg: topic (letters, digits,
+ * %|_- ; <= 255 bytes), queue_id (>= 0), body (1..maxMessageSize bytes), flag, sysflag (transaction type,
  * compression; host bits are derived), born_timestamp, born_host,
  * reconsume_times, prepared_transaction_offset, body, properties, and
  * store_timestamp (0 = now, taken inside the append lock; a non-zero value is
@@ -211,6 +225,11 @@ int store_wait_flushed(store *s, int64_t end_offset, store_flush_cb cb, void *ar
  * timeout passes. Returns STORE_PUT_OK or STORE_PUT_FLUSH_DISK_TIMEOUT. For
  * threads that may block (services, tools, tests), never the event loop. */
 store_put_status store_wait_flushed_blocking(store *s, int64_t end_offset);
+
+/* Whether a message's properties ask the producer's answer to wait for
+ * durability under SYNC_FLUSH: true unless WAIT is "false" (any case). The
+ * one parser of WAIT, shared by store_put_wait and the broker's sends. */
+bool store_wait_requested(const char *props, size_t plen);
 
 /* store_put (or store_put_batch) and, under SYNC_FLUSH, wait for durability
  * unless the (first) message has property WAIT=false; res->status becomes
@@ -257,18 +276,22 @@ typedef struct store_record_ref {
     int64_t tag_code;
 } store_record_ref;
 
-/* RocketMQ's GetMessageStatus. */
-typedef enum store_get_status {
-    STORE_GET_FOUND = 0,
-    STORE_GET_NO_MATCHED_MESSAGE = 1,
-    STORE_GET_MESSAGE_WAS_REMOVING = 2,
-    STORE_GET_OFFSET_FOUND_NULL = 3,
-    STORE_GET_OFFSET_OVERFLOW_BADLY = 4,
-    STORE_GET_OFFSET_OVERFLOW_ONE = 5,
-    STORE_GET_OFFSET_TOO_SMALL = 6,
-    STORE_GET_NO_MATCHED_LOGIC_QUEUE = 7,
-    STORE_GET_NO_MESSAGE_IN_QUEUE = 8,
-} store_get_status;
+/* RocketMQ's GetMessageStatus: X(enum suffix, value, name); the enum and
+ * store_get_status_name are generated from this table. */
+#define STORE_GET_STATUS_TABLE(X)                                 \
+    X(FOUND, 0, "FOUND")                                          \
+    X(NO_MATCHED_MESSAGE, 1, "NO_MATCHED_MESSAGE")                \
+    X(MESSAGE_WAS_REMOVING, 2, "MESSAGE_WAS_REMOVING")            \
+    X(OFFSET_FOUND_NULL, 3, "OFFSET_FOUND_NULL")                  \
+    X(OFFSET_OVERFLOW_BADLY, 4, "OFFSET_OVERFLOW_BADLY")          \
+    X(OFFSET_OVERFLOW_ONE, 5, "OFFSET_OVERFLOW_ONE")              \
+    X(OFFSET_TOO_SMALL, 6, "OFFSET_TOO_SMALL")                    \
+    X(NO_MATCHED_LOGIC_QUEUE, 7, "NO_MATCHED_LOGIC_QUEUE")        \
+    X(NO_MESSAGE_IN_QUEUE, 8, "NO_MESSAGE_IN_QUEUE")
+
+#define STORE_GET_ENUM_(name, value, text) STORE_GET_##name = value,
+typedef enum store_get_status { STORE_GET_STATUS_TABLE(STORE_GET_ENUM_) } store_get_status;
+#undef STORE_GET_ENUM_
 
 const char *store_get_status_name(store_get_status st);
 
