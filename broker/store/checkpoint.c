@@ -126,7 +126,7 @@ int ckpt_run_once(checkpoint *c)
         return rc; /* keep the old checkpoint: its redo point is still valid */
     /* The index memtable is written without WAL: flush it now and then so a
      * crash never has to redo more than this interval of index entries. */
-    int64_t keys = atomic_load(&s->disp.index_keys), now = mono_ms();
+    int64_t keys = atomic_load(&s->idx.keys), now = mono_ms();
     if (keys != c->index_keys_flushed && now - c->index_flush_ms >= INDEX_FLUSH_INTERVAL_MS) {
         c->index_flush_ms = now;
         if (kv_flush_index(&s->kv) == 0)

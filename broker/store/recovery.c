@@ -101,7 +101,7 @@ static int rebuild_record(void *arg, const msg_record *r)
     size_t tl = 0, dl = 0;
     msg_prop_get(r->properties, r->properties_len, MSG_PROP_TAGS, &tags, &tl);
     msg_prop_get(r->properties, r->properties_len, MSG_PROP_DELAY, &delay, &dl);
-    int64_t tag = dispatcher_tag_code(x->s, r, tags, tl, delay, dl);
+    int64_t tag = cq_sink_tag_code(&x->s->cqsink, r, tags, tl, delay, dl);
     x->entries++;
     return cq_put(q, r->queue_offset, r->physical_offset, (int32_t)r->total_size, tag);
 }
@@ -173,23 +173,29 @@ int store_recover(store *s, const ckpt_data *ck, int64_t *end_out, char *err, si
                  s->cfg.store_path_root_dir, (long long)from);
     }
     int64_t t0 = mono_ms();
-    if (dispatcher_init(&s->disp, s, from) != 0) {
+    if (dispatcher_init(&s->disp, &s->cl, from) != 0) {
         snprintf(err, errlen, "cannot set up the dispatcher");
         return STORE_ERR_IO;
     }
+    index_sink_init(&s->idx, &s->kv, s->cfg.message_index_enable);
+    cq_sink_init(&s->cqsink, &s->cqs, &s->idx, s->delay_ms, s->ndelay);
     s->have_disp = true;
+    store_sink sink = index_sink_as_sink(&s->idx);
+    dispatcher_add_sink(&s->disp, &sink);
+    sink = cq_sink_as_sink(&s->cqsink);
+    dispatcher_add_sink(&s->disp, &sink);
     /* Records between the redo point and these offsets only need verifying:
      * their queue / index entries survived (typical under ASYNC_FLUSH, where
      * the CommitLog flush lags the dispatcher). */
-    s->disp.redo_cq_below = cq_durable;
-    s->disp.redo_index_below = index_durable;
+    s->cqsink.redo_below = cq_durable;
+    s->idx.redo_below = index_durable;
     redo_ctx rx = {s, 0};
     int64_t end;
     int rc = cl_recover(cl, from, redo_record, &rx, &end, err, errlen);
     if (rc < 0)
         return rc;
     s->disp.pos = end;
-    s->disp.redo_cq_below = s->disp.redo_index_below = 0;
+    s->cqsink.redo_below = s->idx.redo_below = 0;
     dispatcher_commit(&s->disp, end);
     int64_t t1 = mono_ms();
     /* Make the recovered range durable: it may have been in the page cache

@@ -119,13 +119,7 @@ int store_delay_level_count(store *s) { return s->ndelay; }
 
 int64_t store_deliver_time(store *s, int level, int64_t store_ms)
 {
-    if (s->ndelay == 0)
-        return store_ms;
-    if (level < 1)
-        level = 1;
-    if (level > s->ndelay)
-        level = s->ndelay;
-    return store_ms + s->delay_ms[level - 1];
+    return cq_sink_deliver_time(&s->cqsink, level, store_ms);
 }
 
 /* ---- open / close ---------------------------------------------------------- */
@@ -169,8 +163,11 @@ static void store_free(store *s)
 {
     if (s->have_clean)
         cleaner_destroy(&s->clean);
-    if (s->have_disp)
+    if (s->have_disp) {
         dispatcher_destroy(&s->disp);
+        cq_sink_destroy(&s->cqsink);
+        index_sink_destroy(&s->idx);
+    }
     if (s->have_fl)
         flusher_destroy(&s->fl);
     if (s->have_ckpt)
@@ -524,8 +521,13 @@ void store_wake_dispatcher(store *s)
 
 void store_set_arrival_listener(store *s, store_arrival_cb cb, void *arg)
 {
-    atomic_store(&s->disp.listener_arg, arg);
-    atomic_store(&s->disp.listener, cb);
+    atomic_store(&s->cqsink.listener_arg, arg);
+    atomic_store(&s->cqsink.listener, cb);
+}
+
+int store_add_sink(store *s, const store_sink *sink)
+{
+    return dispatcher_add_sink(&s->disp, sink);
 }
 
 /* ---- retention, stats -------------------------------------------------------- */
@@ -563,5 +565,5 @@ void store_get_stats(store *s, store_stats *o)
     o->segments = (int64_t)cl_segment_count(&s->cl);
     o->segments_deleted = atomic_load(&s->clean.segments_deleted);
     o->queues = atomic_load(&s->cqs.count);
-    o->index_keys = atomic_load(&s->disp.index_keys);
+    o->index_keys = atomic_load(&s->idx.keys);
 }

@@ -253,6 +253,38 @@ typedef void (*store_arrival_cb)(void *arg, const char *topic, int32_t queue_id,
                                  int64_t max_offset);
 void store_set_arrival_listener(store *s, store_arrival_cb cb, void *arg);
 
+/* ---- dispatch sinks --------------------------------------------------------- */
+
+/* A consumer of the dispatcher's record stream (see docs/STORE.md,
+ * "Dispatch"). The store's own ConsumeQueue and key-index sinks are built
+ * in; a service (schedule, timer, transaction) adds its own. Both callbacks
+ * run on the store-dispatch thread only (and during recovery's redo, on the
+ * thread in store_open, for the built-in sinks).
+ *  on_record(arg, r): one record, in CommitLog order; r->physical_offset is
+ *    its offset, r->total_size its length, the pointers in r are into the
+ *    mapped log and valid during the call only. Returns 0, or < 0 to stop
+ *    the round (the dispatcher retries from this record a second later and
+ *    the record is handed to every sink again, so it must be idempotent).
+ *    Must not block on anything but its own I/O (puts wait for nobody, but
+ *    consumers wait for the round).
+ *  on_round_end(arg, upto): every record below `upto` has been handed over;
+ *    flush per-round work here. Runs before `upto` is published as the
+ *    dispatched offset. May be NULL.
+ * A sink added after store_open sees the records dispatched from then on
+ * (not recovery's redo nor the log before): a service that needs history
+ * reads it from the CommitLog itself. */
+typedef struct store_sink {
+    const char *name;
+    void *arg;
+    int (*on_record)(void *arg, const msg_record *r);
+    int (*on_round_end)(void *arg, int64_t upto);
+} store_sink;
+
+/* Appends a sink (copied) after the built-in ones. Call before traffic, from
+ * one thread; sinks cannot be removed (they live as long as the store).
+ * Returns 0 or STORE_ERR_FULL (at most 6 extra sinks). */
+int store_add_sink(store *s, const store_sink *sink);
+
 /* ---- reads ---------------------------------------------------------------- */
 
 /* References to mapped CommitLog segments, keeping them mapped until

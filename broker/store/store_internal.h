@@ -35,6 +35,8 @@ struct store {
     checkpoint ckpt;
     flusher fl;
     dispatcher disp;
+    index_sink idx;            /* built-in sinks of disp, in this order */
+    cq_sink cqsink;
     cleaner clean;
     int64_t delay_ms[STORE_MAX_DELAY_LEVELS];
     int ndelay;
