@@ -574,6 +574,11 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
     return STORE_PUT_OK;
 }
 
+int cl_set_refusal(commitlog *cl, int reason, bool on)
+{
+    return on ? atomic_fetch_or(&cl->refuse, reason) : atomic_fetch_and(&cl->refuse, ~reason);
+}
+
 /* ---- readers -------------------------------------------------------------- */
 
 mapped_file *cl_acquire(commitlog *cl, int64_t offset)

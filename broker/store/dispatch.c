@@ -37,6 +37,13 @@ int dispatcher_init(dispatcher *d, commitlog *cl, int64_t from)
     return 0;
 }
 
+void dispatcher_seek(dispatcher *d, int64_t from)
+{
+    assert(!d->running);
+    d->pos = from;
+    atomic_store(&d->dispatched, from);
+}
+
 int dispatcher_add_sink(dispatcher *d, const store_sink *sink)
 {
     size_t n = atomic_load_explicit(&d->nsinks, memory_order_relaxed);

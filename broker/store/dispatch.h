@@ -22,6 +22,7 @@
 #ifndef MQ_STORE_DISPATCH_H
 #define MQ_STORE_DISPATCH_H
 
+#include <assert.h>
 #include <pthread.h>
 #include <rocksdb/c.h>
 #include <stdatomic.h>
@@ -81,6 +82,9 @@ typedef struct cq_sink {
 } cq_sink;
 
 int dispatcher_init(dispatcher *d, commitlog *cl, int64_t from);
+/* Moves the position and the dispatched offset to `from` (recovery, before
+ * the thread starts). */
+void dispatcher_seek(dispatcher *d, int64_t from);
 /* Appends a sink (copied); STORE_ERR_FULL past DISPATCH_MAX_SINKS. */
 int dispatcher_add_sink(dispatcher *d, const store_sink *sink);
 /* Hands one record to every sink. */

@@ -180,7 +180,7 @@ static void flush_round(flusher *f, int64_t target)
         if (!atomic_exchange(&f->io_error, true)) {
             log_error("CommitLog flush of [%lld, %lld) failed: %s; refusing writes until "
                       "restart", (long long)from, (long long)target, strerror(-rc));
-            atomic_fetch_or(&f->cl->refuse, CL_REFUSE_IO_ERROR);
+            cl_set_refusal(f->cl, CL_REFUSE_IO_ERROR, true);
         }
         atomic_fetch_add(&f->errors, 1);
         take_satisfied(f, -1, &d);

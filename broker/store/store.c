@@ -211,6 +211,7 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
     store *s = xcalloc(1, sizeof *s);
     s->cfg = *cfg;
     s->lock_fd = -1;
+    s->read = (store_read_parts){.cl = &s->cl, .cqs = &s->cqs, .kv = &s->kv};
     const char *root = s->cfg.store_path_root_dir;
     s->ndelay = store_delay_levels_parse(s->cfg.message_delay_level, s->delay_ms,
                                          STORE_MAX_DELAY_LEVELS);
@@ -268,8 +269,21 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
         goto fail;
     t_kv = mono_ms() - t_kv;
     s->have_kv = true;
+    /* The dispatcher and its built-in sinks: index first (its round end
+     * writes the batch the ConsumeQueue sink adds queue registrations to),
+     * ConsumeQueue second. Recovery's redo runs through them. */
+    dispatcher_init(&s->disp, &s->cl, 0);
+    index_sink_init(&s->idx, &s->kv, s->cfg.message_index_enable);
+    cq_sink_init(&s->cqsink, &s->cqs, &s->idx, s->delay_ms, s->ndelay);
+    s->have_disp = true;
+    store_sink sink = index_sink_as_sink(&s->idx);
+    dispatcher_add_sink(&s->disp, &sink);
+    sink = cq_sink_as_sink(&s->cqsink);
+    dispatcher_add_sink(&s->disp, &sink);
     ckpt_data ck;
-    rc = ckpt_open(&s->ckpt, s, root, &ck);
+    ckpt_parts cp = {.cl = &s->cl, .cqs = &s->cqs, .kv = &s->kv, .disp = &s->disp,
+                     .idx = &s->idx, .fl = &s->fl};
+    rc = ckpt_open(&s->ckpt, &cp, root, s->cfg.flush_interval_consume_queue, &ck);
     s->have_ckpt = true;
     if (rc < 0 && rc != STORE_ERR_NOT_FOUND) {
         snprintf(err, errlen, "cannot read %s/checkpoint: %s", root, strerror(errno));
@@ -280,11 +294,14 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
         s->crashed = true; /* data but no usable checkpoint: verify everything */
 
     int64_t end;
-    if ((rc = store_recover(s, have_ck ? &ck : NULL, &end, err, errlen)) < 0)
+    recovery_parts rp = {.cl = &s->cl, .cqs = &s->cqs, .kv = &s->kv, .disp = &s->disp,
+                         .idx = &s->idx, .cqsink = &s->cqsink, .root = root,
+                         .crashed = s->crashed, .max_message_size = s->cfg.max_message_size};
+    if ((rc = store_recover(&rp, have_ck ? &ck : NULL, &end, err, errlen)) < 0)
         goto fail;
     flusher_init(&s->fl, &s->cl, &s->cfg, end);
     s->have_fl = true;
-    if ((rc = cleaner_init(&s->clean, s)) < 0) {
+    if ((rc = cleaner_init(&s->clean, &s->cfg, &s->cl, &s->cqs, &s->kv, &s->disp)) < 0) {
         snprintf(err, errlen, "bad deleteWhen \"%s\"", s->cfg.delete_when);
         goto fail;
     }
@@ -319,7 +336,7 @@ void store_close(store *s)
 {
     if (!s)
         return;
-    atomic_fetch_or(&s->cl.refuse, CL_REFUSE_CLOSED);
+    cl_set_refusal(&s->cl, CL_REFUSE_CLOSED, true);
     pthread_mutex_lock(&s->cl.put_lock); /* no put is half-way after this */
     pthread_mutex_unlock(&s->cl.put_lock);
     stop_services(s);
@@ -530,6 +547,8 @@ int store_add_sink(store *s, const store_sink *sink)
     return dispatcher_add_sink(&s->disp, sink);
 }
 
+const store_read_parts *store_read_parts_of(store *s) { return &s->read; }
+
 /* ---- retention, stats -------------------------------------------------------- */
 
 int store_clean_now(store *s) { return cleaner_run_once(&s->clean, false); }
@@ -559,7 +578,7 @@ void store_get_stats(store *s, store_stats *o)
     o->flush_errors = atomic_load(&s->fl.errors);
     o->flush_max_us = atomic_load(&s->fl.max_us);
     o->disk_used_ratio = atomic_load(&s->clean.disk_ratio);
-    int refuse = atomic_load(&s->cl.refuse);
+    int refuse = cl_refusals(&s->cl);
     o->disk_full = refuse & CL_REFUSE_DISK_FULL;
     o->io_error = refuse & CL_REFUSE_IO_ERROR;
     o->segments = (int64_t)cl_segment_count(&s->cl);

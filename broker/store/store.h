@@ -6,7 +6,7 @@
  * memory-mapped segment files holding every message of every topic in
  * RocketMQ's record layout; a ConsumeQueue per (topic, queue) of 20-byte
  * entries built asynchronously by a dispatcher thread; a RocksDB database
- * holding the message-key index and the broker's own small key/value data;
+ * holding the message-key index and the queue registry;
  * a flush service (async, or sync with group commit); a checkpoint; and a
  * cleaner enforcing retention and disk-space limits.
  *
@@ -40,6 +40,9 @@ extern "C" {
 #endif
 
 typedef struct store store;
+
+/* Longest topic name the store accepts (topics name ConsumeQueue directories). */
+#define STORE_TOPIC_MAX 255
 
 /* ---- errors --------------------------------------------------------------- */
 
@@ -474,41 +477,6 @@ typedef struct store_stats {
 } store_stats;
 
 void store_get_stats(store *s, store_stats *out);
-
-/* ---- key/value (RocksDB column families) ---------------------------------- */
-
-/* The store's RocksDB database, for the broker's small persistent data
- * (consumer offsets, topic and group configs, transaction bookkeeping, ...).
- * A column family is opened (created if new) by name; names starting with
- * "store_" are reserved. Handles live until store_close. Writes go through
- * RocksDB's WAL; sync=true also fsyncs it. Calls block on RocksDB (fast,
- * memtable writes; use a service thread for large scans). */
-typedef struct store_kv_cf store_kv_cf;
-
-int store_kv_cf_open(store *s, const char *name, store_kv_cf **out);
-int store_kv_put(store *s, store_kv_cf *cf, const void *key, size_t klen, const void *val,
-                 size_t vlen, bool sync);
-/* *val is malloc'd (free with store_kv_free); STORE_ERR_NOT_FOUND if absent. */
-int store_kv_get(store *s, store_kv_cf *cf, const void *key, size_t klen, void **val,
-                 size_t *vlen);
-void store_kv_free(void *val);
-int store_kv_delete(store *s, store_kv_cf *cf, const void *key, size_t klen, bool sync);
-
-/* Calls cb for each key starting with prefix (all keys if plen == 0), in key
- * order; cb returns false to stop. Buffers are valid only during the call. */
-typedef bool (*store_kv_scan_cb)(void *arg, const void *key, size_t klen, const void *val,
-                                 size_t vlen);
-int store_kv_scan_prefix(store *s, store_kv_cf *cf, const void *prefix, size_t plen,
-                         store_kv_scan_cb cb, void *arg);
-
-/* Atomic multi-key writes. */
-typedef struct store_kv_batch store_kv_batch;
-store_kv_batch *store_kv_batch_new(void);
-void store_kv_batch_put(store_kv_batch *b, store_kv_cf *cf, const void *key, size_t klen,
-                        const void *val, size_t vlen);
-void store_kv_batch_delete(store_kv_batch *b, store_kv_cf *cf, const void *key, size_t klen);
-int store_kv_batch_write(store *s, store_kv_batch *b, bool sync);
-void store_kv_batch_free(store_kv_batch *b);
 
 #ifdef __cplusplus
 }
