@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "checkpoint.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -124,6 +125,9 @@ int ckpt_run_once(checkpoint *c)
     cq_snapshot_free(qs, n);
     if (rc < 0)
         return rc; /* keep the old checkpoint: its redo point is still valid */
+    /* D7: cq_offset is written only after the queues holding every entry
+     * below it were msync'ed (above); D5 makes `dispatched` such a point. */
+    assert(dispatched <= cl_max_offset(p->cl));
     /* The index memtable is written without WAL: flush it now and then so a
      * crash never has to redo more than this interval of index entries. */
     int64_t keys = atomic_load(&p->idx->keys), now = mono_ms();

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "cleaner.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -109,7 +110,7 @@ static int delete_segments(cleaner *c, int64_t now, bool forcibly, int max)
         if (!f)
             break;
         bool keep = count < 2; /* never the current segment */
-        /* Nor data the dispatcher has not indexed yet. */
+        /* D8: nor data the dispatcher has not passed yet. */
         if (!keep && f->start + f->size > dispatcher_dispatched(c->disp))
             keep = true;
         if (!keep && !forcibly) {

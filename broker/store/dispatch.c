@@ -28,6 +28,7 @@ int dispatcher_init(dispatcher *d, commitlog *cl, int64_t from)
 {
     memset(d, 0, sizeof *d);
     d->cl = cl;
+    d->owner = pthread_self();
     d->pos = from;
     atomic_init(&d->dispatched, from);
     atomic_init(&d->sleeping, 0);
@@ -56,6 +57,9 @@ int dispatcher_add_sink(dispatcher *d, const store_sink *sink)
 
 int dispatcher_record(dispatcher *d, const msg_record *r)
 {
+    /* The sinks' state is owned by one thread: store_open's during the
+     * redo, store-dispatch once started. */
+    assert(pthread_equal(d->owner, pthread_self()));
     size_t n = atomic_load_explicit(&d->nsinks, memory_order_acquire);
     for (size_t i = 0; i < n; i++) {
         int rc = d->sinks[i].on_record(d->sinks[i].arg, r);
@@ -71,6 +75,7 @@ int dispatcher_commit(dispatcher *d, int64_t upto)
     /* D4: dispatched never passes the written end of the log. */
     assert(upto <= cl_max_offset(d->cl));
     assert(upto >= atomic_load_explicit(&d->dispatched, memory_order_relaxed));
+    assert(pthread_equal(d->owner, pthread_self()));
     size_t n = atomic_load_explicit(&d->nsinks, memory_order_acquire);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
@@ -127,8 +132,8 @@ static int index_on_record(void *arg, const msg_record *r)
     return 0;
 }
 
-/* The batch carries the marker `upto`, so the index on disk always says how
- * far it is complete (D6). */
+/* D6: the batch carries the marker `upto`, so the index on disk always says
+ * how far it is complete. */
 static int index_on_round_end(void *arg, int64_t upto)
 {
     index_sink *x = arg;
@@ -335,6 +340,7 @@ static void *dispatch_main(void *arg)
 {
     dispatcher *d = arg;
     commitlog *cl = d->cl;
+    d->owner = pthread_self(); /* dispatcher_start waits: nothing runs the sinks meanwhile */
     log_set_thread_name("store-dispatch");
     for (;;) {
         if (dispatch_round(d))

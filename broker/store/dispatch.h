@@ -39,6 +39,7 @@
 typedef struct dispatcher {
     commitlog *cl;
     pthread_t thread;
+    pthread_t owner;             /* the one thread calling into the sinks (asserted) */
     bool running;
     pthread_mutex_t mu;
     pthread_cond_t cond;
