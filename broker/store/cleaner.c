@@ -48,13 +48,12 @@ int cleaner_init(cleaner *c, const store_config *cfg, commitlog *cl, cq_table *c
     c->cqs = cqs;
     c->kv = kv;
     c->disp = disp;
-    const store_config *s_cfg = cfg;
     pthread_mutex_init(&c->round_lock, NULL);
-    ticker_init(&c->tick, "store-clean", s_cfg->clean_resource_interval, clean_tick, c);
+    ticker_init(&c->tick, "store-clean", cfg->clean_resource_interval, clean_tick, c);
     atomic_init(&c->disk_ratio, 0.0);
     /* deleteWhen: "04" or "04;16". */
     char buf[64];
-    str_copy(buf, sizeof buf, s_cfg->delete_when);
+    str_copy(buf, sizeof buf, cfg->delete_when);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
         int32_t h;

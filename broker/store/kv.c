@@ -1,6 +1,5 @@
 /*
- * kv.c - see kv.h. Also implements the public store_kv_* functions, which
- * are thin wrappers over RocksDB's C API.
+ * kv.c - see kv.h.
  */
 #define _GNU_SOURCE
 #include "kv.h"
