@@ -40,6 +40,7 @@ struct client_manager;     /* client_manager.h: producers and consumer groups by
 struct offset_manager;     /* consumer_offset.h */
 struct pull_hold;          /* pull_hold.h: long-polling pulls */
 struct queue_locks;        /* queue_lock.h: orderly consumers' queue locks */
+struct send_state;         /* processor_send.c: send policy state (processor_send.h) */
 
 /* Counters the processors bump (loop thread) and GET_BROKER_RUNTIME_INFO
  * reports, with per-second rates sampled by a timer in broker.c. */
@@ -82,6 +83,7 @@ typedef struct broker {
     struct offset_manager *offsets;
     struct pull_hold *pull_hold;
     struct queue_locks *locks;
+    struct send_state *send;
 
     bool stopping;                /* broker_stop ran */
     broker_stats stats;

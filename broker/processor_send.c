@@ -12,13 +12,15 @@
  * meanwhile, so a producer that disconnects costs nothing but a dropped
  * answer.
  *
- * What is refused, with RocketMQ's statuses: a broker without write
- * permission (NO_PERMISSION), bad or system topic names, unknown topics when
- * auto-creation is off (TOPIC_NOT_EXIST), illegal queue ids (SYSTEM_ERROR),
- * oversize bodies or properties (MESSAGE_ILLEGAL), a full disk
- * (SERVICE_NOT_AVAILABLE), too many sends waiting for the disk (SYSTEM_BUSY,
- * so the client backs off and retries). Transactional half messages and
- * delayed messages are refused with a clear remark until their services land.
+ * What is refused, with RocketMQ's statuses: broker policy in send_check
+ * (see processor_send.h: permissions, topic names, unknown topics when
+ * auto-creation is off, queue ids out of range, too many sends waiting for
+ * the disk), unsupported features in send_check_features (transactional
+ * half messages and delayed messages, with a clear remark until their
+ * services land), and whatever the store refuses (empty or oversize bodies,
+ * oversize properties, a full disk: MESSAGE_ILLEGAL / SERVICE_NOT_AVAILABLE
+ * with the store's remark). The store computes the body CRC; this file never
+ * looks at the body.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -28,6 +30,7 @@
 #include "bytes.h"
 #include "log.h"
 #include "message.h"
+#include "processor_send.h"
 #include "processors.h"
 #include "store/store.h"
 #include "topic_config.h"
@@ -38,7 +41,7 @@ enum {
     MAX_FLUSH_WAITERS = 65536, /* sync-flush answers outstanding before SYSTEM_BUSY */
 };
 
-typedef struct send_state {
+struct send_state {
     broker *b;
     msg_host store_host;
     uint64_t rng;
@@ -47,9 +50,8 @@ typedef struct send_state {
     /* one-entry cache of the last connection's born host */
     uint64_t host_conn_id;
     msg_host host;
-} send_state;
-
-static send_state *g_state; /* one broker per process */
+};
+typedef struct send_state send_state;
 
 static const msg_host *born_host(send_state *st, rm_conn *c)
 {
@@ -91,21 +93,15 @@ static void stored(send_state *st)
 
 /* ---- answers ---- */
 
+/* Response code of a put status, from the store's status table. */
 static int32_t status_code(store_put_status s)
 {
     switch (s) {
-    case STORE_PUT_OK: return RS_SUCCESS;
-    case STORE_PUT_FLUSH_DISK_TIMEOUT: return RS_FLUSH_DISK_TIMEOUT;
-    case STORE_PUT_FLUSH_SLAVE_TIMEOUT: return RS_FLUSH_SLAVE_TIMEOUT;
-    case STORE_PUT_SLAVE_NOT_AVAILABLE: return RS_SLAVE_NOT_AVAILABLE;
-    case STORE_PUT_MESSAGE_ILLEGAL:
-    case STORE_PUT_PROPERTIES_SIZE_EXCEEDED: return RS_MESSAGE_ILLEGAL;
-    case STORE_PUT_SERVICE_NOT_AVAILABLE:
-    case STORE_PUT_DISK_FULL:
-    case STORE_PUT_IO_ERROR: return RS_SERVICE_NOT_AVAILABLE;
-    case STORE_PUT_OS_PAGECACHE_BUSY: return RS_SYSTEM_BUSY;
-    default: return RS_SYSTEM_ERROR;
+#define CODE_(name, value, text, code) case STORE_PUT_##name: return code;
+    STORE_PUT_STATUS_TABLE(CODE_)
+#undef CODE_
     }
+    return RS_SYSTEM_ERROR;
 }
 
 /* Answers a stored message (SUCCESS or a "stored but..." status). */
@@ -186,93 +182,121 @@ static void finish(send_state *st, rm_conn *c, const rm_cmd *req, const store_pu
     answer_stored(&to, RS_SUCCESS, msg_id, req->hdr->send_message->queueid, res->queue_offset, NULL);
 }
 
-/* ---- validation shared by single and batch sends ---- */
+/* ---- broker policy shared by every send path (processor_send.h) ---- */
 
-/* Checks permission, topic and queue; may auto-create the topic and pick the
- * queue (writes it back into the header). Answers and returns false on error. */
-static bool check_send(send_state *st, rm_conn *c, const rm_cmd *req)
+int32_t send_check(broker *b, send_target *t, char *remark, size_t rlen)
 {
-    broker *b = st->b;
-    Mq__SendMessageRequestHeader *h = req->hdr->send_message;
-    char err[256];
+    send_state *st = b->send;
+    char err[200];
     if (!(b->cfg.broker_perm & PERM_WRITE)) {
-        rm_reply_status(c, req, RS_NO_PERMISSION, "the broker[%s] sending message is forbidden", b->addr);
-        return false;
+        snprintf(remark, rlen, "the broker[%s] sending message is forbidden", b->addr);
+        return RS_NO_PERMISSION;
     }
     if (b->cfg.broker_role == ROLE_SLAVE) {
-        rm_reply_status(c, req, RS_SERVICE_NOT_AVAILABLE, "broker %s is a slave: send to the master", b->addr);
-        return false;
+        snprintf(remark, rlen, "broker %s is a slave: send to the master", b->addr);
+        return RS_SERVICE_NOT_AVAILABLE;
     }
-    if (!h->topic || !topic_name_valid(h->topic, err, sizeof err)) {
-        rm_reply_status(c, req, RS_SYSTEM_ERROR, "bad topic: %s", h->topic ? err : "topic is required");
-        return false;
+    /* The topic table's naming rule (it decides what may be created); the
+     * store's character rule is checked by the store alone. */
+    if (!t->topic || !topic_name_valid(t->topic, err, sizeof err)) {
+        snprintf(remark, rlen, "bad topic: %s", t->topic ? err : "topic is required");
+        return RS_SYSTEM_ERROR;
     }
-    if (topic_is_system(h->topic)) {
-        rm_reply_status(c, req, RS_NO_PERMISSION, "topic %s is a system topic and cannot be sent to", h->topic);
-        return false;
+    if (!t->internal && topic_is_system(t->topic)) {
+        snprintf(remark, rlen, "topic %s is a system topic and cannot be sent to", t->topic);
+        return RS_NO_PERMISSION;
     }
-    const topic_config *tc = topic_table_find(b->topics, h->topic);
+    const topic_config *tc = topic_table_find(b->topics, t->topic);
     if (!tc && b->cfg.auto_create_topic_enable) {
         int32_t q = b->cfg.default_topic_queue_nums;
-        if (h->has_defaulttopicqueuenums && h->defaulttopicqueuenums > 0 && h->defaulttopicqueuenums < q)
-            q = h->defaulttopicqueuenums;
-        tc = topic_table_ensure(b->topics, h->topic, q, q, PERM_READ | PERM_WRITE, 0);
+        if (t->default_queue_nums > 0 && t->default_queue_nums < q)
+            q = t->default_queue_nums;
+        tc = topic_table_ensure(b->topics, t->topic, q, q, PERM_READ | PERM_WRITE, 0);
         if (tc)
-            log_info("auto-created topic %s with %d queues on first send", h->topic, q);
+            log_info("auto-created topic %s with %d queues on first send", t->topic, q);
     }
     if (!tc) {
-        rm_reply_status(c, req, RS_TOPIC_NOT_EXIST,
-                        "topic[%s] not exist, apply first please! (autoCreateTopicEnable=false)", h->topic);
-        return false;
+        snprintf(remark, rlen, "topic[%s] not exist, apply first please! (autoCreateTopicEnable=false)",
+                 t->topic);
+        return RS_TOPIC_NOT_EXIST;
     }
     if (!(tc->perm & PERM_WRITE)) {
-        rm_reply_status(c, req, RS_NO_PERMISSION, "the topic[%s] sending message is forbidden", h->topic);
-        return false;
+        snprintf(remark, rlen, "the topic[%s] sending message is forbidden", t->topic);
+        return RS_NO_PERMISSION;
     }
-    if (!h->has_queueid || h->queueid < 0) {
-        h->queueid = pick_queue(st, tc->write_queue_nums);
-        h->has_queueid = 1;
-    } else if (h->queueid >= tc->write_queue_nums) {
-        rm_reply_status(c, req, RS_SYSTEM_ERROR, "request queueId[%d] is illegal, topic %s has %d write queues",
-                        h->queueid, h->topic, tc->write_queue_nums);
-        return false;
+    if (t->queue_id < 0) {
+        t->queue_id = pick_queue(st, tc->write_queue_nums);
+    } else if (t->queue_id >= tc->write_queue_nums) {
+        snprintf(remark, rlen, "request queueId[%d] is illegal, topic %s has %d write queues",
+                 t->queue_id, t->topic, tc->write_queue_nums);
+        return RS_SYSTEM_ERROR;
     }
     if (st->flush_waiters >= MAX_FLUSH_WAITERS) {
-        st->b->stats.busy_rejections++;
-        rm_reply_status(c, req, RS_SYSTEM_BUSY,
-                        "[TOO_MANY_FLUSH_WAITERS] broker busy: %d sends waiting for the disk, try later",
-                        st->flush_waiters);
-        return false;
+        b->stats.busy_rejections++;
+        snprintf(remark, rlen,
+                 "[TOO_MANY_FLUSH_WAITERS] broker busy: %d sends waiting for the disk, try later",
+                 st->flush_waiters);
+        return RS_SYSTEM_BUSY;
     }
-    return true;
+    return RS_SUCCESS;
 }
 
-/* Refuses features whose services have not landed yet, rather than storing
- * a message that would then be delivered wrongly. */
-static bool check_features(rm_conn *c, const rm_cmd *req, int32_t sysflag, const char *props, size_t plen)
+int32_t send_check_features(int32_t sysflag, const char *props, size_t plen, char *remark,
+                            size_t rlen)
 {
     const char *v;
     size_t vlen;
     if (msg_tx_type(sysflag) != MSG_SYSFLAG_TX_NOT ||
         (msg_prop_get(props, plen, MSG_PROP_TRAN_MSG, &v, &vlen) && vlen == 4 && !memcmp(v, "true", 4))) {
-        rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "transactional messages are not supported by this broker yet");
-        return false;
+        snprintf(remark, rlen, "transactional messages are not supported by this broker yet");
+        return RS_MESSAGE_ILLEGAL;
     }
     if ((msg_prop_get(props, plen, MSG_PROP_DELAY, &v, &vlen) && !(vlen == 1 && v[0] == '0')) ||
         msg_prop_get(props, plen, MSG_PROP_TIMER_DELIVER_MS, &v, &vlen) ||
         msg_prop_get(props, plen, MSG_PROP_TIMER_DELAY_MS, &v, &vlen) ||
         msg_prop_get(props, plen, MSG_PROP_TIMER_DELAY_SEC, &v, &vlen)) {
-        rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "delayed and scheduled messages are not supported by this broker yet");
+        snprintf(remark, rlen, "delayed and scheduled messages are not supported by this broker yet");
+        return RS_MESSAGE_ILLEGAL;
+    }
+    return RS_SUCCESS;
+}
+
+int32_t send_put_refused(broker *b, store_put_status status)
+{
+    int32_t code = status_code(status);
+    b->stats.put_refused++;
+    return code == RS_SUCCESS ? RS_SYSTEM_ERROR : code;
+}
+
+/* send_check for a request's header; the queue it picks is written back
+ * into the header. Answers and returns false on a refusal. */
+static bool check_request(broker *b, rm_conn *c, const rm_cmd *req)
+{
+    Mq__SendMessageRequestHeader *h = req->hdr->send_message;
+    send_target t = {
+        .topic = h->topic,
+        .queue_id = h->has_queueid ? h->queueid : -1,
+        .default_queue_nums = h->has_defaulttopicqueuenums ? h->defaulttopicqueuenums : 0,
+    };
+    char remark[320];
+    int32_t code = send_check(b, &t, remark, sizeof remark);
+    if (code != RS_SUCCESS) {
+        rm_reply_status(c, req, code, "%s", remark);
         return false;
     }
+    h->queueid = t.queue_id;
+    h->has_queueid = 1;
     return true;
 }
 
-static bool wants_wait(const char *props, size_t plen)
+static bool check_features(rm_conn *c, const rm_cmd *req, int32_t sysflag, const char *props, size_t plen)
 {
-    const char *v;
-    size_t vlen;
-    return !(msg_prop_get(props, plen, MSG_PROP_WAIT, &v, &vlen) && vlen == 5 && !memcmp(v, "false", 5));
+    char remark[128];
+    int32_t code = send_check_features(sysflag, props, plen, remark, sizeof remark);
+    if (code == RS_SUCCESS)
+        return true;
+    rm_reply_status(c, req, code, "%s", remark);
+    return false;
 }
 
 static void fill_record(send_state *st, rm_conn *c, const Mq__SendMessageRequestHeader *h, msg_record *r)
@@ -289,16 +313,13 @@ static void fill_record(send_state *st, rm_conn *c, const Mq__SendMessageRequest
     r->reconsume_times = h->reconsumetimes;
 }
 
-static bool put_ok_or_answer(rm_conn *c, const rm_cmd *req, int rc, const store_put_result *res)
+static bool put_ok_or_answer(broker *b, rm_conn *c, const rm_cmd *req, int rc,
+                             const store_put_result *res)
 {
-    if (rc == 0 && (res->status == STORE_PUT_OK))
+    if (rc == 0 && res->status == STORE_PUT_OK)
         return true;
-    store_put_status s = res->status;
-    int32_t code = status_code(s);
-    g_state->b->stats.put_refused++;
-    if (code == RS_SUCCESS)
-        code = RS_SYSTEM_ERROR;
-    rm_reply_status(c, req, code, "%s: %s", store_put_status_name(s), res->remark[0] ? res->remark : "not stored");
+    rm_reply_status(c, req, send_put_refused(b, res->status), "%s: %s", store_put_status_name(res->status),
+                    res->remark[0] ? res->remark : "not stored");
     return false;
 }
 
@@ -308,44 +329,34 @@ static void on_send(rm_conn *c, const rm_cmd *req, void *arg)
 {
     send_state *st = arg;
     Mq__SendMessageRequestHeader *h = req->hdr->send_message;
-    if (!check_send(st, c, req))
+    if (!check_request(st->b, c, req))
         return;
     const char *props = h->properties ? h->properties : "";
     size_t plen = strlen(props);
     if (!check_features(c, req, h->sysflag, props, plen))
         return;
-    if (req->body_len == 0) {
-        rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "message body is empty");
-        return;
-    }
-    if (req->body_len > (uint32_t)st->b->cfg.max_message_size) {
-        rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "message body of %u bytes is over the maximum of %d",
-                        req->body_len, st->b->cfg.max_message_size);
-        return;
-    }
     msg_record r;
     fill_record(st, c, h, &r);
     r.body = req->body;
     r.body_len = req->body_len;
-    r.body_crc = msg_body_crc(req->body, req->body_len);
     r.properties = props;
     r.properties_len = (uint32_t)plen;
     store_put_result res;
     int rc = store_put(st->b->store, &r, &res);
     if (rc == 0)
         stored(st);
-    if (!put_ok_or_answer(c, req, rc, &res))
+    if (!put_ok_or_answer(st->b, c, req, rc, &res))
         return;
     st->b->stats.put_msgs++;
     st->b->stats.put_bytes += req->body_len;
-    finish(st, c, req, &res, res.offset_msg_id, wants_wait(props, plen));
+    finish(st, c, req, &res, res.offset_msg_id, store_wait_requested(props, plen));
 }
 
 static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
 {
     send_state *st = arg;
     Mq__SendMessageRequestHeader *h = req->hdr->send_message;
-    if (!check_send(st, c, req))
+    if (!check_request(st->b, c, req))
         return;
     msg_batch_iter it;
     msg_batch_item item;
@@ -361,11 +372,6 @@ static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
             rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "batch of more than %d messages", MAX_BATCH);
             goto out;
         }
-        if (item.body_len == 0 || item.body_len > (uint32_t)st->b->cfg.max_message_size) {
-            rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "message %zu of the batch has a body of %u bytes (1..%d allowed)",
-                            n, item.body_len, st->b->cfg.max_message_size);
-            goto out;
-        }
         if (!check_features(c, req, h->sysflag, item.properties, item.properties_len))
             goto out;
         if (n == cap) {
@@ -376,11 +382,10 @@ static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
         recs[n].flag = item.flag;
         recs[n].body = item.body;
         recs[n].body_len = item.body_len;
-        recs[n].body_crc = msg_body_crc(item.body, item.body_len);
         recs[n].properties = item.properties;
         recs[n].properties_len = item.properties_len;
         if (n == 0)
-            wait = wants_wait(item.properties, item.properties_len);
+            wait = store_wait_requested(item.properties, item.properties_len);
         n++;
     }
     if (rc < 0) {
@@ -396,7 +401,7 @@ static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
     rc = store_put_batch(st->b->store, recs, n, &res, offsets);
     if (rc == 0)
         stored(st);
-    if (put_ok_or_answer(c, req, rc, &res)) {
+    if (put_ok_or_answer(st->b, c, req, rc, &res)) {
         bytebuf ids;
         bytebuf_init(&ids);
         for (size_t i = 0; i < n; i++) {
@@ -428,7 +433,7 @@ void processor_send_register(broker *b)
         msg_host_set(&st->store_host, "127.0.0.1", b->port);
     ev_prepare_init(&st->wake, on_wake_prepare);
     st->wake.data = st;
-    g_state = st;
+    b->send = st;
     rm_dispatch_on(b->dispatch, RC_SEND_MESSAGE, on_send, st);
     rm_dispatch_on(b->dispatch, RC_SEND_MESSAGE_V2, on_send, st);
     rm_dispatch_on(b->dispatch, RC_SEND_BATCH_MESSAGE, on_send_batch, st);
@@ -436,8 +441,8 @@ void processor_send_register(broker *b)
 
 void processor_send_unregister(broker *b)
 {
-    if (g_state)
-        ev_prepare_stop(b->loop, &g_state->wake);
-    free(g_state);
-    g_state = NULL;
+    if (b->send)
+        ev_prepare_stop(b->loop, &b->send->wake);
+    free(b->send);
+    b->send = NULL;
 }

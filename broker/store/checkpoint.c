@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "checkpoint.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -14,7 +15,6 @@
 
 #include "bytes.h"
 #include "log.h"
-#include "store_internal.h"
 #include "util.h"
 
 #define SLOT_A 1024
@@ -51,11 +51,12 @@ static void slot_write(uint8_t *p, const ckpt_data *d)
 
 static void ckpt_tick(void *arg);
 
-int ckpt_open(checkpoint *c, struct store *s, const char *root, ckpt_data *loaded)
+int ckpt_open(checkpoint *c, const ckpt_parts *parts, const char *root, int interval_ms,
+              ckpt_data *loaded)
 {
     memset(c, 0, sizeof *c);
-    c->s = s;
-    ticker_init(&c->tick, "store-ckpt", s->cfg.flush_interval_consume_queue, ckpt_tick, c);
+    c->p = *parts;
+    ticker_init(&c->tick, "store-ckpt", interval_ms, ckpt_tick, c);
     snprintf(c->path, sizeof c->path, "%s/checkpoint", root);
     c->fd = open(c->path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     if (c->fd < 0)
@@ -102,15 +103,15 @@ int ckpt_write(checkpoint *c, ckpt_data *d)
 
 int ckpt_run_once(checkpoint *c)
 {
-    store *s = c->s;
-    int64_t dispatched = dispatcher_dispatched(&s->disp);
-    int64_t flushed = flusher_flushed(&s->fl);
+    const ckpt_parts *p = &c->p;
+    int64_t dispatched = dispatcher_dispatched(p->disp);
+    int64_t flushed = flusher_flushed(p->fl);
     if (dispatched == c->last.cq_offset && flushed == c->last.flushed_offset &&
         !(c->last.flags & CKPT_FLAG_CLEAN))
         return 0;
-    int64_t logics_ts = atomic_load(&s->disp.last_store_ts);
+    int64_t logics_ts = atomic_load(&p->disp->last_store_ts);
     size_t n;
-    consume_queue **qs = cq_snapshot(&s->cqs, NULL, &n);
+    consume_queue **qs = cq_snapshot(p->cqs, NULL, &n);
     int rc = 0;
     for (size_t i = 0; i < n; i++) {
         if (atomic_load(&qs[i]->deleted))
@@ -124,20 +125,23 @@ int ckpt_run_once(checkpoint *c)
     cq_snapshot_free(qs, n);
     if (rc < 0)
         return rc; /* keep the old checkpoint: its redo point is still valid */
+    /* D7: cq_offset is written only after the queues holding every entry
+     * below it were msync'ed (above); D5 makes `dispatched` such a point. */
+    assert(dispatched <= cl_max_offset(p->cl));
     /* The index memtable is written without WAL: flush it now and then so a
      * crash never has to redo more than this interval of index entries. */
-    int64_t keys = atomic_load(&s->disp.index_keys), now = mono_ms();
+    int64_t keys = atomic_load(&p->idx->keys), now = mono_ms();
     if (keys != c->index_keys_flushed && now - c->index_flush_ms >= INDEX_FLUSH_INTERVAL_MS) {
         c->index_flush_ms = now;
-        if (kv_flush_index(&s->kv) == 0)
+        if (kv_flush_index(p->kv) == 0)
             c->index_keys_flushed = keys;
     }
     ckpt_data d = {0};
-    d.physic_ts = atomic_load(&s->cl.last_store_ts);
+    d.physic_ts = atomic_load(&p->cl->last_store_ts);
     d.logics_ts = logics_ts;
     d.index_ts = logics_ts;
     d.flushed_offset = flushed;
-    d.confirm_offset = cl_max_offset(&s->cl);
+    d.confirm_offset = cl_max_offset(p->cl);
     d.cq_offset = dispatched;
     d.cl_end = -1;
     return ckpt_write(c, &d);

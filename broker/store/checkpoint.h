@@ -30,7 +30,11 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct store;
+#include "commitlog.h"
+#include "consumequeue.h"
+#include "dispatch.h"
+#include "flush.h"
+#include "kv.h"
 
 #define CKPT_FLAG_CLEAN 0x1
 #define INDEX_FLUSH_INTERVAL_MS 10000
@@ -44,8 +48,18 @@ typedef struct ckpt_data {
     uint64_t seq;
 } ckpt_data;
 
+/* What the checkpoint reads and flushes (borrowed, owned by the store). */
+typedef struct ckpt_parts {
+    commitlog *cl;       /* written offset, last store time */
+    cq_table *cqs;       /* msync'ed before cq_offset is written (D7) */
+    kv_db *kv;           /* index memtable flush */
+    dispatcher *disp;    /* dispatched offset = cq_offset */
+    index_sink *idx;     /* index entries added (when to flush the memtable) */
+    flusher *fl;         /* CommitLog flushed offset */
+} ckpt_parts;
+
 typedef struct checkpoint {
-    struct store *s;
+    ckpt_parts p;
     char path[700];
     int fd;
     uint8_t page[4096];
@@ -57,7 +71,8 @@ typedef struct checkpoint {
 
 /* Opens (creating) the file and reads the newest valid slot into *loaded;
  * returns 0, STORE_ERR_NOT_FOUND (no valid slot) or an I/O error. */
-int ckpt_open(checkpoint *c, struct store *s, const char *root, ckpt_data *loaded);
+int ckpt_open(checkpoint *c, const ckpt_parts *parts, const char *root, int interval_ms,
+              ckpt_data *loaded);
 /* Writes d as the next slot (d->seq is assigned). */
 int ckpt_write(checkpoint *c, ckpt_data *d);
 /* Flushes every ConsumeQueue and writes a checkpoint for the dispatched offset. */

@@ -4,6 +4,7 @@
 #define _GNU_SOURCE
 #include "cleaner.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -13,7 +14,6 @@
 #include <time.h>
 
 #include "log.h"
-#include "store_internal.h"
 #include "util.h"
 
 static double statvfs_usage(const char *path)
@@ -26,30 +26,34 @@ static double statvfs_usage(const char *path)
 
 static double disk_usage(cleaner *c)
 {
-    store *s = c->s;
-    if (s->cfg.disk_usage)
-        return s->cfg.disk_usage(s->cfg.disk_usage_arg, s->cfg.store_path_root_dir);
-    return statvfs_usage(s->cfg.store_path_root_dir);
+    const store_config *cfg = c->cfg;
+    if (cfg->disk_usage)
+        return cfg->disk_usage(cfg->disk_usage_arg, cfg->store_path_root_dir);
+    return statvfs_usage(cfg->store_path_root_dir);
 }
 
 static int64_t wall_ms(cleaner *c)
 {
-    store *s = c->s;
-    return s->cfg.clock_ms ? s->cfg.clock_ms(s->cfg.clock_arg) : now_ms();
+    return c->cfg->clock_ms ? c->cfg->clock_ms(c->cfg->clock_arg) : now_ms();
 }
 
 static void clean_tick(void *arg);
 
-int cleaner_init(cleaner *c, struct store *s)
+int cleaner_init(cleaner *c, const store_config *cfg, commitlog *cl, cq_table *cqs, kv_db *kv,
+                 dispatcher *disp)
 {
     memset(c, 0, sizeof *c);
-    c->s = s;
+    c->cfg = cfg;
+    c->cl = cl;
+    c->cqs = cqs;
+    c->kv = kv;
+    c->disp = disp;
     pthread_mutex_init(&c->round_lock, NULL);
-    ticker_init(&c->tick, "store-clean", s->cfg.clean_resource_interval, clean_tick, c);
+    ticker_init(&c->tick, "store-clean", cfg->clean_resource_interval, clean_tick, c);
     atomic_init(&c->disk_ratio, 0.0);
     /* deleteWhen: "04" or "04;16". */
     char buf[64];
-    str_copy(buf, sizeof buf, s->cfg.delete_when);
+    str_copy(buf, sizeof buf, cfg->delete_when);
     char *save = NULL;
     for (char *tok = strtok_r(buf, ";", &save); tok; tok = strtok_r(NULL, ";", &save)) {
         int32_t h;
@@ -63,23 +67,21 @@ int cleaner_init(cleaner *c, struct store *s)
 
 void cleaner_check_disk(cleaner *c)
 {
-    store *s = c->s;
+    const store_config *cfg = c->cfg;
     double ratio = disk_usage(c);
     if (ratio < 0) {
-        log_warn("cannot read disk usage of %s", s->cfg.store_path_root_dir);
+        log_warn("cannot read disk usage of %s", cfg->store_path_root_dir);
         return;
     }
     atomic_store(&c->disk_ratio, ratio);
-    bool full = ratio >= s->cfg.disk_space_warning_level_ratio;
-    int old = atomic_load(&s->cl.refuse);
+    bool full = ratio >= cfg->disk_space_warning_level_ratio;
+    int old = cl_set_refusal(c->cl, CL_REFUSE_DISK_FULL, full);
     if (full && !(old & CL_REFUSE_DISK_FULL)) {
-        atomic_fetch_or(&s->cl.refuse, CL_REFUSE_DISK_FULL);
         log_error("disk use %.1f%% >= %d%% (diskSpaceWarningLevelRatio): refusing writes",
-                  ratio, s->cfg.disk_space_warning_level_ratio);
+                  ratio, cfg->disk_space_warning_level_ratio);
     } else if (!full && (old & CL_REFUSE_DISK_FULL)) {
-        atomic_fetch_and(&s->cl.refuse, ~CL_REFUSE_DISK_FULL);
         log_info("disk use %.1f%% back below %d%%: accepting writes again", ratio,
-                 s->cfg.disk_space_warning_level_ratio);
+                 cfg->disk_space_warning_level_ratio);
     }
 }
 
@@ -98,17 +100,17 @@ static bool is_delete_hour(cleaner *c, int64_t now)
  * stopping at the first one that must stay. */
 static int delete_segments(cleaner *c, int64_t now, bool forcibly, int max)
 {
-    store *s = c->s;
-    int64_t reserved_ms = (int64_t)s->cfg.file_reserved_time * 3600 * 1000;
+    const store_config *cfg = c->cfg;
+    int64_t reserved_ms = (int64_t)cfg->file_reserved_time * 3600 * 1000;
     int deleted = 0;
     while (deleted < max) {
         size_t count;
-        mapped_file *f = cl_first(&s->cl, &count);
+        mapped_file *f = cl_first(c->cl, &count);
         if (!f)
             break;
         bool keep = count < 2; /* never the current segment */
-        /* Nor data the dispatcher has not indexed yet. */
-        if (!keep && f->start + f->size > dispatcher_dispatched(&s->disp))
+        /* D8: nor data the dispatcher has not passed yet. */
+        if (!keep && f->start + f->size > dispatcher_dispatched(c->disp))
             keep = true;
         if (!keep && !forcibly) {
             struct stat st;
@@ -117,7 +119,7 @@ static int delete_segments(cleaner *c, int64_t now, bool forcibly, int max)
                                 : now;
             keep = now < mtime + reserved_ms;
         }
-        if (keep || cl_remove_first(&s->cl, f) != 0) {
+        if (keep || cl_remove_first(c->cl, f) != 0) {
             mf_unref(f);
             break;
         }
@@ -130,10 +132,9 @@ static int delete_segments(cleaner *c, int64_t now, bool forcibly, int max)
 
 static void clean_queues(cleaner *c)
 {
-    store *s = c->s;
-    int64_t min = cl_min_offset(&s->cl);
+    int64_t min = cl_min_offset(c->cl);
     size_t n;
-    consume_queue **qs = cq_snapshot(&s->cqs, NULL, &n);
+    consume_queue **qs = cq_snapshot(c->cqs, NULL, &n);
     int files = 0;
     for (size_t i = 0; i < n; i++)
         files += cq_clean_below(qs[i], min);
@@ -145,17 +146,17 @@ static void clean_queues(cleaner *c)
 
 int cleaner_run_once(cleaner *c, bool force_expired)
 {
-    store *s = c->s;
+    const store_config *cfg = c->cfg;
     pthread_mutex_lock(&c->round_lock);
     cleaner_check_disk(c);
     double ratio = atomic_load(&c->disk_ratio);
     int64_t now = wall_ms(c);
-    bool space = ratio >= s->cfg.disk_max_used_space_ratio;
-    bool forcibly = s->cfg.clean_file_forcibly_enable &&
-                    ratio >= s->cfg.disk_space_clean_forcibly_ratio;
+    bool space = ratio >= cfg->disk_max_used_space_ratio;
+    bool forcibly = cfg->clean_file_forcibly_enable &&
+                    ratio >= cfg->disk_space_clean_forcibly_ratio;
     int deleted = 0;
     if (force_expired || space || is_delete_hour(c, now)) {
-        int max = s->cfg.delete_commit_log_files_max > 0 ? s->cfg.delete_commit_log_files_max : 10;
+        int max = cfg->delete_commit_log_files_max > 0 ? cfg->delete_commit_log_files_max : 10;
         deleted = delete_segments(c, now, false, max);
         if (forcibly && deleted < max)
             deleted += delete_segments(c, now, true, max - deleted);
@@ -169,7 +170,7 @@ int cleaner_run_once(cleaner *c, bool force_expired)
         int64_t mono = mono_ms();
         if (c->last_compaction_ms == 0 || mono - c->last_compaction_ms >= 3600 * 1000) {
             c->last_compaction_ms = mono;
-            kv_compact_index(&s->kv);
+            kv_compact_index(c->kv);
         }
         cleaner_check_disk(c);
     }

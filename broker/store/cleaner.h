@@ -26,10 +26,18 @@
 #include <stdbool.h>
 #include <stdint.h>
 
-struct store;
+#include "commitlog.h"
+#include "consumequeue.h"
+#include "dispatch.h"
+#include "kv.h"
+#include "store.h"
 
 typedef struct cleaner {
-    struct store *s;
+    const store_config *cfg;    /* retention settings, disk-usage and clock hooks */
+    commitlog *cl;              /* segments to delete, the DISK_FULL refusal */
+    cq_table *cqs;              /* queue files below the new min offset */
+    kv_db *kv;                  /* index compaction */
+    dispatcher *disp;           /* never delete what it has not passed */
     ticker tick;                /* store-clean: a round every cleanResourceInterval */
     pthread_mutex_t round_lock; /* one round at a time */
     int hours[24];
@@ -39,7 +47,8 @@ typedef struct cleaner {
     int64_t last_compaction_ms; /* monotonic; round_lock */
 } cleaner;
 
-int cleaner_init(cleaner *c, struct store *s);
+int cleaner_init(cleaner *c, const store_config *cfg, commitlog *cl, cq_table *cqs, kv_db *kv,
+                 dispatcher *disp);
 /* One round; force_expired deletes expired segments regardless of the hour.
  * Returns the number of CommitLog segments deleted. */
 int cleaner_run_once(cleaner *c, bool force_expired);

@@ -12,6 +12,7 @@
 #define _GNU_SOURCE
 #include "commitlog.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -564,7 +565,11 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
         pthread_cond_broadcast(&cl->alloc_cond);
         pthread_mutex_unlock(&cl->alloc_lock);
     }
-    /* seq_cst: pairs with the dispatcher's "sleeping" flag (see dispatch.c). */
+    /* D1: max_offset is published once, after every record of the batch is
+     * encoded (so no reader sees part of a batch); it only grows.
+     * seq_cst: pairs with the dispatcher's "sleeping" flag (see dispatch.c). */
+    assert(cl->write_pos - res->physical_offset == total);
+    assert(cl->write_pos > atomic_load_explicit(&cl->max_offset, memory_order_relaxed));
     atomic_store(&cl->max_offset, cl->write_pos);
     pthread_mutex_unlock(&cl->put_lock);
     res->wrote_bytes = (int32_t)total;
@@ -572,6 +577,13 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
     if (cl->on_append)
         cl->on_append(cl->on_append_arg);
     return STORE_PUT_OK;
+}
+
+int cl_set_refusal(commitlog *cl, int reason, bool on)
+{
+    /* D9: an I/O error refusal lasts until restart; closed stays closed. */
+    assert(on || !(reason & (CL_REFUSE_IO_ERROR | CL_REFUSE_CLOSED)));
+    return on ? atomic_fetch_or(&cl->refuse, reason) : atomic_fetch_and(&cl->refuse, ~reason);
 }
 
 /* ---- readers -------------------------------------------------------------- */
@@ -619,6 +631,8 @@ int cl_remove_first(commitlog *cl, mapped_file *expected)
         pthread_rwlock_unlock(&cl->segs_lock);
         return -1;
     }
+    /* D3: the log drops its own reference only; pinned readers keep the
+     * mapping (mf_unref unmaps at the last reference). */
     memmove(cl->segs, cl->segs + 1, (cl->nsegs - 1) * sizeof *cl->segs);
     cl->nsegs--;
     atomic_store(&cl->min_offset, cl->segs[0]->start);

@@ -85,6 +85,12 @@ typedef struct commitlog {
     void *on_append_arg;
 } commitlog;
 
+/* Sets (on) or clears one CL_REFUSE_* reason; returns the reasons before.
+ * Any thread. Services (cleaner, flusher, close) use this, never the field. */
+int cl_set_refusal(commitlog *cl, int reason, bool on);
+/* The refusal reasons now (0 = accepting puts). */
+static inline int cl_refusals(commitlog *cl) { return atomic_load(&cl->refuse); }
+
 int cl_init(commitlog *cl, const char *root, int64_t seg_size, const store_io_hooks *hooks,
             const msg_host *store_host);
 /* Maps the existing segments. Fails (with err) on a gap or a segment of the

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "consumequeue.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <stdio.h>
@@ -58,7 +59,9 @@ void cq_ref(consume_queue *q) { atomic_fetch_add_explicit(&q->refs, 1, memory_or
 
 void cq_unref(consume_queue *q)
 {
-    if (atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel) != 1)
+    int old = atomic_fetch_sub_explicit(&q->refs, 1, memory_order_acq_rel);
+    assert(old > 0);
+    if (old != 1)
         return;
     if (q->tail)
         mf_unref(q->tail);

@@ -3,39 +3,185 @@
  *
  * A round reads records from pos up to the CommitLog max offset seen at its
  * start (at most ROUND_MAX records, so arrival notifications are not held
- * back by a long backlog), writes ConsumeQueue entries as it goes (each one
- * visible at once), then writes the round's index batch (with the marker)
- * and calls the arrival listener once per queue that grew.
+ * back by a long backlog) and hands each to every sink; then every sink ends
+ * its round and the round's end is published as the dispatched offset.
+ * With the built-in sinks (index first, ConsumeQueue second): ConsumeQueue
+ * entries become visible as they are written, the round's index batch (with
+ * the marker) is written, the arrival listener is called once per queue that
+ * grew, and then `dispatched` moves.
  */
 #define _GNU_SOURCE
 #include "dispatch.h"
 
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "bytes.h"
 #include "index.h"
 #include "log.h"
-#include "store_internal.h"
 #include "util.h"
 
 #define ROUND_MAX 512
 
-int dispatcher_init(dispatcher *d, struct store *s, int64_t from)
+int dispatcher_init(dispatcher *d, commitlog *cl, int64_t from)
 {
     memset(d, 0, sizeof *d);
-    d->s = s;
+    d->cl = cl;
+    d->owner = pthread_self();
     d->pos = from;
     atomic_init(&d->dispatched, from);
     atomic_init(&d->sleeping, 0);
+    atomic_init(&d->nsinks, 0);
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cond, NULL);
-    d->wb = rocksdb_writebatch_create();
     return 0;
 }
 
-int64_t dispatcher_tag_code(struct store *s, const msg_record *r, const char *tags, size_t tlen,
-                            const char *delay, size_t dlen)
+void dispatcher_seek(dispatcher *d, int64_t from)
+{
+    assert(!d->running);
+    d->pos = from;
+    atomic_store(&d->dispatched, from);
+}
+
+int dispatcher_add_sink(dispatcher *d, const store_sink *sink)
+{
+    size_t n = atomic_load_explicit(&d->nsinks, memory_order_relaxed);
+    if (n == DISPATCH_MAX_SINKS || !sink->on_record)
+        return n == DISPATCH_MAX_SINKS ? STORE_ERR_FULL : STORE_ERR_INVALID;
+    d->sinks[n] = *sink;
+    atomic_store_explicit(&d->nsinks, n + 1, memory_order_release);
+    return 0;
+}
+
+int dispatcher_record(dispatcher *d, const msg_record *r)
+{
+    /* The sinks' state is owned by one thread: store_open's during the
+     * redo, store-dispatch once started. */
+    assert(pthread_equal(d->owner, pthread_self()));
+    size_t n = atomic_load_explicit(&d->nsinks, memory_order_acquire);
+    for (size_t i = 0; i < n; i++) {
+        int rc = d->sinks[i].on_record(d->sinks[i].arg, r);
+        if (rc < 0)
+            return rc;
+    }
+    atomic_store_explicit(&d->last_store_ts, r->store_timestamp, memory_order_relaxed);
+    return 0;
+}
+
+int dispatcher_commit(dispatcher *d, int64_t upto)
+{
+    /* D4: dispatched never passes the written end of the log. */
+    assert(upto <= cl_max_offset(d->cl));
+    assert(upto >= atomic_load_explicit(&d->dispatched, memory_order_relaxed));
+    assert(pthread_equal(d->owner, pthread_self()));
+    size_t n = atomic_load_explicit(&d->nsinks, memory_order_acquire);
+    int rc = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!d->sinks[i].on_round_end)
+            continue;
+        int r = d->sinks[i].on_round_end(d->sinks[i].arg, upto);
+        if (r < 0 && rc == 0)
+            rc = r;
+    }
+    /* D5: published only after every sink ended the round below upto. */
+    atomic_store_explicit(&d->dispatched, upto, memory_order_release);
+    return rc;
+}
+
+/* ---- the key-index sink ---- */
+
+void index_sink_init(index_sink *x, kv_db *kv, bool enabled)
+{
+    memset(x, 0, sizeof *x);
+    x->kv = kv;
+    x->enabled = enabled;
+    x->wb = rocksdb_writebatch_create();
+}
+
+void index_sink_destroy(index_sink *x)
+{
+    if (x->wb)
+        rocksdb_writebatch_destroy(x->wb);
+    x->wb = NULL;
+}
+
+static int index_on_record(void *arg, const msg_record *r)
+{
+    index_sink *x = arg;
+    if (!x->enabled || msg_tx_type(r->sysflag) == MSG_SYSFLAG_TX_ROLLBACK ||
+        r->physical_offset < x->redo_below)
+        return 0;
+    const char *keys = NULL, *uniq = NULL;
+    size_t keys_len = 0, uniq_len = 0;
+    size_t it = 0;
+    const char *k, *v;
+    size_t kl, vl;
+    while (msg_prop_next(r->properties, r->properties_len, &it, &k, &kl, &v, &vl)) {
+        if (kl == 4 && !memcmp(k, "KEYS", 4))
+            keys = v, keys_len = vl;
+        else if (kl == 8 && !memcmp(k, "UNIQ_KEY", 8))
+            uniq = v, uniq_len = vl;
+    }
+    if (!uniq && !keys)
+        return 0;
+    int n = idx_add_record(x->wb, x->kv, r->topic, r->topic_len, uniq, uniq_len, keys, keys_len,
+                           r->store_timestamp, r->physical_offset);
+    atomic_fetch_add_explicit(&x->keys, n, memory_order_relaxed);
+    return 0;
+}
+
+/* D6: the batch carries the marker `upto`, so the index on disk always says
+ * how far it is complete. */
+static int index_on_round_end(void *arg, int64_t upto)
+{
+    index_sink *x = arg;
+    idx_add_marker(x->wb, x->kv, upto);
+    return idx_write(x->kv, x->wb, false);
+}
+
+store_sink index_sink_as_sink(index_sink *x)
+{
+    return (store_sink){"key-index", x, index_on_record, index_on_round_end};
+}
+
+/* ---- the ConsumeQueue sink ---- */
+
+void cq_sink_init(cq_sink *x, cq_table *cqs, index_sink *idx, const int64_t *delay_ms, int ndelay)
+{
+    memset(x, 0, sizeof *x);
+    x->cqs = cqs;
+    x->idx = idx;
+    x->delay_ms = delay_ms;
+    x->ndelay = ndelay;
+}
+
+void cq_sink_destroy(cq_sink *x)
+{
+    if (x->last_cq)
+        cq_unref(x->last_cq);
+    x->last_cq = NULL;
+    for (size_t i = 0; i < x->ntouched; i++)
+        cq_unref(x->touched[i]);
+    free(x->touched);
+    x->touched = NULL;
+    x->ntouched = 0;
+}
+
+int64_t cq_sink_deliver_time(const cq_sink *x, int level, int64_t store_ms)
+{
+    if (x->ndelay == 0)
+        return store_ms;
+    if (level < 1)
+        level = 1;
+    if (level > x->ndelay)
+        level = x->ndelay;
+    return store_ms + x->delay_ms[level - 1];
+}
+
+int64_t cq_sink_tag_code(const cq_sink *x, const msg_record *r, const char *tags, size_t tlen,
+                         const char *delay, size_t dlen)
 {
     if (r->topic_len == sizeof MSG_TOPIC_SCHEDULE - 1 &&
         memcmp(r->topic, MSG_TOPIC_SCHEDULE, r->topic_len) == 0 && delay && dlen > 0 &&
@@ -45,103 +191,89 @@ int64_t dispatcher_tag_code(struct store *s, const msg_record *r, const char *ta
         buf[dlen] = '\0';
         int32_t level;
         if (parse_int32(buf, INT32_MIN, INT32_MAX, &level) == 0 && level > 0)
-            return store_deliver_time(s, level, r->store_timestamp);
+            return cq_sink_deliver_time(x, level, r->store_timestamp);
     }
     return msg_tag_hash(tags, tlen);
 }
 
 /* Referenced queue for r (cached across consecutive records of one queue). */
-static consume_queue *queue_for(dispatcher *d, const msg_record *r)
+static consume_queue *queue_for(cq_sink *x, const msg_record *r)
 {
-    consume_queue *q = d->last_cq;
+    consume_queue *q = x->last_cq;
     if (q && q->qid == r->queue_id && q->topic_len == r->topic_len &&
         memcmp(q->topic, r->topic, r->topic_len) == 0 && !atomic_load(&q->deleted))
         return q;
     if (q)
         cq_unref(q);
     bool created;
-    q = cq_get_or_create(&d->s->cqs, r->topic, r->topic_len, r->queue_id, &created);
+    q = cq_get_or_create(x->cqs, r->topic, r->topic_len, r->queue_id, &created);
     if (created || !q->started)
-        idx_add_queue(d->wb, &d->s->kv, r->topic, r->topic_len, r->queue_id);
-    d->last_cq = q;
+        idx_add_queue(x->idx->wb, x->idx->kv, r->topic, r->topic_len, r->queue_id);
+    x->last_cq = q;
     return q;
 }
 
-int dispatcher_record(dispatcher *d, const msg_record *r)
+static int cq_on_record(void *arg, const msg_record *r)
 {
-    const char *tags = NULL, *keys = NULL, *uniq = NULL, *delay = NULL;
-    size_t tags_len = 0, keys_len = 0, uniq_len = 0, delay_len = 0;
+    cq_sink *x = arg;
+    int32_t tx = msg_tx_type(r->sysflag);
+    if (tx == MSG_SYSFLAG_TX_PREPARED || tx == MSG_SYSFLAG_TX_ROLLBACK ||
+        r->physical_offset < x->redo_below)
+        return 0;
+    const char *tags = NULL, *delay = NULL;
+    size_t tags_len = 0, delay_len = 0;
     size_t it = 0;
     const char *k, *v;
     size_t kl, vl;
     while (msg_prop_next(r->properties, r->properties_len, &it, &k, &kl, &v, &vl)) {
-        switch (kl) {
-        case 4:
-            if (!memcmp(k, "TAGS", 4))
-                tags = v, tags_len = vl;
-            else if (!memcmp(k, "KEYS", 4))
-                keys = v, keys_len = vl;
-            break;
-        case 5:
-            if (!memcmp(k, "DELAY", 5))
-                delay = v, delay_len = vl;
-            break;
-        case 8:
-            if (!memcmp(k, "UNIQ_KEY", 8))
-                uniq = v, uniq_len = vl;
-            break;
+        if (kl == 4 && !memcmp(k, "TAGS", 4))
+            tags = v, tags_len = vl;
+        else if (kl == 5 && !memcmp(k, "DELAY", 5))
+            delay = v, delay_len = vl;
+    }
+    consume_queue *q = queue_for(x, r);
+    int64_t tag = cq_sink_tag_code(x, r, tags, tags_len, delay, delay_len);
+    int rc = cq_put(q, r->queue_offset, r->physical_offset, (int32_t)r->total_size, tag);
+    if (rc < 0)
+        return rc;
+    if (q->round != x->round) {
+        q->round = x->round;
+        if (x->ntouched == x->touched_cap) {
+            x->touched_cap = x->touched_cap ? x->touched_cap * 2 : 64;
+            x->touched = xrealloc(x->touched, x->touched_cap * sizeof *x->touched);
         }
+        cq_ref(q);
+        x->touched[x->ntouched++] = q;
     }
-    int32_t tx = msg_tx_type(r->sysflag);
-    if (tx != MSG_SYSFLAG_TX_PREPARED && tx != MSG_SYSFLAG_TX_ROLLBACK &&
-        r->physical_offset >= d->redo_cq_below) {
-        consume_queue *q = queue_for(d, r);
-        int64_t tag = dispatcher_tag_code(d->s, r, tags, tags_len, delay, delay_len);
-        int rc = cq_put(q, r->queue_offset, r->physical_offset, (int32_t)r->total_size, tag);
-        if (rc < 0)
-            return rc;
-        if (q->round != d->round) {
-            q->round = d->round;
-            if (d->ntouched == d->touched_cap) {
-                d->touched_cap = d->touched_cap ? d->touched_cap * 2 : 64;
-                d->touched = xrealloc(d->touched, d->touched_cap * sizeof *d->touched);
-            }
-            cq_ref(q);
-            d->touched[d->ntouched++] = q;
-        }
-    }
-    if (d->s->cfg.message_index_enable && tx != MSG_SYSFLAG_TX_ROLLBACK && (uniq || keys) &&
-        r->physical_offset >= d->redo_index_below) {
-        int n = idx_add_record(d->wb, &d->s->kv, r->topic, r->topic_len, uniq, uniq_len, keys,
-                               keys_len, r->store_timestamp, r->physical_offset);
-        atomic_fetch_add_explicit(&d->index_keys, n, memory_order_relaxed);
-    }
-    atomic_store_explicit(&d->last_store_ts, r->store_timestamp, memory_order_relaxed);
     return 0;
 }
 
-int dispatcher_commit(dispatcher *d, int64_t upto)
+static int cq_on_round_end(void *arg, int64_t upto)
 {
-    idx_add_marker(d->wb, &d->s->kv, upto);
-    int rc = idx_write(&d->s->kv, d->wb, false);
-    atomic_store_explicit(&d->dispatched, upto, memory_order_release);
-    store_arrival_cb cb = atomic_load(&d->listener);
-    void *arg = atomic_load(&d->listener_arg);
-    for (size_t i = 0; i < d->ntouched; i++) {
-        consume_queue *q = d->touched[i];
+    (void)upto;
+    cq_sink *x = arg;
+    store_arrival_cb cb = atomic_load(&x->listener);
+    void *cb_arg = atomic_load(&x->listener_arg);
+    for (size_t i = 0; i < x->ntouched; i++) {
+        consume_queue *q = x->touched[i];
         if (cb && !atomic_load(&q->deleted))
-            cb(arg, q->topic, q->qid, cq_max(q));
+            cb(cb_arg, q->topic, q->qid, cq_max(q));
         cq_unref(q);
     }
-    d->ntouched = 0;
-    d->round++;
-    return rc;
+    x->ntouched = 0;
+    x->round++;
+    return 0;
+}
+
+store_sink cq_sink_as_sink(cq_sink *x)
+{
+    return (store_sink){"consumequeue", x, cq_on_record, cq_on_round_end};
 }
 
 /* One round; returns true if it made progress. */
 static bool dispatch_round(dispatcher *d)
 {
-    commitlog *cl = &d->s->cl;
+    commitlog *cl = d->cl;
     int64_t end = cl_max_offset(cl);
     if (d->pos >= end || d->failed)
         return false;
@@ -207,7 +339,8 @@ static bool dispatch_round(dispatcher *d)
 static void *dispatch_main(void *arg)
 {
     dispatcher *d = arg;
-    commitlog *cl = &d->s->cl;
+    commitlog *cl = d->cl;
+    d->owner = pthread_self(); /* dispatcher_start waits: nothing runs the sinks meanwhile */
     log_set_thread_name("store-dispatch");
     for (;;) {
         if (dispatch_round(d))
@@ -271,16 +404,6 @@ void dispatcher_stop(dispatcher *d)
 
 void dispatcher_destroy(dispatcher *d)
 {
-    if (d->last_cq)
-        cq_unref(d->last_cq);
-    d->last_cq = NULL;
-    for (size_t i = 0; i < d->ntouched; i++)
-        cq_unref(d->touched[i]);
-    free(d->touched);
-    d->touched = NULL;
-    if (d->wb)
-        rocksdb_writebatch_destroy(d->wb);
-    d->wb = NULL;
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cond);
 }

@@ -10,6 +10,7 @@
 #define _GNU_SOURCE
 #include "flush.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -167,6 +168,8 @@ static void flush_round(flusher *f, int64_t target)
     pthread_mutex_lock(&f->mu);
     done_list d = {NULL};
     if (rc == 0) {
+        /* D2: flushed <= written, and it only grows. */
+        assert(target <= cl_max_offset(f->cl) && target >= from);
         atomic_store_explicit(&f->flushed, target, memory_order_release);
         atomic_fetch_add(&f->fsync_count, 1);
         atomic_fetch_add(&f->fsync_msgs, msgs - f->flushed_msgs_mark);
@@ -180,7 +183,7 @@ static void flush_round(flusher *f, int64_t target)
         if (!atomic_exchange(&f->io_error, true)) {
             log_error("CommitLog flush of [%lld, %lld) failed: %s; refusing writes until "
                       "restart", (long long)from, (long long)target, strerror(-rc));
-            atomic_fetch_or(&f->cl->refuse, CL_REFUSE_IO_ERROR);
+            cl_set_refusal(f->cl, CL_REFUSE_IO_ERROR, true);
         }
         atomic_fetch_add(&f->errors, 1);
         take_satisfied(f, -1, &d);

@@ -1,6 +1,5 @@
 /*
- * kv.c - see kv.h. Also implements the public store_kv_* functions, which
- * are thin wrappers over RocksDB's C API.
+ * kv.c - see kv.h.
  */
 #define _GNU_SOURCE
 #include "kv.h"
@@ -11,7 +10,6 @@
 
 #include "bytes.h"
 #include "log.h"
-#include "store_internal.h"
 #include "util.h"
 
 /* ---- index compaction filter ---------------------------------------------- */
@@ -38,9 +36,9 @@ static void noop_destructor(void *state) { (void)state; }
 
 /* ---- open / close ----------------------------------------------------------- */
 
-static struct store_kv_cf *cf_add(kv_db *kv, const char *name, rocksdb_column_family_handle_t *h)
+static kv_cf *cf_add(kv_db *kv, const char *name, rocksdb_column_family_handle_t *h)
 {
-    struct store_kv_cf *cf = xcalloc(1, sizeof *cf);
+    kv_cf *cf = xcalloc(1, sizeof *cf);
     cf->name = xstrdup(name);
     cf->h = h;
     kv->cfs = xrealloc(kv->cfs, (kv->ncfs + 1) * sizeof *kv->cfs);
@@ -119,7 +117,7 @@ int kv_open(kv_db *kv, const char *store_root, const _Atomic int64_t *cl_min, ch
         rc = STORE_ERR_KV;
     } else {
         for (size_t i = 0; i < n; i++) {
-            struct store_kv_cf *cf = cf_add(kv, names[i], handles[i]);
+            kv_cf *cf = cf_add(kv, names[i], handles[i]);
             if (strcmp(names[i], KV_INDEX_CF) == 0)
                 kv->index_cf = cf->h;
         }
@@ -198,137 +196,4 @@ int kv_flush_index(kv_db *kv)
         return STORE_ERR_KV;
     }
     return 0;
-}
-
-/* ---- public store_kv_* ------------------------------------------------------ */
-
-int store_kv_cf_open(store *s, const char *name, store_kv_cf **out)
-{
-    kv_db *kv = store_kv_db(s);
-    if (!name || !*name || strncmp(name, "store_", 6) == 0)
-        return STORE_ERR_INVALID;
-    int rc = 0;
-    pthread_mutex_lock(&kv->cf_lock);
-    for (size_t i = 0; i < kv->ncfs; i++) {
-        if (strcmp(kv->cfs[i]->name, name) == 0) {
-            *out = kv->cfs[i];
-            goto done;
-        }
-    }
-    char *e = NULL;
-    rocksdb_column_family_handle_t *h = rocksdb_create_column_family(kv->db, kv->opts, name, &e);
-    if (e) {
-        log_error("cannot create RocksDB column family %s: %s", name, e);
-        free(e);
-        rc = STORE_ERR_KV;
-        goto done;
-    }
-    *out = cf_add(kv, name, h);
-done:
-    pthread_mutex_unlock(&kv->cf_lock);
-    return rc;
-}
-
-static int kv_err(const char *what, char *e)
-{
-    log_error("RocksDB %s failed: %s", what, e);
-    free(e);
-    return STORE_ERR_KV;
-}
-
-int store_kv_put(store *s, store_kv_cf *cf, const void *key, size_t klen, const void *val,
-                 size_t vlen, bool sync)
-{
-    kv_db *kv = store_kv_db(s);
-    char *e = NULL;
-    rocksdb_put_cf(kv->db, sync ? kv->wo_sync : kv->wo, cf->h, key, klen, val, vlen, &e);
-    return e ? kv_err("put", e) : 0;
-}
-
-int store_kv_get(store *s, store_kv_cf *cf, const void *key, size_t klen, void **val,
-                 size_t *vlen)
-{
-    kv_db *kv = store_kv_db(s);
-    char *e = NULL;
-    size_t n = 0;
-    char *v = rocksdb_get_cf(kv->db, kv->ro, cf->h, key, klen, &n, &e);
-    if (e)
-        return kv_err("get", e);
-    if (!v)
-        return STORE_ERR_NOT_FOUND;
-    *val = v;
-    *vlen = n;
-    return 0;
-}
-
-void store_kv_free(void *val) { rocksdb_free(val); }
-
-int store_kv_delete(store *s, store_kv_cf *cf, const void *key, size_t klen, bool sync)
-{
-    kv_db *kv = store_kv_db(s);
-    char *e = NULL;
-    rocksdb_delete_cf(kv->db, sync ? kv->wo_sync : kv->wo, cf->h, key, klen, &e);
-    return e ? kv_err("delete", e) : 0;
-}
-
-int store_kv_scan_prefix(store *s, store_kv_cf *cf, const void *prefix, size_t plen,
-                         store_kv_scan_cb cb, void *arg)
-{
-    kv_db *kv = store_kv_db(s);
-    rocksdb_iterator_t *it = rocksdb_create_iterator_cf(kv->db, kv->ro, cf->h);
-    if (plen)
-        rocksdb_iter_seek(it, prefix, plen);
-    else
-        rocksdb_iter_seek_to_first(it);
-    for (; rocksdb_iter_valid(it); rocksdb_iter_next(it)) {
-        size_t kl, vl;
-        const char *k = rocksdb_iter_key(it, &kl);
-        if (kl < plen || memcmp(k, prefix, plen) != 0)
-            break;
-        const char *v = rocksdb_iter_value(it, &vl);
-        if (!cb(arg, k, kl, v, vl))
-            break;
-    }
-    char *e = NULL;
-    rocksdb_iter_get_error(it, &e);
-    rocksdb_iter_destroy(it);
-    return e ? kv_err("scan", e) : 0;
-}
-
-struct store_kv_batch {
-    rocksdb_writebatch_t *wb;
-};
-
-store_kv_batch *store_kv_batch_new(void)
-{
-    store_kv_batch *b = xcalloc(1, sizeof *b);
-    b->wb = rocksdb_writebatch_create();
-    return b;
-}
-
-void store_kv_batch_put(store_kv_batch *b, store_kv_cf *cf, const void *key, size_t klen,
-                        const void *val, size_t vlen)
-{
-    rocksdb_writebatch_put_cf(b->wb, cf->h, key, klen, val, vlen);
-}
-
-void store_kv_batch_delete(store_kv_batch *b, store_kv_cf *cf, const void *key, size_t klen)
-{
-    rocksdb_writebatch_delete_cf(b->wb, cf->h, key, klen);
-}
-
-int store_kv_batch_write(store *s, store_kv_batch *b, bool sync)
-{
-    kv_db *kv = store_kv_db(s);
-    char *e = NULL;
-    rocksdb_write(kv->db, sync ? kv->wo_sync : kv->wo, b->wb, &e);
-    return e ? kv_err("batch write", e) : 0;
-}
-
-void store_kv_batch_free(store_kv_batch *b)
-{
-    if (!b)
-        return;
-    rocksdb_writebatch_destroy(b->wb);
-    free(b);
 }

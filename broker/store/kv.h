@@ -2,7 +2,8 @@
  * kv.h - the store's RocksDB database (under <root>/kv): one column family
  * "store_index" owned by the store (message-key index, queue registry,
  * dispatch marker; see index.h) and any number of named column families for
- * the broker's own data, opened on demand through the public store_kv_* API.
+ * column families found at open (RocksDB must open every existing one; the
+ * store creates no others: the broker keeps its data in its own database).
  *
  * RocksDB is thread-safe; kv_db only guards its table of column-family
  * handles with a mutex. The index column family drops entries that point
@@ -22,10 +23,10 @@
 
 #define KV_INDEX_CF "store_index"
 
-struct store_kv_cf {
+typedef struct kv_cf {
     char *name;
     rocksdb_column_family_handle_t *h;
-};
+} kv_cf;
 
 typedef struct kv_db {
     rocksdb_t *db;
@@ -37,7 +38,7 @@ typedef struct kv_db {
     rocksdb_writeoptions_t *wo_sync; /* WAL + fsync */
     rocksdb_readoptions_t *ro;
     pthread_mutex_t cf_lock;
-    struct store_kv_cf **cfs;
+    kv_cf **cfs;
     size_t ncfs;
     rocksdb_column_family_handle_t *index_cf;
     const _Atomic int64_t *cl_min; /* compaction filter threshold */

@@ -5,6 +5,7 @@
 #define _GNU_SOURCE
 #include "mapped_file.h"
 
+#include <assert.h>
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -134,7 +135,11 @@ fail:
 
 void mf_unref(mapped_file *f)
 {
-    if (atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel) != 1)
+    /* D3: the mapping goes with the last reference (the log's, or a pin's),
+     * never before: a reference count never drops below zero. */
+    int old = atomic_fetch_sub_explicit(&f->refs, 1, memory_order_acq_rel);
+    assert(old > 0);
+    if (old != 1)
         return;
     if (f->base)
         munmap(f->base, (size_t)f->size);

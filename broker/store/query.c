@@ -10,7 +10,7 @@
 #include "bytes.h"
 #include "index.h"
 #include "log.h"
-#include "store_internal.h"
+#include "store_parts.h"
 #include "util.h"
 
 #define DEFAULT_MAX_BYTES (256 * 1024)
@@ -27,7 +27,7 @@ void store_pin_release(store_pin *pin)
 
 /* Returns the pinned segment containing phys, pinning it if needed; NULL if
  * the segment is gone, *full set if the pin has no room. */
-static mapped_file *pin_segment(store *s, store_pin *pin, int64_t phys, bool *full)
+static mapped_file *pin_segment(const store_read_parts *s, store_pin *pin, int64_t phys, bool *full)
 {
     *full = false;
     for (int i = pin->count; i-- > 0;) {
@@ -39,22 +39,23 @@ static mapped_file *pin_segment(store *s, store_pin *pin, int64_t phys, bool *fu
         *full = true;
         return NULL;
     }
-    mapped_file *f = cl_acquire(&s->cl, phys);
+    mapped_file *f = cl_acquire(s->cl, phys);
     if (f)
         pin->files[pin->count++] = f;
     return f;
 }
 
-static consume_queue *lookup(store *s, const char *topic, int32_t qid)
+static consume_queue *lookup(const store_read_parts *s, const char *topic, int32_t qid)
 {
     if (!topic)
         return NULL;
-    return cq_get(&s->cqs, topic, strlen(topic), qid);
+    return cq_get(s->cqs, topic, strlen(topic), qid);
 }
 
-int store_get_messages(store *s, const store_get_request *req, store_record_ref *records,
+int store_get_messages(store *st, const store_get_request *req, store_record_ref *records,
                        store_get_result *res)
 {
+    const store_read_parts *s = store_read_parts_of(st);
     memset(res, 0, sizeof *res);
     if (req->max_count <= 0 || !records)
         return STORE_ERR_INVALID;
@@ -83,7 +84,7 @@ int store_get_messages(store *s, const store_get_request *req, store_record_ref 
         store_get_status st = STORE_GET_NO_MATCHED_MESSAGE;
         int64_t max_bytes = req->max_bytes > 0 ? req->max_bytes : DEFAULT_MAX_BYTES;
         int64_t scan_limit = MQ_MAX((int64_t)MIN_SCAN_ENTRIES, (int64_t)req->max_count * 20);
-        int64_t cl_min = cl_min_offset(&s->cl);
+        int64_t cl_min = cl_min_offset(s->cl);
         mapped_file *cqf = NULL;
         int64_t i = off;
         for (int64_t scanned = 0; i < max && scanned < scan_limit; i++, scanned++) {
@@ -142,17 +143,18 @@ int store_get_messages(store *s, const store_get_request *req, store_record_ref 
 }
 
 /* Validates a record at phys inside a referenced segment; fills r. */
-static int check_at(store *s, mapped_file *f, int64_t phys, msg_record *r)
+static int check_at(const store_read_parts *s, mapped_file *f, int64_t phys, msg_record *r)
 {
     int64_t rel = phys - f->start;
-    int64_t avail = MQ_MIN(f->size - rel, cl_max_offset(&s->cl) - phys);
+    int64_t avail = MQ_MIN(f->size - rel, cl_max_offset(s->cl) - phys);
     int rc = cl_check_record(f->base + rel, avail, phys, false, r);
     return rc > 0 ? rc : STORE_ERR_NOT_FOUND;
 }
 
-int store_read_record(store *s, int64_t phys, store_record_ref *out, store_pin *pin)
+int store_read_record(store *st, int64_t phys, store_record_ref *out, store_pin *pin)
 {
-    if (phys < cl_min_offset(&s->cl) || phys >= cl_max_offset(&s->cl))
+    const store_read_parts *s = store_read_parts_of(st);
+    if (phys < cl_min_offset(s->cl) || phys >= cl_max_offset(s->cl))
         return STORE_ERR_NOT_FOUND;
     bool full;
     mapped_file *f = pin_segment(s, pin, phys, &full);
@@ -173,11 +175,11 @@ int store_read_record(store *s, int64_t phys, store_record_ref *out, store_pin *
 }
 
 /* Store time of the record a CQ entry points at. */
-static int entry_store_time(store *s, const cq_entry *e, int64_t *ts)
+static int entry_store_time(const store_read_parts *s, const cq_entry *e, int64_t *ts)
 {
-    if (e->size <= 0 || e->size == CQ_BLANK_SIZE || e->phys < cl_min_offset(&s->cl))
+    if (e->size <= 0 || e->size == CQ_BLANK_SIZE || e->phys < cl_min_offset(s->cl))
         return STORE_ERR_NOT_FOUND;
-    mapped_file *f = cl_acquire(&s->cl, e->phys);
+    mapped_file *f = cl_acquire(s->cl, e->phys);
     if (!f)
         return STORE_ERR_NOT_FOUND;
     int rc = STORE_ERR_NOT_FOUND;
@@ -195,15 +197,16 @@ static int entry_store_time(store *s, const cq_entry *e, int64_t *ts)
     return rc;
 }
 
-static int offset_time(store *s, consume_queue *q, int64_t off, int64_t *ts)
+static int offset_time(const store_read_parts *s, consume_queue *q, int64_t off, int64_t *ts)
 {
     cq_entry e;
     int rc = cq_read(q, off, &e);
     return rc < 0 ? rc : entry_store_time(s, &e, ts);
 }
 
-void store_queue_offsets(store *s, const char *topic, int32_t qid, int64_t *min, int64_t *max)
+void store_queue_offsets(store *st, const char *topic, int32_t qid, int64_t *min, int64_t *max)
 {
+    const store_read_parts *s = store_read_parts_of(st);
     consume_queue *q = lookup(s, topic, qid);
     *min = q ? cq_min(q) : 0;
     *max = q ? cq_max(q) : 0;
@@ -211,9 +214,10 @@ void store_queue_offsets(store *s, const char *topic, int32_t qid, int64_t *min,
         cq_unref(q);
 }
 
-int store_offset_store_time(store *s, const char *topic, int32_t qid, int64_t offset,
+int store_offset_store_time(store *st, const char *topic, int32_t qid, int64_t offset,
                             int64_t *store_ms)
 {
+    const store_read_parts *s = store_read_parts_of(st);
     consume_queue *q = lookup(s, topic, qid);
     if (!q)
         return STORE_ERR_NOT_FOUND;
@@ -223,14 +227,15 @@ int store_offset_store_time(store *s, const char *topic, int32_t qid, int64_t of
 }
 
 /* First queue offset whose record is still in the CommitLog. */
-static int64_t first_live(store *s, consume_queue *q)
+static int64_t first_live(const store_read_parts *s, consume_queue *q)
 {
-    int64_t lo = cq_lower_bound_phys(q, cl_min_offset(&s->cl));
+    int64_t lo = cq_lower_bound_phys(q, cl_min_offset(s->cl));
     return MQ_MAX(lo, cq_min(q));
 }
 
-int store_earliest_message_time(store *s, const char *topic, int32_t qid, int64_t *store_ms)
+int store_earliest_message_time(store *st, const char *topic, int32_t qid, int64_t *store_ms)
 {
+    const store_read_parts *s = store_read_parts_of(st);
     consume_queue *q = lookup(s, topic, qid);
     if (!q)
         return STORE_ERR_NOT_FOUND;
@@ -240,8 +245,9 @@ int store_earliest_message_time(store *s, const char *topic, int32_t qid, int64_
     return rc;
 }
 
-int store_queue_last_store_time(store *s, const char *topic, int32_t qid, int64_t *store_ms)
+int store_queue_last_store_time(store *st, const char *topic, int32_t qid, int64_t *store_ms)
 {
+    const store_read_parts *s = store_read_parts_of(st);
     consume_queue *q = lookup(s, topic, qid);
     if (!q)
         return STORE_ERR_NOT_FOUND;
@@ -251,14 +257,15 @@ int store_queue_last_store_time(store *s, const char *topic, int32_t qid, int64_
     return rc;
 }
 
-int store_commitlog_earliest_time(store *s, int64_t *store_ms)
+int store_commitlog_earliest_time(store *st, int64_t *store_ms)
 {
+    const store_read_parts *s = store_read_parts_of(st);
     size_t n;
-    mapped_file *f = cl_first(&s->cl, &n);
+    mapped_file *f = cl_first(s->cl, &n);
     if (!f)
         return STORE_ERR_NOT_FOUND;
     int rc = STORE_ERR_NOT_FOUND;
-    if (f->start < cl_max_offset(&s->cl)) {
+    if (f->start < cl_max_offset(s->cl)) {
         msg_record r;
         if (check_at(s, f, f->start, &r) > 0) {
             *store_ms = r.store_timestamp;
@@ -269,9 +276,10 @@ int store_commitlog_earliest_time(store *s, int64_t *store_ms)
     return rc;
 }
 
-int store_search_offset_by_time(store *s, const char *topic, int32_t qid, int64_t ts,
+int store_search_offset_by_time(store *st, const char *topic, int32_t qid, int64_t ts,
                                 store_boundary boundary, int64_t *offset)
 {
+    const store_read_parts *s = store_read_parts_of(st);
     consume_queue *q = lookup(s, topic, qid);
     if (!q) {
         *offset = 0;
@@ -303,10 +311,11 @@ int store_search_offset_by_time(store *s, const char *topic, int32_t qid, int64_
     return 0;
 }
 
-int store_list_queues(store *s, const char *topic, int32_t *ids, int cap)
+int store_list_queues(store *st, const char *topic, int32_t *ids, int cap)
 {
+    const store_read_parts *s = store_read_parts_of(st);
     size_t n;
-    consume_queue **qs = cq_snapshot(&s->cqs, topic, &n);
+    consume_queue **qs = cq_snapshot(s->cqs, topic, &n);
     /* insertion sort: a topic has few queues */
     for (size_t i = 1; i < n; i++)
         for (size_t j = i; j > 0 && qs[j - 1]->qid > qs[j]->qid; j--) {
@@ -320,24 +329,26 @@ int store_list_queues(store *s, const char *topic, int32_t *ids, int cap)
     return (int)n;
 }
 
-void store_foreach_queue(store *s, store_queue_cb cb, void *arg)
+void store_foreach_queue(store *st, store_queue_cb cb, void *arg)
 {
+    const store_read_parts *s = store_read_parts_of(st);
     size_t n;
-    consume_queue **qs = cq_snapshot(&s->cqs, NULL, &n);
+    consume_queue **qs = cq_snapshot(s->cqs, NULL, &n);
     for (size_t i = 0; i < n; i++)
         if (!cb(arg, qs[i]->topic, qs[i]->qid, cq_min(qs[i]), cq_max(qs[i])))
             break;
     cq_snapshot_free(qs, n);
 }
 
-int store_delete_topic(store *s, const char *topic)
+int store_delete_topic(store *st, const char *topic)
 {
+    const store_read_parts *s = store_read_parts_of(st);
     if (!topic || !*topic || strlen(topic) > STORE_TOPIC_MAX || strchr(topic, '/') ||
         !strcmp(topic, ".") || !strcmp(topic, ".."))
         return STORE_ERR_INVALID;
-    cl_queue_remove_topic(&s->cl, topic);
-    int rc = cq_delete_topic(&s->cqs, topic);
-    idx_delete_topic(&s->kv, topic);
+    cl_queue_remove_topic(s->cl, topic);
+    int rc = cq_delete_topic(s->cqs, topic);
+    idx_delete_topic(s->kv, topic);
     if (rc == 0)
         log_info("deleted the ConsumeQueues of topic %s", topic);
     return rc;
@@ -346,10 +357,10 @@ int store_delete_topic(store *s, const char *topic)
 /* Does the record at phys belong to topic and carry key (a KEYS token or its
  * UNIQ_KEY)? Guards against index entries left behind by records that a
  * crash recovery cut off, whose offsets new records may since have reused. */
-static bool record_has_key(store *s, int64_t phys, const char *topic, size_t tlen,
+static bool record_has_key(const store_read_parts *s, int64_t phys, const char *topic, size_t tlen,
                            const char *key, size_t klen)
 {
-    mapped_file *f = cl_acquire(&s->cl, phys);
+    mapped_file *f = cl_acquire(s->cl, phys);
     if (!f)
         return false;
     msg_record r;
@@ -376,12 +387,13 @@ static bool record_has_key(store *s, int64_t phys, const char *topic, size_t tle
     return ok;
 }
 
-int store_query_by_key(store *s, const char *topic, const char *key, int64_t begin_ms,
+int store_query_by_key(store *st, const char *topic, const char *key, int64_t begin_ms,
                        int64_t end_ms, int64_t *phys_offsets, int cap)
 {
+    const store_read_parts *s = store_read_parts_of(st);
     if (!topic || !key || cap < 0)
         return STORE_ERR_INVALID;
-    int n = idx_query(&s->kv, topic, key, begin_ms, end_ms, cl_min_offset(&s->cl),
+    int n = idx_query(s->kv, topic, key, begin_ms, end_ms, cl_min_offset(s->cl),
                       phys_offsets, cap);
     size_t tlen = strlen(topic), klen = strlen(key);
     int kept = 0;
@@ -391,8 +403,8 @@ int store_query_by_key(store *s, const char *topic, const char *key, int64_t beg
     return kept;
 }
 
-int store_query_by_uniq_key(store *s, const char *topic, const char *uniq_key,
+int store_query_by_uniq_key(store *st, const char *topic, const char *uniq_key,
                             int64_t *phys_offsets, int cap)
 {
-    return store_query_by_key(s, topic, uniq_key, 0, INT64_MAX, phys_offsets, cap);
+    return store_query_by_key(st, topic, uniq_key, 0, INT64_MAX, phys_offsets, cap);
 }

@@ -28,13 +28,13 @@
 #include "bytes.h"
 #include "index.h"
 #include "log.h"
-#include "store_internal.h"
+#include "recovery.h"
 #include "util.h"
 
 #define REDO_COMMIT_EVERY 4096
 
 typedef struct redo_ctx {
-    store *s;
+    const recovery_parts *p;
     int64_t records;
 } redo_ctx;
 
@@ -42,13 +42,13 @@ static int redo_record(void *arg, const msg_record *r)
 {
     redo_ctx *x = arg;
     if (x->records > 0 && x->records % REDO_COMMIT_EVERY == 0)
-        dispatcher_commit(&x->s->disp, r->physical_offset);
+        dispatcher_commit(x->p->disp, r->physical_offset);
     x->records++;
-    return dispatcher_record(&x->s->disp, r);
+    return dispatcher_record(x->p->disp, r);
 }
 
 /* Does the queue's last entry point at a record of this very queue? */
-static bool last_entry_matches(store *s, consume_queue *q)
+static bool last_entry_matches(commitlog *cl, consume_queue *q)
 {
     int64_t max = cq_max(q), min = cq_min(q);
     if (max <= min)
@@ -58,9 +58,9 @@ static bool last_entry_matches(store *s, consume_queue *q)
         return false;
     if (e.size == CQ_BLANK_SIZE)
         return true;
-    if (e.phys < cl_min_offset(&s->cl))
+    if (e.phys < cl_min_offset(cl))
         return true; /* its records were cleaned: nothing to compare with */
-    mapped_file *f = cl_acquire(&s->cl, e.phys);
+    mapped_file *f = cl_acquire(cl, e.phys);
     if (!f)
         return false;
     int64_t rel = e.phys - f->start;
@@ -73,7 +73,7 @@ static bool last_entry_matches(store *s, consume_queue *q)
 }
 
 typedef struct rebuild_ctx {
-    store *s;
+    const recovery_parts *p;
     strmap queues; /* "topic-qid" -> consume_queue * */
     int64_t entries;
 } rebuild_ctx;
@@ -101,7 +101,7 @@ static int rebuild_record(void *arg, const msg_record *r)
     size_t tl = 0, dl = 0;
     msg_prop_get(r->properties, r->properties_len, MSG_PROP_TAGS, &tags, &tl);
     msg_prop_get(r->properties, r->properties_len, MSG_PROP_DELAY, &delay, &dl);
-    int64_t tag = dispatcher_tag_code(x->s, r, tags, tl, delay, dl);
+    int64_t tag = cq_sink_tag_code(x->p->cqsink, r, tags, tl, delay, dl);
     x->entries++;
     return cq_put(q, r->queue_offset, r->physical_offset, (int32_t)r->total_size, tag);
 }
@@ -127,28 +127,29 @@ static void registered_queue(void *arg, const char *topic, size_t tlen, int32_t 
     size_t kl = qkey(key, topic, tlen, qid);
     if (strmap_getn(&x->queues, key, kl))
         return; /* already being rebuilt */
-    consume_queue *q = cq_get(&x->s->cqs, topic, tlen, qid);
+    consume_queue *q = cq_get(x->p->cqs, topic, tlen, qid);
     if (q && (q->nfiles > 0 || q->started)) {
         cq_unref(q);
         return;
     }
     if (!q) {
         bool created;
-        q = cq_get_or_create(&x->s->cqs, topic, tlen, qid, &created);
+        q = cq_get_or_create(x->p->cqs, topic, tlen, qid, &created);
     }
     log_warn("ConsumeQueue %s is missing; rebuilding it from the CommitLog", q->dir);
     rebuild_add(x, q);
     cq_unref(q);
 }
 
-int store_recover(store *s, const ckpt_data *ck, int64_t *end_out, char *err, size_t errlen)
+int store_recover(const recovery_parts *p, const ckpt_data *ck, int64_t *end_out, char *err,
+                  size_t errlen)
 {
-    commitlog *cl = &s->cl;
+    commitlog *cl = p->cl;
     int64_t first = cl->nsegs ? cl->segs[0]->start : 0;
     int64_t from;
     int64_t cq_durable = 0, index_durable = 0; /* known durable below these */
     bool fresh = cl->nsegs == 0;
-    bool clean = !s->crashed && ck && (ck->flags & CKPT_FLAG_CLEAN) && ck->cl_end >= first;
+    bool clean = !p->crashed && ck && (ck->flags & CKPT_FLAG_CLEAN) && ck->cl_end >= first;
     if (fresh) {
         from = 0;
         clean = true;
@@ -160,7 +161,7 @@ int store_recover(store *s, const ckpt_data *ck, int64_t *end_out, char *err, si
          * CommitLog itself must all be durable. */
         from = ck ? MQ_MIN(ck->cq_offset, ck->flushed_offset) : first;
         cq_durable = ck ? ck->cq_offset : 0;
-        if (idx_load_marker(&s->kv, &marker) == 0) {
+        if (idx_load_marker(p->kv, &marker) == 0) {
             index_durable = marker;
             if (marker < from)
                 from = marker;
@@ -170,27 +171,23 @@ int store_recover(store *s, const ckpt_data *ck, int64_t *end_out, char *err, si
         if (from < first)
             from = first;
         log_warn("store %s was not shut down cleanly: verifying the CommitLog from offset %lld",
-                 s->cfg.store_path_root_dir, (long long)from);
+                 p->root, (long long)from);
     }
     int64_t t0 = mono_ms();
-    if (dispatcher_init(&s->disp, s, from) != 0) {
-        snprintf(err, errlen, "cannot set up the dispatcher");
-        return STORE_ERR_IO;
-    }
-    s->have_disp = true;
+    dispatcher_seek(p->disp, from);
     /* Records between the redo point and these offsets only need verifying:
      * their queue / index entries survived (typical under ASYNC_FLUSH, where
      * the CommitLog flush lags the dispatcher). */
-    s->disp.redo_cq_below = cq_durable;
-    s->disp.redo_index_below = index_durable;
-    redo_ctx rx = {s, 0};
+    p->cqsink->redo_below = cq_durable;
+    p->idx->redo_below = index_durable;
+    redo_ctx rx = {p, 0};
     int64_t end;
     int rc = cl_recover(cl, from, redo_record, &rx, &end, err, errlen);
     if (rc < 0)
         return rc;
-    s->disp.pos = end;
-    s->disp.redo_cq_below = s->disp.redo_index_below = 0;
-    dispatcher_commit(&s->disp, end);
+    p->disp->pos = end;
+    p->cqsink->redo_below = p->idx->redo_below = 0;
+    dispatcher_commit(p->disp, end);
     int64_t t1 = mono_ms();
     /* Make the recovered range durable: it may have been in the page cache
      * of the crashed process only. Clean pages cost nothing to msync. */
@@ -203,20 +200,20 @@ int store_recover(store *s, const ckpt_data *ck, int64_t *end_out, char *err, si
                  (long long)(t1 - t0), (long long)(mono_ms() - t1));
 
     size_t n;
-    consume_queue **qs = cq_snapshot(&s->cqs, NULL, &n);
-    rebuild_ctx bx = {.s = s};
+    consume_queue **qs = cq_snapshot(p->cqs, NULL, &n);
+    rebuild_ctx bx = {.p = p};
     strmap_init(&bx.queues);
     for (size_t i = 0; i < n; i++) {
         consume_queue *q = qs[i];
-        int32_t max_record = s->cfg.max_message_size + 64 * 1024 + 2 * STORE_TOPIC_MAX;
+        int32_t max_record = p->max_message_size + 64 * 1024 + 2 * STORE_TOPIC_MAX;
         if (q->damaged || cq_truncate_phys(q, end, max_record) < 0 ||
-            !last_entry_matches(s, q)) {
+            !last_entry_matches(cl, q)) {
             log_warn("ConsumeQueue %s does not match the CommitLog; rebuilding it", q->dir);
             rebuild_add(&bx, q);
         }
     }
     cq_snapshot_free(qs, n);
-    idx_foreach_queue(&s->kv, registered_queue, &bx);
+    idx_foreach_queue(p->kv, registered_queue, &bx);
     if (bx.queues.count > 0) {
         int64_t t1 = mono_ms();
         cl_scan(cl, cl_min_offset(cl), end, rebuild_record, &bx);
@@ -230,7 +227,7 @@ int store_recover(store *s, const ckpt_data *ck, int64_t *end_out, char *err, si
         cq_unref(v);
     strmap_free(&bx.queues);
 
-    qs = cq_snapshot(&s->cqs, NULL, &n);
+    qs = cq_snapshot(p->cqs, NULL, &n);
     int64_t min = cl_min_offset(cl);
     for (size_t i = 0; i < n; i++) {
         consume_queue *q = qs[i];

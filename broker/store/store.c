@@ -43,23 +43,22 @@ const char *store_strerror(int code)
 
 const char *store_put_status_name(store_put_status st)
 {
-    static const char *const names[] = {
-        "PUT_OK", "FLUSH_DISK_TIMEOUT", "FLUSH_SLAVE_TIMEOUT", "SLAVE_NOT_AVAILABLE",
-        "SERVICE_NOT_AVAILABLE", "CREATE_MAPEDFILE_FAILED", "MESSAGE_ILLEGAL",
-        "PROPERTIES_SIZE_EXCEEDED", "OS_PAGECACHE_BUSY", "DISK_FULL", "IO_ERROR",
-        "UNKNOWN_ERROR",
-    };
-    return (unsigned)st < MQ_ARRAY_LEN(names) ? names[st] : "UNKNOWN_ERROR";
+    switch (st) {
+#define NAME_(name, value, text, code) case STORE_PUT_##name: return text;
+    STORE_PUT_STATUS_TABLE(NAME_)
+#undef NAME_
+    }
+    return "UNKNOWN_ERROR";
 }
 
 const char *store_get_status_name(store_get_status st)
 {
-    static const char *const names[] = {
-        "FOUND", "NO_MATCHED_MESSAGE", "MESSAGE_WAS_REMOVING", "OFFSET_FOUND_NULL",
-        "OFFSET_OVERFLOW_BADLY", "OFFSET_OVERFLOW_ONE", "OFFSET_TOO_SMALL",
-        "NO_MATCHED_LOGIC_QUEUE", "NO_MESSAGE_IN_QUEUE",
-    };
-    return (unsigned)st < MQ_ARRAY_LEN(names) ? names[st] : "UNKNOWN";
+    switch (st) {
+#define NAME_(name, value, text) case STORE_GET_##name: return text;
+    STORE_GET_STATUS_TABLE(NAME_)
+#undef NAME_
+    }
+    return "UNKNOWN";
 }
 
 void store_config_init(store_config *c)
@@ -120,13 +119,7 @@ int store_delay_level_count(store *s) { return s->ndelay; }
 
 int64_t store_deliver_time(store *s, int level, int64_t store_ms)
 {
-    if (s->ndelay == 0)
-        return store_ms;
-    if (level < 1)
-        level = 1;
-    if (level > s->ndelay)
-        level = s->ndelay;
-    return store_ms + s->delay_ms[level - 1];
+    return cq_sink_deliver_time(&s->cqsink, level, store_ms);
 }
 
 /* ---- open / close ---------------------------------------------------------- */
@@ -170,8 +163,11 @@ static void store_free(store *s)
 {
     if (s->have_clean)
         cleaner_destroy(&s->clean);
-    if (s->have_disp)
+    if (s->have_disp) {
         dispatcher_destroy(&s->disp);
+        cq_sink_destroy(&s->cqsink);
+        index_sink_destroy(&s->idx);
+    }
     if (s->have_fl)
         flusher_destroy(&s->fl);
     if (s->have_ckpt)
@@ -215,6 +211,7 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
     store *s = xcalloc(1, sizeof *s);
     s->cfg = *cfg;
     s->lock_fd = -1;
+    s->read = (store_read_parts){.cl = &s->cl, .cqs = &s->cqs, .kv = &s->kv};
     const char *root = s->cfg.store_path_root_dir;
     s->ndelay = store_delay_levels_parse(s->cfg.message_delay_level, s->delay_ms,
                                          STORE_MAX_DELAY_LEVELS);
@@ -272,8 +269,21 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
         goto fail;
     t_kv = mono_ms() - t_kv;
     s->have_kv = true;
+    /* The dispatcher and its built-in sinks: index first (its round end
+     * writes the batch the ConsumeQueue sink adds queue registrations to),
+     * ConsumeQueue second. Recovery's redo runs through them. */
+    dispatcher_init(&s->disp, &s->cl, 0);
+    index_sink_init(&s->idx, &s->kv, s->cfg.message_index_enable);
+    cq_sink_init(&s->cqsink, &s->cqs, &s->idx, s->delay_ms, s->ndelay);
+    s->have_disp = true;
+    store_sink sink = index_sink_as_sink(&s->idx);
+    dispatcher_add_sink(&s->disp, &sink);
+    sink = cq_sink_as_sink(&s->cqsink);
+    dispatcher_add_sink(&s->disp, &sink);
     ckpt_data ck;
-    rc = ckpt_open(&s->ckpt, s, root, &ck);
+    ckpt_parts cp = {.cl = &s->cl, .cqs = &s->cqs, .kv = &s->kv, .disp = &s->disp,
+                     .idx = &s->idx, .fl = &s->fl};
+    rc = ckpt_open(&s->ckpt, &cp, root, s->cfg.flush_interval_consume_queue, &ck);
     s->have_ckpt = true;
     if (rc < 0 && rc != STORE_ERR_NOT_FOUND) {
         snprintf(err, errlen, "cannot read %s/checkpoint: %s", root, strerror(errno));
@@ -284,11 +294,14 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
         s->crashed = true; /* data but no usable checkpoint: verify everything */
 
     int64_t end;
-    if ((rc = store_recover(s, have_ck ? &ck : NULL, &end, err, errlen)) < 0)
+    recovery_parts rp = {.cl = &s->cl, .cqs = &s->cqs, .kv = &s->kv, .disp = &s->disp,
+                         .idx = &s->idx, .cqsink = &s->cqsink, .root = root,
+                         .crashed = s->crashed, .max_message_size = s->cfg.max_message_size};
+    if ((rc = store_recover(&rp, have_ck ? &ck : NULL, &end, err, errlen)) < 0)
         goto fail;
     flusher_init(&s->fl, &s->cl, &s->cfg, end);
     s->have_fl = true;
-    if ((rc = cleaner_init(&s->clean, s)) < 0) {
+    if ((rc = cleaner_init(&s->clean, &s->cfg, &s->cl, &s->cqs, &s->kv, &s->disp)) < 0) {
         snprintf(err, errlen, "bad deleteWhen \"%s\"", s->cfg.delete_when);
         goto fail;
     }
@@ -323,7 +336,7 @@ void store_close(store *s)
 {
     if (!s)
         return;
-    atomic_fetch_or(&s->cl.refuse, CL_REFUSE_CLOSED);
+    cl_set_refusal(&s->cl, CL_REFUSE_CLOSED, true);
     pthread_mutex_lock(&s->cl.put_lock); /* no put is half-way after this */
     pthread_mutex_unlock(&s->cl.put_lock);
     stop_services(s);
@@ -365,25 +378,32 @@ static bool topic_ok(const char *t, size_t n)
     return true;
 }
 
-static store_put_status prepare(store *s, const msg_record *m, cl_item *item, char *remark,
-                                size_t rlen)
+/* Validates one record and computes its size and body CRC (the only place
+ * the CRC of a new record is computed; cl_put writes it). `what` names the
+ * record in remarks ("" for a single put, "message 3 of the batch: "). */
+static store_put_status prepare(store *s, const msg_record *m, const char *what, cl_item *item,
+                                char *remark, size_t rlen)
 {
     if (!topic_ok(m->topic, m->topic_len)) {
-        snprintf(remark, rlen, "illegal topic (1..%d of [%%|a-zA-Z0-9_-])", STORE_TOPIC_MAX);
+        snprintf(remark, rlen, "%sillegal topic (1..%d of [%%|a-zA-Z0-9_-])", what, STORE_TOPIC_MAX);
         return STORE_PUT_MESSAGE_ILLEGAL;
     }
     if (m->queue_id < 0) {
-        snprintf(remark, rlen, "illegal queue id %d", (int)m->queue_id);
+        snprintf(remark, rlen, "%sillegal queue id %d", what, (int)m->queue_id);
         return STORE_PUT_MESSAGE_ILLEGAL;
     }
     if (m->properties_len > MSG_PROPERTIES_MAX) {
-        snprintf(remark, rlen, "properties of %u bytes exceed %d", m->properties_len,
+        snprintf(remark, rlen, "%sproperties of %u bytes exceed %d", what, m->properties_len,
                  MSG_PROPERTIES_MAX);
         return STORE_PUT_PROPERTIES_SIZE_EXCEEDED;
     }
+    if (m->body_len == 0) {
+        snprintf(remark, rlen, "%smessage body is empty", what);
+        return STORE_PUT_MESSAGE_ILLEGAL;
+    }
     if (m->body_len > (uint32_t)s->cfg.max_message_size) {
-        snprintf(remark, rlen, "message body of %u bytes exceeds maxMessageSize %d", m->body_len,
-                 s->cfg.max_message_size);
+        snprintf(remark, rlen, "%smessage body of %u bytes exceeds maxMessageSize %d", what,
+                 m->body_len, s->cfg.max_message_size);
         return STORE_PUT_MESSAGE_ILLEGAL;
     }
     msg_record probe = *m;
@@ -391,8 +411,8 @@ static store_put_status prepare(store *s, const msg_record *m, cl_item *item, ch
     size_t size = msg_record_size(&probe);
     if (size > (size_t)s->cfg.max_message_size + 64 * 1024 ||
         (int64_t)size + MSG_BLANK_LEN > s->cfg.maped_file_size_commit_log) {
-        snprintf(remark, rlen, "record of %zu bytes exceeds the limit (maxMessageSize + 64 KiB, "
-                               "and the CommitLog segment size)", size);
+        snprintf(remark, rlen, "%srecord of %zu bytes exceeds the limit (maxMessageSize + 64 KiB, "
+                               "and the CommitLog segment size)", what, size);
         return STORE_PUT_MESSAGE_ILLEGAL;
     }
     item->size = (uint32_t)size;
@@ -436,8 +456,11 @@ int store_put_batch(store *s, const msg_record *msgs, size_t n, store_put_result
     cl_item *items = n <= MQ_ARRAY_LEN(stack_items) ? stack_items : xmalloc(n * sizeof *items);
     int64_t total = 0;
     store_put_status st = STORE_PUT_OK;
+    char what[48] = "";
     for (size_t i = 0; i < n && st == STORE_PUT_OK; i++) {
-        st = prepare(s, &msgs[i], &items[i], res->remark, sizeof res->remark);
+        if (n > 1)
+            snprintf(what, sizeof what, "message %zu of the batch: ", i);
+        st = prepare(s, &msgs[i], what, &items[i], res->remark, sizeof res->remark);
         total += items[i].size;
     }
     if (st == STORE_PUT_OK && total + MSG_BLANK_LEN > s->cfg.maped_file_size_commit_log) {
@@ -477,11 +500,11 @@ store_put_status store_wait_flushed_blocking(store *s, int64_t end_offset)
     return flusher_wait_blocking(&s->fl, end_offset);
 }
 
-static bool wants_wait(const msg_record *m)
+bool store_wait_requested(const char *props, size_t plen)
 {
     const char *v;
     size_t vl;
-    if (msg_prop_get(m->properties, m->properties_len, MSG_PROP_WAIT, &v, &vl))
+    if (msg_prop_get(props, plen, MSG_PROP_WAIT, &v, &vl))
         return !(vl == 5 && strncasecmp(v, "false", 5) == 0);
     return true;
 }
@@ -490,7 +513,7 @@ int store_put_batch_wait(store *s, const msg_record *msgs, size_t n, store_put_r
                          int64_t *phys_offsets)
 {
     int rc = store_put_batch(s, msgs, n, res, phys_offsets);
-    if (rc < 0 || s->cfg.flush_disk_type != STORE_SYNC_FLUSH || !wants_wait(&msgs[0]))
+    if (rc < 0 || s->cfg.flush_disk_type != STORE_SYNC_FLUSH || !store_wait_requested(msgs[0].properties, msgs[0].properties_len))
         return rc;
     store_put_status st = flusher_wait_blocking(&s->fl, res->physical_offset + res->wrote_bytes);
     if (st != STORE_PUT_OK) {
@@ -515,9 +538,16 @@ void store_wake_dispatcher(store *s)
 
 void store_set_arrival_listener(store *s, store_arrival_cb cb, void *arg)
 {
-    atomic_store(&s->disp.listener_arg, arg);
-    atomic_store(&s->disp.listener, cb);
+    atomic_store(&s->cqsink.listener_arg, arg);
+    atomic_store(&s->cqsink.listener, cb);
 }
+
+int store_add_sink(store *s, const store_sink *sink)
+{
+    return dispatcher_add_sink(&s->disp, sink);
+}
+
+const store_read_parts *store_read_parts_of(store *s) { return &s->read; }
 
 /* ---- retention, stats -------------------------------------------------------- */
 
@@ -548,11 +578,11 @@ void store_get_stats(store *s, store_stats *o)
     o->flush_errors = atomic_load(&s->fl.errors);
     o->flush_max_us = atomic_load(&s->fl.max_us);
     o->disk_used_ratio = atomic_load(&s->clean.disk_ratio);
-    int refuse = atomic_load(&s->cl.refuse);
+    int refuse = cl_refusals(&s->cl);
     o->disk_full = refuse & CL_REFUSE_DISK_FULL;
     o->io_error = refuse & CL_REFUSE_IO_ERROR;
     o->segments = (int64_t)cl_segment_count(&s->cl);
     o->segments_deleted = atomic_load(&s->clean.segments_deleted);
     o->queues = atomic_load(&s->cqs.count);
-    o->index_keys = atomic_load(&s->disp.index_keys);
+    o->index_keys = atomic_load(&s->idx.keys);
 }

@@ -6,7 +6,7 @@
  * memory-mapped segment files holding every message of every topic in
  * RocketMQ's record layout; a ConsumeQueue per (topic, queue) of 20-byte
  * entries built asynchronously by a dispatcher thread; a RocksDB database
- * holding the message-key index and the broker's own small key/value data;
+ * holding the message-key index and the queue registry;
  * a flush service (async, or sync with group commit); a checkpoint; and a
  * cleaner enforcing retention and disk-space limits.
  *
@@ -40,6 +40,9 @@ extern "C" {
 #endif
 
 typedef struct store store;
+
+/* Longest topic name the store accepts (topics name ConsumeQueue directories). */
+#define STORE_TOPIC_MAX 255
 
 /* ---- errors --------------------------------------------------------------- */
 
@@ -143,21 +146,32 @@ void store_close(store *s);
 /* ---- put ------------------------------------------------------------------ */
 
 /* RocketMQ's PutMessageStatus (plus DISK_FULL / IO_ERROR, which the broker
- * answers with SERVICE_NOT_AVAILABLE and the store's remark). */
-typedef enum store_put_status {
-    STORE_PUT_OK = 0,
-    STORE_PUT_FLUSH_DISK_TIMEOUT = 1,
-    STORE_PUT_FLUSH_SLAVE_TIMEOUT = 2,   /* reserved for replication */
-    STORE_PUT_SLAVE_NOT_AVAILABLE = 3,   /* reserved for replication */
-    STORE_PUT_SERVICE_NOT_AVAILABLE = 4, /* store closing */
-    STORE_PUT_CREATE_MAPPED_FILE_FAILED = 5,
-    STORE_PUT_MESSAGE_ILLEGAL = 6,       /* too big, bad topic, bad queue id */
-    STORE_PUT_PROPERTIES_SIZE_EXCEEDED = 7,
-    STORE_PUT_OS_PAGECACHE_BUSY = 8,     /* reserved */
-    STORE_PUT_DISK_FULL = 9,             /* disk use above the warning ratio */
-    STORE_PUT_IO_ERROR = 10,             /* a flush failed; restart needed */
-    STORE_PUT_UNKNOWN_ERROR = 11,
-} store_put_status;
+ * answers with SERVICE_NOT_AVAILABLE and the store's remark), as one table:
+ * X(enum suffix, value, RocketMQ's name, broker response code). The enum,
+ * store_put_status_name and the broker's response-code mapping
+ * (processor_send.c) are generated from it; the response codes are RS_*
+ * names that only the broker expands. */
+#define STORE_PUT_STATUS_TABLE(X)                                                     \
+    X(OK, 0, "PUT_OK", RS_SUCCESS)                                                    \
+    X(FLUSH_DISK_TIMEOUT, 1, "FLUSH_DISK_TIMEOUT", RS_FLUSH_DISK_TIMEOUT)             \
+    X(FLUSH_SLAVE_TIMEOUT, 2, "FLUSH_SLAVE_TIMEOUT", RS_FLUSH_SLAVE_TIMEOUT)          \
+    X(SLAVE_NOT_AVAILABLE, 3, "SLAVE_NOT_AVAILABLE", RS_SLAVE_NOT_AVAILABLE)          \
+    X(SERVICE_NOT_AVAILABLE, 4, "SERVICE_NOT_AVAILABLE", RS_SERVICE_NOT_AVAILABLE)    \
+    X(CREATE_MAPPED_FILE_FAILED, 5, "CREATE_MAPEDFILE_FAILED", RS_SYSTEM_ERROR)       \
+    X(MESSAGE_ILLEGAL, 6, "MESSAGE_ILLEGAL", RS_MESSAGE_ILLEGAL)                      \
+    X(PROPERTIES_SIZE_EXCEEDED, 7, "PROPERTIES_SIZE_EXCEEDED", RS_MESSAGE_ILLEGAL)    \
+    X(OS_PAGECACHE_BUSY, 8, "OS_PAGECACHE_BUSY", RS_SYSTEM_BUSY)                      \
+    X(DISK_FULL, 9, "DISK_FULL", RS_SERVICE_NOT_AVAILABLE)                            \
+    X(IO_ERROR, 10, "IO_ERROR", RS_SERVICE_NOT_AVAILABLE)                             \
+    X(UNKNOWN_ERROR, 11, "UNKNOWN_ERROR", RS_SYSTEM_ERROR)
+/* FLUSH_SLAVE_TIMEOUT, SLAVE_NOT_AVAILABLE: reserved for replication;
+ * SERVICE_NOT_AVAILABLE: store closing; MESSAGE_ILLEGAL: empty or too big,
+ * bad topic, bad queue id; OS_PAGECACHE_BUSY: reserved; DISK_FULL: disk use
+ * above the warning ratio; IO_ERROR: a flush failed, restart needed. */
+
+#define STORE_PUT_ENUM_(name, value, text, code) STORE_PUT_##name = value,
+typedef enum store_put_status { STORE_PUT_STATUS_TABLE(STORE_PUT_ENUM_) } store_put_status;
+#undef STORE_PUT_ENUM_
 
 /* RocketMQ's name of a status ("PUT_OK", "FLUSH_DISK_TIMEOUT", ...). */
 const char *store_put_status_name(store_put_status st);
@@ -173,8 +187,11 @@ typedef struct store_put_result {
     char remark[160];         /* why, when status != OK */
 } store_put_result;
 
-/* Appends one message. The caller fills in msg: topic (letters, digits,
- * %|_- ; <= 255 bytes), queue_id (>= 0), flag, sysflag (transaction type,
+/* Appends one message. The store is the one authority on what a valid
+ * record is (the broker checks only its policy): it refuses with
+ * MESSAGE_ILLEGAL / PROPERTIES_SIZE_EXCEEDED and a remark. It computes the
+ * body CRC (body_crc is ignored). The caller fills in msg: topic (letters, digits,
+ * %|_- ; <= 255 bytes), queue_id (>= 0), body (1..maxMessageSize bytes), flag, sysflag (transaction type,
  * compression; host bits are derived), born_timestamp, born_host,
  * reconsume_times, prepared_transaction_offset, body, properties, and
  * store_timestamp (0 = now, taken inside the append lock; a non-zero value is
@@ -212,6 +229,11 @@ int store_wait_flushed(store *s, int64_t end_offset, store_flush_cb cb, void *ar
  * threads that may block (services, tools, tests), never the event loop. */
 store_put_status store_wait_flushed_blocking(store *s, int64_t end_offset);
 
+/* Whether a message's properties ask the producer's answer to wait for
+ * durability under SYNC_FLUSH: true unless WAIT is "false" (any case). The
+ * one parser of WAIT, shared by store_put_wait and the broker's sends. */
+bool store_wait_requested(const char *props, size_t plen);
+
 /* store_put (or store_put_batch) and, under SYNC_FLUSH, wait for durability
  * unless the (first) message has property WAIT=false; res->status becomes
  * FLUSH_DISK_TIMEOUT if the wait timed out (the record is stored anyway, as in
@@ -233,6 +255,38 @@ void store_wake_dispatcher(store *s);
 typedef void (*store_arrival_cb)(void *arg, const char *topic, int32_t queue_id,
                                  int64_t max_offset);
 void store_set_arrival_listener(store *s, store_arrival_cb cb, void *arg);
+
+/* ---- dispatch sinks --------------------------------------------------------- */
+
+/* A consumer of the dispatcher's record stream (see docs/STORE.md,
+ * "Dispatch"). The store's own ConsumeQueue and key-index sinks are built
+ * in; a service (schedule, timer, transaction) adds its own. Both callbacks
+ * run on the store-dispatch thread only (and during recovery's redo, on the
+ * thread in store_open, for the built-in sinks).
+ *  on_record(arg, r): one record, in CommitLog order; r->physical_offset is
+ *    its offset, r->total_size its length, the pointers in r are into the
+ *    mapped log and valid during the call only. Returns 0, or < 0 to stop
+ *    the round (the dispatcher retries from this record a second later and
+ *    the record is handed to every sink again, so it must be idempotent).
+ *    Must not block on anything but its own I/O (puts wait for nobody, but
+ *    consumers wait for the round).
+ *  on_round_end(arg, upto): every record below `upto` has been handed over;
+ *    flush per-round work here. Runs before `upto` is published as the
+ *    dispatched offset. May be NULL.
+ * A sink added after store_open sees the records dispatched from then on
+ * (not recovery's redo nor the log before): a service that needs history
+ * reads it from the CommitLog itself. */
+typedef struct store_sink {
+    const char *name;
+    void *arg;
+    int (*on_record)(void *arg, const msg_record *r);
+    int (*on_round_end)(void *arg, int64_t upto);
+} store_sink;
+
+/* Appends a sink (copied) after the built-in ones. Call before traffic, from
+ * one thread; sinks cannot be removed (they live as long as the store).
+ * Returns 0 or STORE_ERR_FULL (at most 6 extra sinks). */
+int store_add_sink(store *s, const store_sink *sink);
 
 /* ---- reads ---------------------------------------------------------------- */
 
@@ -257,18 +311,22 @@ typedef struct store_record_ref {
     int64_t tag_code;
 } store_record_ref;
 
-/* RocketMQ's GetMessageStatus. */
-typedef enum store_get_status {
-    STORE_GET_FOUND = 0,
-    STORE_GET_NO_MATCHED_MESSAGE = 1,
-    STORE_GET_MESSAGE_WAS_REMOVING = 2,
-    STORE_GET_OFFSET_FOUND_NULL = 3,
-    STORE_GET_OFFSET_OVERFLOW_BADLY = 4,
-    STORE_GET_OFFSET_OVERFLOW_ONE = 5,
-    STORE_GET_OFFSET_TOO_SMALL = 6,
-    STORE_GET_NO_MATCHED_LOGIC_QUEUE = 7,
-    STORE_GET_NO_MESSAGE_IN_QUEUE = 8,
-} store_get_status;
+/* RocketMQ's GetMessageStatus: X(enum suffix, value, name); the enum and
+ * store_get_status_name are generated from this table. */
+#define STORE_GET_STATUS_TABLE(X)                                 \
+    X(FOUND, 0, "FOUND")                                          \
+    X(NO_MATCHED_MESSAGE, 1, "NO_MATCHED_MESSAGE")                \
+    X(MESSAGE_WAS_REMOVING, 2, "MESSAGE_WAS_REMOVING")            \
+    X(OFFSET_FOUND_NULL, 3, "OFFSET_FOUND_NULL")                  \
+    X(OFFSET_OVERFLOW_BADLY, 4, "OFFSET_OVERFLOW_BADLY")          \
+    X(OFFSET_OVERFLOW_ONE, 5, "OFFSET_OVERFLOW_ONE")              \
+    X(OFFSET_TOO_SMALL, 6, "OFFSET_TOO_SMALL")                    \
+    X(NO_MATCHED_LOGIC_QUEUE, 7, "NO_MATCHED_LOGIC_QUEUE")        \
+    X(NO_MESSAGE_IN_QUEUE, 8, "NO_MESSAGE_IN_QUEUE")
+
+#define STORE_GET_ENUM_(name, value, text) STORE_GET_##name = value,
+typedef enum store_get_status { STORE_GET_STATUS_TABLE(STORE_GET_ENUM_) } store_get_status;
+#undef STORE_GET_ENUM_
 
 const char *store_get_status_name(store_get_status st);
 
@@ -419,41 +477,6 @@ typedef struct store_stats {
 } store_stats;
 
 void store_get_stats(store *s, store_stats *out);
-
-/* ---- key/value (RocksDB column families) ---------------------------------- */
-
-/* The store's RocksDB database, for the broker's small persistent data
- * (consumer offsets, topic and group configs, transaction bookkeeping, ...).
- * A column family is opened (created if new) by name; names starting with
- * "store_" are reserved. Handles live until store_close. Writes go through
- * RocksDB's WAL; sync=true also fsyncs it. Calls block on RocksDB (fast,
- * memtable writes; use a service thread for large scans). */
-typedef struct store_kv_cf store_kv_cf;
-
-int store_kv_cf_open(store *s, const char *name, store_kv_cf **out);
-int store_kv_put(store *s, store_kv_cf *cf, const void *key, size_t klen, const void *val,
-                 size_t vlen, bool sync);
-/* *val is malloc'd (free with store_kv_free); STORE_ERR_NOT_FOUND if absent. */
-int store_kv_get(store *s, store_kv_cf *cf, const void *key, size_t klen, void **val,
-                 size_t *vlen);
-void store_kv_free(void *val);
-int store_kv_delete(store *s, store_kv_cf *cf, const void *key, size_t klen, bool sync);
-
-/* Calls cb for each key starting with prefix (all keys if plen == 0), in key
- * order; cb returns false to stop. Buffers are valid only during the call. */
-typedef bool (*store_kv_scan_cb)(void *arg, const void *key, size_t klen, const void *val,
-                                 size_t vlen);
-int store_kv_scan_prefix(store *s, store_kv_cf *cf, const void *prefix, size_t plen,
-                         store_kv_scan_cb cb, void *arg);
-
-/* Atomic multi-key writes. */
-typedef struct store_kv_batch store_kv_batch;
-store_kv_batch *store_kv_batch_new(void);
-void store_kv_batch_put(store_kv_batch *b, store_kv_cf *cf, const void *key, size_t klen,
-                        const void *val, size_t vlen);
-void store_kv_batch_delete(store_kv_batch *b, store_kv_cf *cf, const void *key, size_t klen);
-int store_kv_batch_write(store *s, store_kv_batch *b, bool sync);
-void store_kv_batch_free(store_kv_batch *b);
 
 #ifdef __cplusplus
 }

@@ -1,7 +1,9 @@
 /*
- * store_internal.h - the store object behind store.h, shared by the store's
- * own services (dispatch, checkpoint, cleaner, recovery, queries). Nothing
- * outside broker/store includes this.
+ * store_internal.h - the store object behind store.h, seen only by its
+ * composer (store.c). The services (dispatch, flush, checkpoint, cleaner,
+ * recovery, kv) and the read API (query.c, through store_parts.h) never
+ * include it: each is given only the parts it needs. Nothing outside
+ * broker/store includes this.
  *
  * Ownership: store_open builds every part in order (CommitLog, ConsumeQueues,
  * RocksDB, checkpoint, recovery, flusher, dispatcher, cleaner) and starts the
@@ -19,9 +21,10 @@
 #include "dispatch.h"
 #include "flush.h"
 #include "kv.h"
+#include "recovery.h"
+#include "store_parts.h"
 #include "store.h"
 
-#define STORE_TOPIC_MAX 255
 #define STORE_MAX_DELAY_LEVELS 64
 
 struct store {
@@ -35,19 +38,16 @@ struct store {
     checkpoint ckpt;
     flusher fl;
     dispatcher disp;
+    index_sink idx;            /* built-in sinks of disp, in this order */
+    cq_sink cqsink;
     cleaner clean;
     int64_t delay_ms[STORE_MAX_DELAY_LEVELS];
     int ndelay;
     _Atomic int64_t put_refused;
+    store_read_parts read;     /* query.c's view: &cl, &cqs, &kv */
     /* what has been set up, for unwinding a failed open */
     bool have_cl, have_cqs, have_kv, have_ckpt, have_fl, have_disp, have_clean, started;
 };
 
-static inline kv_db *store_kv_db(store *s) { return &s->kv; }
-
-/* Recovery (recovery.c): brings CommitLog, ConsumeQueues and index in line
- * after load; `ck` is the loaded checkpoint or NULL. Sets *end to the
- * recovered end of the CommitLog. Single-threaded, before the services start. */
-int store_recover(store *s, const ckpt_data *ck, int64_t *end, char *err, size_t errlen);
 
 #endif

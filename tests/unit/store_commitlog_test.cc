@@ -355,3 +355,71 @@ TEST(StoreCommitLog, ConcurrentPutsGetUniqueContiguousQueueOffsets)
     EXPECT_EQ(max, T * N);
     store_close(s);
 }
+
+// The store is the one authority on record validity and computes the body
+// CRC itself; the broker's send path relies on both.
+TEST(StoreCommitLog, TheStoreValidatesRecordsAndComputesTheCrc)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path, 1024 * 1024));
+    store_put_result res = put(s, Msg("V", 0, ""));
+    EXPECT_EQ(res.status, STORE_PUT_MESSAGE_ILLEGAL);
+    EXPECT_NE(std::string(res.remark).find("message body is empty"), std::string::npos) << res.remark;
+    res = put(s, Msg("bad/topic", 0, "x"));
+    EXPECT_EQ(res.status, STORE_PUT_MESSAGE_ILLEGAL);
+    res = put(s, Msg("V", -1, "x"));
+    EXPECT_EQ(res.status, STORE_PUT_MESSAGE_ILLEGAL);
+
+    // A batch names the member it refuses, and stores nothing.
+    std::vector<Msg> msgs = {Msg("V", 0, "a"), Msg("V", 0, ""), Msg("V", 0, "c")};
+    std::vector<msg_record> recs;
+    for (auto &m : msgs)
+        recs.push_back(m.rec());
+    EXPECT_EQ(store_put_batch(s, recs.data(), recs.size(), &res, nullptr), -STORE_PUT_MESSAGE_ILLEGAL);
+    EXPECT_NE(std::string(res.remark).find("message 1 of the batch: message body is empty"),
+              std::string::npos)
+        << res.remark;
+    EXPECT_EQ(store_commitlog_max_offset(s), 0);
+
+    // Whatever body_crc the caller passes, the record carries the real one.
+    Msg m("V", 0, "123456789");
+    msg_record r = m.rec();
+    r.body_crc = 12345;
+    ASSERT_EQ(store_put(s, &r, &res), 0);
+    store_pin pin;
+    store_pin_init(&pin);
+    store_record_ref ref;
+    ASSERT_EQ(store_read_record(s, res.physical_offset, &ref, &pin), 0);
+    msg_record rec;
+    ASSERT_EQ(msg_decode(ref.data, ref.size, true, &rec), MSG_OK); // verifies the CRC
+    EXPECT_EQ(rec.body_crc, msg_body_crc("123456789", 9));
+    store_pin_release(&pin);
+    store_close(s);
+}
+
+TEST(StoreCommitLog, WaitFalseIsParsedInOnePlaceWhateverItsCase)
+{
+    for (const char *v : {"false", "FALSE", "False"}) {
+        Msg m;
+        m.prop(MSG_PROP_WAIT, v);
+        EXPECT_FALSE(store_wait_requested((const char *)m.props.data, m.props.len)) << v;
+    }
+    for (const char *v : {"true", "TRUE", "no", ""}) {
+        Msg m;
+        m.prop(MSG_PROP_WAIT, v);
+        EXPECT_TRUE(store_wait_requested((const char *)m.props.data, m.props.len)) << v;
+    }
+    Msg none;
+    EXPECT_TRUE(store_wait_requested((const char *)none.props.data, none.props.len));
+    EXPECT_TRUE(store_wait_requested("", 0));
+}
+
+TEST(StoreCommitLog, StatusNamesComeFromTheTable)
+{
+    EXPECT_STREQ(store_put_status_name(STORE_PUT_OK), "PUT_OK");
+    EXPECT_STREQ(store_put_status_name(STORE_PUT_CREATE_MAPPED_FILE_FAILED), "CREATE_MAPEDFILE_FAILED");
+    EXPECT_STREQ(store_put_status_name(STORE_PUT_IO_ERROR), "IO_ERROR");
+    EXPECT_STREQ(store_put_status_name((store_put_status)99), "UNKNOWN_ERROR");
+    EXPECT_STREQ(store_get_status_name(STORE_GET_OFFSET_OVERFLOW_ONE), "OFFSET_OVERFLOW_ONE");
+    EXPECT_STREQ(store_get_status_name((store_get_status)99), "UNKNOWN");
+}

@@ -311,3 +311,73 @@ TEST(StoreConsumeQueue, DamagedQueueIsRebuilt)
     EXPECT_EQ(read_file(f1), before1);
     EXPECT_EQ(read_file(f2), before2);
 }
+
+// A service registers a sink instead of editing the dispatcher: it sees every
+// record in CommitLog order, and each round end before the round's end is
+// published as the dispatched offset.
+TEST(StoreDispatch, AServiceSinkSeesEveryRecordAndEachRoundEnd)
+{
+    TempDir d;
+    store *s = open_store(small_config(d.path));
+    struct Seen {
+        std::mutex mu;
+        store *s = nullptr;
+        std::vector<int64_t> offsets;
+        std::vector<std::string> bodies;
+        std::vector<int64_t> round_ends;
+        bool ahead = false; // a round end found `dispatched` already at upto
+        bool gap = false;   // a round end whose records were not all seen
+    } seen;
+    seen.s = s;
+    store_sink sink = {
+        "test",
+        &seen,
+        [](void *arg, const msg_record *r) {
+            Seen *x = (Seen *)arg;
+            std::lock_guard<std::mutex> g(x->mu);
+            x->offsets.push_back(r->physical_offset);
+            x->bodies.emplace_back((const char *)r->body, r->body_len);
+            return 0;
+        },
+        [](void *arg, int64_t upto) {
+            Seen *x = (Seen *)arg;
+            std::lock_guard<std::mutex> g(x->mu);
+            if (store_dispatched_offset(x->s) >= upto && upto > 0 &&
+                (x->round_ends.empty() || x->round_ends.back() < upto))
+                x->ahead = true;
+            if (!x->offsets.empty() && x->offsets.back() >= upto)
+                x->gap = true;
+            x->round_ends.push_back(upto);
+            return 0;
+        },
+    };
+    ASSERT_EQ(store_add_sink(s, &sink), 0);
+    std::vector<int64_t> expect;
+    for (int i = 0; i < 20; i++) {
+        Msg m("S", i % 3, "m" + std::to_string(i));
+        if (i == 7)
+            m.sysflag = MSG_SYSFLAG_TX_PREPARED; // no queue entry, but sinks see it
+        expect.push_back(put(s, m).physical_offset);
+    }
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    {
+        std::lock_guard<std::mutex> g(seen.mu);
+        EXPECT_EQ(seen.offsets, expect);
+        ASSERT_EQ(seen.bodies.size(), 20u);
+        EXPECT_EQ(seen.bodies[19], "m19");
+        ASSERT_FALSE(seen.round_ends.empty());
+        EXPECT_EQ(seen.round_ends.back(), store_commitlog_max_offset(s));
+        EXPECT_FALSE(seen.ahead);
+        EXPECT_FALSE(seen.gap);
+    }
+    // The list is bounded: the built-in sinks plus six.
+    int added = 1;
+    store_sink more = sink;
+    more.on_round_end = nullptr;
+    more.on_record = [](void *, const msg_record *) { return 0; };
+    while (store_add_sink(s, &more) == 0)
+        added++;
+    EXPECT_EQ(added, 6);
+    EXPECT_EQ(store_add_sink(s, &more), STORE_ERR_FULL);
+    store_close(s);
+}

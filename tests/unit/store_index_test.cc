@@ -2,7 +2,6 @@
 // and the generic key/value API over column families.
 #include "store_test_util.h"
 
-#include <map>
 
 using namespace storetest;
 
@@ -178,62 +177,5 @@ TEST(StoreIndex, OffsetByTimeOverRealClock)
     EXPECT_EQ(off, 0);
     store_search_offset_by_time(s, "Clock", 1, t1 + 1, STORE_BOUNDARY_LOWER, &off);
     EXPECT_EQ(off, 200);
-    store_close(s);
-}
-
-static bool collect(void *arg, const void *k, size_t kl, const void *v, size_t vl)
-{
-    auto *m = (std::map<std::string, std::string> *)arg;
-    (*m)[std::string((const char *)k, kl)] = std::string((const char *)v, vl);
-    return true;
-}
-
-TEST(StoreKV, PutGetDeleteScanBatchAndPersistence)
-{
-    TempDir d;
-    store *s = open_store(small_config(d.path));
-    store_kv_cf *offsets, *topics, *bad;
-    ASSERT_EQ(store_kv_cf_open(s, "consumer_offset", &offsets), 0);
-    ASSERT_EQ(store_kv_cf_open(s, "topic_config", &topics), 0);
-    EXPECT_EQ(store_kv_cf_open(s, "store_index", &bad), STORE_ERR_INVALID);
-    EXPECT_EQ(store_kv_cf_open(s, "", &bad), STORE_ERR_INVALID);
-    store_kv_cf *again;
-    ASSERT_EQ(store_kv_cf_open(s, "consumer_offset", &again), 0);
-    EXPECT_EQ(again, offsets);
-
-    ASSERT_EQ(store_kv_put(s, offsets, "TopicA@g1#0", 11, "42", 2, false), 0);
-    ASSERT_EQ(store_kv_put(s, offsets, "TopicA@g1#1", 11, "7", 1, true), 0);
-    ASSERT_EQ(store_kv_put(s, offsets, "TopicB@g1#0", 11, "1", 1, false), 0);
-    ASSERT_EQ(store_kv_put(s, topics, "TopicA", 6, "{\"r\":8}", 7, false), 0);
-    void *v;
-    size_t vl;
-    ASSERT_EQ(store_kv_get(s, offsets, "TopicA@g1#0", 11, &v, &vl), 0);
-    EXPECT_EQ(std::string((char *)v, vl), "42");
-    store_kv_free(v);
-    EXPECT_EQ(store_kv_get(s, topics, "TopicA@g1#0", 11, &v, &vl), STORE_ERR_NOT_FOUND);
-
-    std::map<std::string, std::string> seen;
-    ASSERT_EQ(store_kv_scan_prefix(s, offsets, "TopicA@", 7, collect, &seen), 0);
-    EXPECT_EQ(seen.size(), 2u);
-    EXPECT_EQ(seen["TopicA@g1#1"], "7");
-
-    store_kv_batch *b = store_kv_batch_new();
-    store_kv_batch_put(b, offsets, "TopicC@g2#0", 11, "9", 1);
-    store_kv_batch_delete(b, offsets, "TopicB@g1#0", 11);
-    store_kv_batch_put(b, topics, "TopicC", 6, "{}", 2);
-    ASSERT_EQ(store_kv_batch_write(s, b, true), 0);
-    store_kv_batch_free(b);
-    ASSERT_EQ(store_kv_delete(s, offsets, "TopicA@g1#1", 11, false), 0);
-    store_close(s);
-
-    s = open_store(small_config(d.path));
-    ASSERT_EQ(store_kv_cf_open(s, "consumer_offset", &offsets), 0);
-    ASSERT_EQ(store_kv_cf_open(s, "topic_config", &topics), 0);
-    seen.clear();
-    ASSERT_EQ(store_kv_scan_prefix(s, offsets, "", 0, collect, &seen), 0);
-    EXPECT_EQ(seen, (std::map<std::string, std::string>{{"TopicA@g1#0", "42"}, {"TopicC@g2#0", "9"}}));
-    seen.clear();
-    ASSERT_EQ(store_kv_scan_prefix(s, topics, "", 0, collect, &seen), 0);
-    EXPECT_EQ(seen.size(), 2u);
     store_close(s);
 }
