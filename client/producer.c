@@ -824,94 +824,110 @@ int mq_producer_send(mq_producer *p, const mq_message *msg, mq_send_result *resu
     return rc;
 }
 
-/* A fixed queue for topic: index idx of its writable queues, or the queue
- * named by want. */
-static int fixed_queue(mq_producer *p, const char *topic, const mq_message_queue *want, int idx,
-                       topic_pub **pub_out, mqc_pub_queue *q, mq_error *err)
+/* The queue of one route snapshot (pub) to send to: index idx of its
+ * writable queues, or the queue named by want (its master's address from
+ * the same snapshot). */
+static int fixed_queue(const topic_pub *pub, const char *topic, const mq_message_queue *want, int idx,
+                       mqc_pub_queue *q, mq_error *err)
 {
-    topic_pub *pub;
-    atomic_uint *counter;
-    int rc = pub_get(p, topic, false, &pub, &counter, err);
-    if (rc != MQ_OK)
-        return rc;
     if (want) {
         const char *addr = mqc_route_broker_addr(pub->route, want->broker_name, 0);
         if (!addr) {
             mqc_error_set(err, MQ_ENOROUTE, "broker %s of topic %s has no master in the route",
                           want->broker_name, topic);
-            pub_unref(pub);
             return MQ_ENOROUTE;
         }
         q->broker_name = want->broker_name;
         q->addr = addr;
         q->queue_id = want->queue_id;
-    } else {
-        if (idx < 0 || idx >= pub->n) {
-            mqc_error_set(err, MQ_EINVAL, "selector returned queue index %d of %d", idx, pub->n);
-            pub_unref(pub);
-            return MQ_EINVAL;
-        }
-        *q = pub->queues[idx];
+        return MQ_OK;
     }
-    *pub_out = pub;
+    if (idx < 0 || idx >= pub->n) {
+        mqc_error_set(err, MQ_EINVAL, "selector returned queue index %d of %d", idx, pub->n);
+        return MQ_EINVAL;
+    }
+    *q = pub->queues[idx];
     return MQ_OK;
 }
 
-static int send_fixed(mq_producer *p, const mq_message *msg, const mq_message_queue *want, int idx,
-                      mq_send_result *result, mq_error *err)
+/* Sends msg to a queue the caller chose from the route snapshot pub, which
+ * the caller holds: the queue is resolved in that same snapshot, so a route
+ * refresh between the choice and the send cannot move the message. */
+static int send_fixed(mq_producer *p, const mq_message *msg, const topic_pub *pub, const mq_message_queue *want,
+                      int idx, mq_send_result *result, mq_error *err)
 {
-    char uniq[MSG_ID_BUF];
-    msg_uniq_id_new(uniq, sizeof uniq);
-    topic_pub *pub = NULL;
     mqc_pub_queue q;
-    int rc = fixed_queue(p, mq_message_topic(msg), want, idx, &pub, &q, err);
+    int rc = fixed_queue(pub, mq_message_topic(msg), want, idx, &q, err);
     if (rc != MQ_OK)
         return rc;
+    char uniq[MSG_ID_BUF];
+    msg_uniq_id_new(uniq, sizeof uniq);
     char buf[PROPS_STACK], *heap;
     send_req r = {RC_SEND_MESSAGE_V2, mq_message_topic(msg), props_for(msg, uniq, buf, sizeof buf, &heap),
                   mq_message_flag(msg), NULL, 0, now_ms()};
     r.body = mqc_message_body(msg, &r.body_len);
     rc = send_blocking(p, &r, &q, uniq, result, err);
     free(heap);
-    pub_unref(pub);
+    return rc;
+}
+
+/* The checks every fixed-queue send makes. */
+static int fixed_send_check(mq_producer *p, const mq_message *msg, bool given, const char *what, mq_error *err)
+{
+    int rc = check_started(p, err);
+    if (rc == MQ_OK)
+        rc = mqc_check_message(msg, p->o.max_message_size, err);
+    if (rc == MQ_OK && !given) {
+        mqc_error_set(err, MQ_EINVAL, "%s is NULL", what);
+        rc = MQ_EINVAL;
+    }
     return rc;
 }
 
 int mq_producer_send_to_queue(mq_producer *p, const mq_message *msg, const mq_message_queue *queue,
                               mq_send_result *result, mq_error *err)
 {
-    int rc = check_started(p, err);
-    if (rc == MQ_OK)
-        rc = mqc_check_message(msg, p->o.max_message_size, err);
+    int rc = fixed_send_check(p, msg, queue != NULL, "queue", err);
     if (rc != MQ_OK)
         return rc;
-    if (!queue || strcmp(queue->topic, mq_message_topic(msg)) != 0) {
+    if (strcmp(queue->topic, mq_message_topic(msg)) != 0) {
         mqc_error_set(err, MQ_EINVAL, "the queue's topic differs from the message's topic");
         return MQ_EINVAL;
     }
-    return send_fixed(p, msg, queue, -1, result, err);
+    topic_pub *pub;
+    atomic_uint *counter;
+    if ((rc = pub_get(p, queue->topic, false, &pub, &counter, err)) != MQ_OK)
+        return rc;
+    rc = send_fixed(p, msg, pub, queue, -1, result, err);
+    pub_unref(pub);
+    return rc;
 }
 
 int mq_producer_send_orderly(mq_producer *p, const mq_message *msg, const char *sharding_key,
                              mq_send_result *result, mq_error *err)
 {
-    int rc = check_started(p, err);
-    if (rc == MQ_OK)
-        rc = mqc_check_message(msg, p->o.max_message_size, err);
+    int rc = fixed_send_check(p, msg, sharding_key != NULL, "sharding key", err);
     if (rc != MQ_OK)
         return rc;
-    if (!sharding_key) {
-        mqc_error_set(err, MQ_EINVAL, "sharding key is NULL");
-        return MQ_EINVAL;
-    }
-    topic_pub *pub;
+    topic_pub *pub; /* one route snapshot for the choice and the send */
     atomic_uint *counter;
-    rc = pub_get(p, mq_message_topic(msg), false, &pub, &counter, err);
-    if (rc != MQ_OK)
+    if ((rc = pub_get(p, mq_message_topic(msg), false, &pub, &counter, err)) != MQ_OK)
         return rc;
-    int idx = mqc_select_by_key(sharding_key, pub->n);
+    rc = send_fixed(p, msg, pub, NULL, mqc_select_by_key(sharding_key, pub->n), result, err);
     pub_unref(pub);
-    return send_fixed(p, msg, NULL, idx, result, err);
+    return rc;
+}
+
+/* The queues of a route snapshot, as the public API shows them. */
+static mq_message_queue *pub_to_queues(const topic_pub *pub, const char *topic)
+{
+    mq_message_queue *qs = xcalloc(pub->n ? (size_t)pub->n : 1, sizeof *qs);
+    for (int i = 0; i < pub->n; i++) {
+        str_copy(qs[i].topic, sizeof qs[i].topic, topic);
+        str_copy(qs[i].broker_name, sizeof qs[i].broker_name, pub->queues[i].broker_name);
+        qs[i].queue_id = pub->queues[i].queue_id;
+    }
+    return qs;
 }
 
 int mq_producer_fetch_publish_queues(mq_producer *p, const char *topic, mq_message_queue **queues,
@@ -927,13 +943,7 @@ int mq_producer_fetch_publish_queues(mq_producer *p, const char *topic, mq_messa
     rc = pub_get(p, topic, false, &pub, &counter, err);
     if (rc != MQ_OK)
         return rc;
-    mq_message_queue *qs = xcalloc(pub->n ? (size_t)pub->n : 1, sizeof *qs);
-    for (int i = 0; i < pub->n; i++) {
-        str_copy(qs[i].topic, sizeof qs[i].topic, topic);
-        str_copy(qs[i].broker_name, sizeof qs[i].broker_name, pub->queues[i].broker_name);
-        qs[i].queue_id = pub->queues[i].queue_id;
-    }
-    *queues = qs;
+    *queues = pub_to_queues(pub, topic);
     *n = pub->n;
     pub_unref(pub);
     return MQ_OK;
@@ -942,23 +952,19 @@ int mq_producer_fetch_publish_queues(mq_producer *p, const char *topic, mq_messa
 int mq_producer_send_select(mq_producer *p, const mq_message *msg, mq_queue_selector selector,
                             void *arg, mq_send_result *result, mq_error *err)
 {
-    int rc = check_started(p, err);
-    if (rc == MQ_OK)
-        rc = mqc_check_message(msg, p->o.max_message_size, err);
+    int rc = fixed_send_check(p, msg, selector != NULL, "selector", err);
     if (rc != MQ_OK)
         return rc;
-    if (!selector) {
-        mqc_error_set(err, MQ_EINVAL, "selector is NULL");
-        return MQ_EINVAL;
-    }
-    mq_message_queue *qs;
-    int n;
-    rc = mq_producer_fetch_publish_queues(p, mq_message_topic(msg), &qs, &n, err);
-    if (rc != MQ_OK)
+    topic_pub *pub; /* one route snapshot for the choice and the send */
+    atomic_uint *counter;
+    if ((rc = pub_get(p, mq_message_topic(msg), false, &pub, &counter, err)) != MQ_OK)
         return rc;
-    int idx = selector(qs, n, msg, arg);
+    mq_message_queue *qs = pub_to_queues(pub, mq_message_topic(msg));
+    int idx = selector(qs, pub->n, msg, arg);
     free(qs);
-    return send_fixed(p, msg, NULL, idx, result, err);
+    rc = send_fixed(p, msg, pub, NULL, idx, result, err);
+    pub_unref(pub);
+    return rc;
 }
 
 int mq_producer_send_batch(mq_producer *p, const mq_message *const *msgs, size_t n,
