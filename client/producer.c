@@ -22,12 +22,12 @@
  *   (max_async_inflight): the caller waits for room, which is the
  *   back-pressure of a pipelined producer.
  *   The I/O thread also sends heartbeats every heartbeat_interval_ms to the
- *   masters of every topic used so far.
+ *   masters of every topic used so far (mqc_heartbeater, heartbeat.c).
  *
  * Shared state
  *   `lock` guards the publish table (topic -> writable queues built from the
- *   cached route, shared by reference count with senders) and the set of
- *   brokers heartbeated; the fault table has its own mutex; the round-robin
+ *   cached route, shared by reference count with senders); the heartbeater
+ *   guards its set of brokers; the fault table has its own mutex; the round-robin
  *   counter of a topic is atomic. A topic whose route does not exist yet
  *   is sent through the brokers of the template topic TBW102 (the broker
  *   creates it on first send when autoCreateTopicEnable=true), as RocketMQ
@@ -82,20 +82,18 @@ struct mq_producer {
     mq_producer_options o;
     mqc_instance *inst;
     atomic_int state;
-    pthread_mutex_t lock; /* publish, hb_addrs */
+    pthread_mutex_t lock; /* publish */
     strmap publish;       /* topic -> topic_slot* */
-    mqc_addr_set hb_addrs;
+    mqc_heartbeater hb;   /* brokers of the topics used so far */
     mqc_fault_table faults;
     /* async/oneway jobs alive */
     pthread_mutex_t jobs_lock;
     pthread_cond_t jobs_cv;
     int jobs;
     int jobs_waiters; /* threads in a timed wait on jobs_cv (signal only then) */
-    ev_timer heartbeat_timer; /* (io) */
     strmap pending;           /* (io) topic -> pending_list: async jobs posted together */
     struct send_job *backoff_jobs; /* (io) async jobs waiting out a SYSTEM_BUSY back-off */
     bool io_closing;          /* (io) shutdown: no more back-off waits */
-    bytebuf hb_body;          /* (io) */
     atomic_uint_fast64_t oneway_failures;
 };
 
@@ -314,51 +312,13 @@ static int pub_get(mq_producer *p, const char *topic, bool on_io, topic_pub **ou
 
 /* ---- heartbeats ---- */
 
-static void heartbeat_to(mq_producer *p, const mqc_addr_set *set)
-{
-    for (int i = 0; i < set->n; i++)
-        mqc_heartbeat_send_async(p->inst, set->addrs[i], &p->hb_body);
-}
-
-typedef struct hb_job {
-    mq_producer *p;
-    mqc_addr_set set;
-} hb_job;
-
-static void hb_job_run(void *arg)
-{
-    hb_job *j = arg;
-    heartbeat_to(j->p, &j->set);
-    mqc_addr_set_free(&j->set);
-    free(j);
-}
-
+/* Heartbeats the brokers of pub not heartbeated before. (any) */
 static void heartbeat_new_brokers(mq_producer *p, const topic_pub *pub)
 {
-    hb_job *j = xcalloc(1, sizeof *j);
-    j->p = p;
-    pthread_mutex_lock(&p->lock);
-    for (int i = 0; i < pub->n; i++)
-        if (mqc_addr_set_add(&p->hb_addrs, pub->queues[i].addr))
-            mqc_addr_set_add(&j->set, pub->queues[i].addr);
-    pthread_mutex_unlock(&p->lock);
-    if (j->set.n == 0 || mqc_post(p->inst, hb_job_run, j) != MQ_OK) {
-        mqc_addr_set_free(&j->set);
-        free(j);
-    }
-}
-
-static void on_heartbeat_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    mq_producer *p = w->data;
     mqc_addr_set set = {0};
-    pthread_mutex_lock(&p->lock);
-    for (int i = 0; i < p->hb_addrs.n; i++)
-        mqc_addr_set_add(&set, p->hb_addrs.addrs[i]);
-    pthread_mutex_unlock(&p->lock);
-    heartbeat_to(p, &set);
+    for (int i = 0; i < pub->n; i++)
+        mqc_addr_set_add(&set, pub->queues[i].addr);
+    mqc_heartbeater_greet(&p->hb, &set);
     mqc_addr_set_free(&set);
 }
 
@@ -367,10 +327,7 @@ static void on_drained(void *arg);
 static void io_start(void *arg)
 {
     mq_producer *p = arg;
-    double period = p->o.heartbeat_interval_ms / 1000.0;
-    ev_timer_init(&p->heartbeat_timer, on_heartbeat_timer, period, period);
-    p->heartbeat_timer.data = p;
-    ev_timer_start(mqc_loop(p->inst), &p->heartbeat_timer);
+    mqc_heartbeater_start(&p->hb, p->inst, p->o.heartbeat_interval_ms, NULL, NULL);
     mqc_on_drained(p->inst, on_drained, p);
 }
 
@@ -381,7 +338,7 @@ static void io_stop(void *arg)
 {
     mq_producer *p = arg;
     p->io_closing = true;
-    ev_timer_stop(mqc_loop(p->inst), &p->heartbeat_timer);
+    mqc_heartbeater_stop(&p->hb);
     mqc_on_drained(p->inst, NULL, NULL);
     flush_pending(p); /* jobs posted but not yet sent go out (or fail) now */
     stop_backoff_jobs(p);
@@ -426,7 +383,7 @@ int mq_producer_new(const char *group, const char *namesrv_addr, const mq_produc
     strmap_init(&p->publish);
     strmap_init(&p->pending);
     mqc_fault_table_init(&p->faults, o.fault_isolation_ms);
-    bytebuf_init(&p->hb_body);
+    mqc_heartbeater_init(&p->hb);
     *out = p;
     return MQ_OK;
 }
@@ -446,7 +403,7 @@ int mq_producer_start(mq_producer *p, mq_error *err)
     int rc = mqc_instance_new(&io, &p->inst, err);
     if (rc != MQ_OK)
         return rc;
-    mqc_heartbeat_encode(mqc_client_id(p->inst), p->group, NULL, &p->hb_body);
+    mqc_heartbeat_encode(mqc_client_id(p->inst), p->group, NULL, &p->hb.body);
     mqc_run_sync(p->inst, io_start, p);
     atomic_store(&p->state, P_STARTED);
     return MQ_OK;
@@ -482,10 +439,7 @@ void mq_producer_shutdown(mq_producer *p)
                  p->group, left);
     mqc_run_sync(p->inst, io_stop, p);
     mqc_addr_set set = {0};
-    pthread_mutex_lock(&p->lock);
-    for (int i = 0; i < p->hb_addrs.n; i++)
-        mqc_addr_set_add(&set, p->hb_addrs.addrs[i]);
-    pthread_mutex_unlock(&p->lock);
+    mqc_heartbeater_snapshot(&p->hb, &set);
     mqc_unregister(p->inst, &set, p->group, NULL, mqc_default_timeout(p->inst));
     mqc_addr_set_free(&set);
     mqc_instance_free(p->inst); /* jobs still queued finish with MQ_ESTATE here */
@@ -505,9 +459,8 @@ void mq_producer_destroy(mq_producer *p)
     }
     strmap_free(&p->publish);
     strmap_free(&p->pending); /* emptied by io_stop */
-    mqc_addr_set_free(&p->hb_addrs);
+    mqc_heartbeater_free(&p->hb);
     mqc_fault_table_free(&p->faults);
-    bytebuf_free(&p->hb_body);
     pthread_mutex_destroy(&p->lock);
     pthread_mutex_destroy(&p->jobs_lock);
     pthread_cond_destroy(&p->jobs_cv);

@@ -132,9 +132,8 @@ struct mq_push_consumer {
     mqc_pq *releasing;       /* dropped orderly queues waiting to commit and unlock */
     struct local_retry *local_retries; /* messages waiting to be consumed again */
     bool closing;
-    ev_timer rebalance_timer, rebalance_soon, heartbeat_timer, persist_timer, lock_timer;
-    mqc_addr_set hb_addrs;
-    bytebuf hb_body;
+    ev_timer rebalance_timer, rebalance_soon, persist_timer, lock_timer;
+    mqc_heartbeater hb;      /* brokers of the subscribed topics (heartbeat.c) */
     unsigned ids_rr;
     strmap local_offsets;    /* BROADCASTING: key -> int64_t* */
     char *offset_file;
