@@ -5,6 +5,7 @@
  */
 #include "heartbeat.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -128,6 +129,7 @@ void mqc_heartbeater_snapshot(mqc_heartbeater *hb, mqc_addr_set *out)
 
 void mqc_heartbeater_send(mqc_heartbeater *hb, const mqc_addr_set *to, bool only_new)
 {
+    assert(mqc_on_io_thread(hb->inst));
     for (int i = 0; i < to->n; i++)
         if (mqc_heartbeater_add(hb, to->addrs[i]) || !only_new)
             mqc_heartbeat_send_async(hb->inst, to->addrs[i], &hb->body);
@@ -178,6 +180,7 @@ void mqc_heartbeater_start(mqc_heartbeater *hb, mqc_instance *inst, int period_m
                            void (*collect)(void *owner, mqc_addr_set *out), void *owner)
 {
     hb->inst = inst;
+    assert(mqc_on_io_thread(inst));
     hb->collect = collect;
     hb->owner = owner;
     double period = period_ms / 1000.0;
@@ -188,6 +191,7 @@ void mqc_heartbeater_start(mqc_heartbeater *hb, mqc_instance *inst, int period_m
 
 void mqc_heartbeater_stop(mqc_heartbeater *hb)
 {
+    assert(mqc_on_io_thread(hb->inst));
     ev_timer_stop(mqc_loop(hb->inst), &hb->timer);
 }
 
@@ -215,7 +219,11 @@ mqc_countdown *mqc_countdown_new(void)
 
 void mqc_countdown_release(mqc_countdown *c)
 {
-    if (c && atomic_fetch_sub(&c->refs, 1) == 1) {
+    if (!c)
+        return;
+    int before = atomic_fetch_sub(&c->refs, 1);
+    assert(before > 0);
+    if (before == 1) {
         pthread_mutex_destroy(&c->m);
         pthread_cond_destroy(&c->cv);
         free(c);

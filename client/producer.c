@@ -45,6 +45,7 @@
  *   of async jobs alive (producer_async.c).
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -102,6 +103,7 @@ void mq_free(void *p) { free(p); }
 static void io_start(void *arg)
 {
     mq_producer *p = arg;
+    assert(mqc_on_io_thread(p->inst));
     mqc_heartbeater_start(&p->hb, p->inst, p->o.heartbeat_interval_ms, NULL, NULL);
     mqc_on_drained(p->inst, mqc_prod_jobs_on_drained, p);
 }
@@ -109,6 +111,7 @@ static void io_start(void *arg)
 static void io_stop(void *arg)
 {
     mq_producer *p = arg;
+    assert(mqc_on_io_thread(p->inst));
     p->io_closing = true;
     mqc_heartbeater_stop(&p->hb);
     mqc_on_drained(p->inst, NULL, NULL);

@@ -19,6 +19,7 @@
  * A job holds a reference on the route snapshot its queue points into.
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -77,6 +78,7 @@ static int jobs_acquire(mq_producer *p, mq_error *err)
 static void jobs_release(mq_producer *p)
 {
     pthread_mutex_lock(&p->jobs_lock);
+    assert(p->jobs > 0);
     p->jobs--;
     if (p->jobs_waiters > 0) /* no futex wake per message when nobody waits */
         pthread_cond_broadcast(&p->jobs_cv);
@@ -119,6 +121,7 @@ static void on_backoff(struct ev_loop *loop, ev_timer *w, int revents)
     (void)loop;
     (void)revents;
     send_job *j = w->data;
+    assert(mqc_on_io_thread(j->p->inst));
     backoff_unlink(j);
     job_attempt(j);
 }

@@ -18,6 +18,7 @@
  * which uses cached routes only).
  */
 #define _GNU_SOURCE
+#include <assert.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -30,13 +31,25 @@ typedef struct publish_slot {
     atomic_llong refetch_ms;/* from_default: last background route fetch */
 } publish_slot;
 
+/* Takes another reference on a live snapshot. */
+static void pub_ref(mqc_topic_pub *pub)
+{
+    int before = atomic_fetch_add(&pub->refs, 1);
+    assert(before > 0);
+    (void)before;
+}
+
 int mqc_topic_pub_count(const mqc_topic_pub *snap) { return snap->n; }
 
 const mqc_pub_queue *mqc_topic_pub_queue(const mqc_topic_pub *snap, int i) { return &snap->queues[i]; }
 
 void mqc_pub_unref(mqc_topic_pub *pub)
 {
-    if (pub && atomic_fetch_sub(&pub->refs, 1) == 1) {
+    if (!pub)
+        return;
+    int before = atomic_fetch_sub(&pub->refs, 1);
+    assert(before > 0);
+    if (before == 1) {
         mqc_route_release(pub->route);
         free(pub->queues);
         free(pub);
@@ -143,7 +156,7 @@ static mqc_topic_pub *pub_install(mq_producer *p, const char *topic, mqc_topic_p
     }
     mqc_topic_pub *old = slot->pub;
     slot->pub = pub;
-    atomic_fetch_add(&pub->refs, 1);
+    pub_ref(pub);
     pthread_mutex_unlock(&p->lock);
     mqc_pub_unref(old);
     heartbeat_new_brokers(p, pub);
@@ -158,7 +171,7 @@ int mqc_pub_get(mq_producer *p, const char *topic, bool on_io, mqc_topic_pub **o
     publish_slot *slot = strmap_get(&p->publish, topic);
     mqc_topic_pub *pub = slot ? slot->pub : NULL;
     if (pub && ((cur && pub->route == cur) || (!cur && pub->from_default))) {
-        atomic_fetch_add(&pub->refs, 1);
+        pub_ref(pub);
         *out = pub;
         *counter = &slot->counter;
         bool refetch = false;
