@@ -259,6 +259,12 @@ int mqc_prod_check_started(mq_producer *p, mq_error *err)
     return MQ_OK;
 }
 
+int mqc_prod_check_send(mq_producer *p, const mq_message *msg, mq_error *err)
+{
+    int rc = mqc_prod_check_started(p, err);
+    return rc == MQ_OK ? mqc_check_message(msg, p->o.max_message_size, err) : rc;
+}
+
 /* ---- one send request, and what the broker answered ---- */
 
 void mqc_prod_fill_header(mq_producer *p, const mqc_send_req *r, const mqc_pub_queue *q,
@@ -522,9 +528,7 @@ static int send_one(mq_producer *p, const mq_message *msg, int32_t sysflag, cons
 int mqc_producer_send_sync(mq_producer *p, const mq_message *msg, int32_t sysflag, mq_send_result *result,
                            mq_error *err)
 {
-    int rc = mqc_prod_check_started(p, err);
-    if (rc == MQ_OK)
-        rc = mqc_check_message(msg, p->o.max_message_size, err);
+    int rc = mqc_prod_check_send(p, msg, err);
     if (rc != MQ_OK)
         return rc;
     return send_one(p, msg, sysflag, NULL, result, err);
@@ -555,32 +559,32 @@ int mqc_producer_route(mq_producer *p, const char *topic, mqc_topic_pub **snap, 
     return mqc_pub_get(p, topic, false, snap, &counter, err);
 }
 
-/* The checks every fixed-queue send makes. */
-static int fixed_send_check(mq_producer *p, const mq_message *msg, bool given, const char *what, mq_error *err)
+/* The start of every fixed-queue send: the checks, then one route snapshot
+ * for the choice and the send (a reference for the caller). queue_topic:
+ * the topic of the queue the caller named, which must be the message's. */
+static int fixed_send_begin(mq_producer *p, const mq_message *msg, bool given, const char *what,
+                            const char *queue_topic, mqc_topic_pub **snap, mq_error *err)
 {
-    int rc = mqc_prod_check_started(p, err);
-    if (rc == MQ_OK)
-        rc = mqc_check_message(msg, p->o.max_message_size, err);
-    if (rc == MQ_OK && !given) {
+    int rc = mqc_prod_check_send(p, msg, err);
+    if (rc != MQ_OK)
+        return rc;
+    if (!given) {
         mqc_error_set(err, MQ_EINVAL, "%s is NULL", what);
-        rc = MQ_EINVAL;
+        return MQ_EINVAL;
     }
-    return rc;
+    if (queue_topic && strcmp(queue_topic, mq_message_topic(msg)) != 0) {
+        mqc_error_set(err, MQ_EINVAL, "the queue's topic differs from the message's topic");
+        return MQ_EINVAL;
+    }
+    return mqc_producer_route(p, mq_message_topic(msg), snap, err);
 }
 
 int mq_producer_send_to_queue(mq_producer *p, const mq_message *msg, const mq_message_queue *queue,
                               mq_send_result *result, mq_error *err)
 {
-    int rc = fixed_send_check(p, msg, queue != NULL, "queue", err);
-    if (rc != MQ_OK)
-        return rc;
-    if (strcmp(queue->topic, mq_message_topic(msg)) != 0) {
-        mqc_error_set(err, MQ_EINVAL, "the queue's topic differs from the message's topic");
-        return MQ_EINVAL;
-    }
     mqc_topic_pub *pub;
-    atomic_uint *counter;
-    if ((rc = mqc_pub_get(p, queue->topic, false, &pub, &counter, err)) != MQ_OK)
+    int rc = fixed_send_begin(p, msg, queue != NULL, "queue", queue ? queue->topic : NULL, &pub, err);
+    if (rc != MQ_OK)
         return rc;
     rc = mqc_producer_send_chosen(p, msg, 0, pub, queue, -1, result, err);
     mqc_pub_unref(pub);
@@ -590,12 +594,9 @@ int mq_producer_send_to_queue(mq_producer *p, const mq_message *msg, const mq_me
 int mq_producer_send_orderly(mq_producer *p, const mq_message *msg, const char *sharding_key,
                              mq_send_result *result, mq_error *err)
 {
-    int rc = fixed_send_check(p, msg, sharding_key != NULL, "sharding key", err);
+    mqc_topic_pub *pub;
+    int rc = fixed_send_begin(p, msg, sharding_key != NULL, "sharding key", NULL, &pub, err);
     if (rc != MQ_OK)
-        return rc;
-    mqc_topic_pub *pub; /* one route snapshot for the choice and the send */
-    atomic_uint *counter;
-    if ((rc = mqc_pub_get(p, mq_message_topic(msg), false, &pub, &counter, err)) != MQ_OK)
         return rc;
     rc = mqc_producer_send_chosen(p, msg, 0, pub, NULL, mqc_select_by_key(sharding_key, pub->n), result, err);
     mqc_pub_unref(pub);
@@ -624,12 +625,9 @@ int mq_producer_fetch_publish_queues(mq_producer *p, const char *topic, mq_messa
 int mq_producer_send_select(mq_producer *p, const mq_message *msg, mq_queue_selector selector,
                             void *arg, mq_send_result *result, mq_error *err)
 {
-    int rc = fixed_send_check(p, msg, selector != NULL, "selector", err);
+    mqc_topic_pub *pub;
+    int rc = fixed_send_begin(p, msg, selector != NULL, "selector", NULL, &pub, err);
     if (rc != MQ_OK)
-        return rc;
-    mqc_topic_pub *pub; /* one route snapshot for the choice and the send */
-    atomic_uint *counter;
-    if ((rc = mqc_pub_get(p, mq_message_topic(msg), false, &pub, &counter, err)) != MQ_OK)
         return rc;
     mq_message_queue *qs = mqc_pub_to_queues(pub, mq_message_topic(msg));
     int idx = selector(qs, pub->n, msg, arg);

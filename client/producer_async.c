@@ -418,9 +418,7 @@ static void job_start(evq_item *item)
 static int send_job_post(mq_producer *p, const mq_message *msg, mq_send_callback cb, void *arg,
                          mq_error *err)
 {
-    int rc = mqc_prod_check_started(p, err);
-    if (rc == MQ_OK)
-        rc = mqc_check_message(msg, p->o.max_message_size, err);
+    int rc = mqc_prod_check_send(p, msg, err);
     if (rc != MQ_OK)
         return rc;
     const char *topic = mq_message_topic(msg);

@@ -103,6 +103,8 @@ typedef struct mqc_send_answer {
 typedef enum { MQC_NEXT_DONE, MQC_NEXT_RETRY, MQC_NEXT_BUSY, MQC_NEXT_FAIL } mqc_next_step;
 
 int mqc_prod_check_started(mq_producer *p, mq_error *err);
+/* check_started, then the message against the producer's limits. */
+int mqc_prod_check_send(mq_producer *p, const mq_message *msg, mq_error *err);
 void mqc_prod_fill_header(mq_producer *p, const mqc_send_req *r, const mqc_pub_queue *q, Mq__RemotingHeader *h,
                           Mq__SendMessageRequestHeader *sh);
 void mqc_prod_read_answer(const rm_cmd *resp, mqc_send_answer *a);
