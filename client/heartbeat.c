@@ -5,6 +5,7 @@
  */
 #include "heartbeat.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <stdatomic.h>
 #include <stdlib.h>
@@ -94,6 +95,106 @@ void mqc_heartbeat_send_async(mqc_instance *inst, const char *addr, const bytebu
         log_debug("heartbeat to %s: %s", addr, e.message);
 }
 
+/* ---- the heartbeater a producer or consumer owns ---- */
+
+void mqc_heartbeater_init(mqc_heartbeater *hb)
+{
+    memset(hb, 0, sizeof *hb);
+    pthread_mutex_init(&hb->lock, NULL);
+    bytebuf_init(&hb->body);
+}
+
+void mqc_heartbeater_free(mqc_heartbeater *hb)
+{
+    mqc_addr_set_free(&hb->addrs);
+    bytebuf_free(&hb->body);
+    pthread_mutex_destroy(&hb->lock);
+}
+
+bool mqc_heartbeater_add(mqc_heartbeater *hb, const char *addr)
+{
+    pthread_mutex_lock(&hb->lock);
+    bool fresh = mqc_addr_set_add(&hb->addrs, addr);
+    pthread_mutex_unlock(&hb->lock);
+    return fresh;
+}
+
+void mqc_heartbeater_snapshot(mqc_heartbeater *hb, mqc_addr_set *out)
+{
+    pthread_mutex_lock(&hb->lock);
+    for (int i = 0; i < hb->addrs.n; i++)
+        mqc_addr_set_add(out, hb->addrs.addrs[i]);
+    pthread_mutex_unlock(&hb->lock);
+}
+
+void mqc_heartbeater_send(mqc_heartbeater *hb, const mqc_addr_set *to, bool only_new)
+{
+    assert(mqc_on_io_thread(hb->inst));
+    for (int i = 0; i < to->n; i++)
+        if (mqc_heartbeater_add(hb, to->addrs[i]) || !only_new)
+            mqc_heartbeat_send_async(hb->inst, to->addrs[i], &hb->body);
+}
+
+typedef struct greet_job {
+    mqc_heartbeater *hb;
+    mqc_addr_set set;
+} greet_job;
+
+static void greet_job_run(void *arg)
+{
+    greet_job *j = arg;
+    for (int i = 0; i < j->set.n; i++)
+        mqc_heartbeat_send_async(j->hb->inst, j->set.addrs[i], &j->hb->body);
+    mqc_addr_set_free(&j->set);
+    free(j);
+}
+
+void mqc_heartbeater_greet(mqc_heartbeater *hb, const mqc_addr_set *to)
+{
+    greet_job *j = xcalloc(1, sizeof *j);
+    j->hb = hb;
+    for (int i = 0; i < to->n; i++)
+        if (mqc_heartbeater_add(hb, to->addrs[i]))
+            mqc_addr_set_add(&j->set, to->addrs[i]);
+    if (j->set.n == 0 || mqc_post(hb->inst, greet_job_run, j) != MQ_OK) {
+        mqc_addr_set_free(&j->set);
+        free(j);
+    }
+}
+
+static void on_heartbeat_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)loop;
+    (void)revents;
+    mqc_heartbeater *hb = w->data;
+    mqc_addr_set set = {0};
+    if (hb->collect)
+        hb->collect(hb->owner, &set);
+    else
+        mqc_heartbeater_snapshot(hb, &set);
+    mqc_heartbeater_send(hb, &set, false);
+    mqc_addr_set_free(&set);
+}
+
+void mqc_heartbeater_start(mqc_heartbeater *hb, mqc_instance *inst, int period_ms,
+                           void (*collect)(void *owner, mqc_addr_set *out), void *owner)
+{
+    hb->inst = inst;
+    assert(mqc_on_io_thread(inst));
+    hb->collect = collect;
+    hb->owner = owner;
+    double period = period_ms / 1000.0;
+    ev_timer_init(&hb->timer, on_heartbeat_timer, period, period);
+    hb->timer.data = hb;
+    ev_timer_start(mqc_loop(hb->inst), &hb->timer);
+}
+
+void mqc_heartbeater_stop(mqc_heartbeater *hb)
+{
+    assert(mqc_on_io_thread(hb->inst));
+    ev_timer_stop(mqc_loop(hb->inst), &hb->timer);
+}
+
 /* ---- countdown ---- */
 
 struct mqc_countdown {
@@ -118,7 +219,11 @@ mqc_countdown *mqc_countdown_new(void)
 
 void mqc_countdown_release(mqc_countdown *c)
 {
-    if (c && atomic_fetch_sub(&c->refs, 1) == 1) {
+    if (!c)
+        return;
+    int before = atomic_fetch_sub(&c->refs, 1);
+    assert(before > 0);
+    if (before == 1) {
         pthread_mutex_destroy(&c->m);
         pthread_cond_destroy(&c->cv);
         free(c);

@@ -41,6 +41,42 @@ bool mqc_addr_set_add(mqc_addr_set *s, const char *addr);
  * masters only). */
 void mqc_addr_set_add_route(mqc_addr_set *s, const mqc_route *r, bool masters_only);
 
+/* The heartbeat machinery of one producer or push consumer (the client
+ * runtime both share): the body it sends, every broker heartbeated so far
+ * (unregistered from at shutdown) and the periodic timer on the I/O thread.
+ * addrs has its own mutex because a producer meets new brokers on
+ * application threads; body is written before start and then only read. */
+typedef struct mqc_heartbeater {
+    mqc_instance *inst;
+    pthread_mutex_t lock;   /* guards addrs */
+    mqc_addr_set addrs;     /* (locked) every broker heartbeated so far */
+    bytebuf body;           /* HeartbeatData; set before start, then read-only */
+    ev_timer timer;         /* (io) */
+    /* (io) Fills the brokers to heartbeat each period; NULL: every broker
+     * of addrs. */
+    void (*collect)(void *owner, mqc_addr_set *out);
+    void *owner;
+} mqc_heartbeater;
+
+void mqc_heartbeater_init(mqc_heartbeater *hb);
+void mqc_heartbeater_free(mqc_heartbeater *hb);
+/* Binds hb to inst and starts the timer: every period_ms, heartbeat the
+ * brokers collect names (or every broker of addrs). Before this only
+ * mqc_heartbeater_add and _snapshot may be used. (io) */
+void mqc_heartbeater_start(mqc_heartbeater *hb, mqc_instance *inst, int period_ms, void (*collect)(void *owner, mqc_addr_set *out),
+                           void *owner);
+void mqc_heartbeater_stop(mqc_heartbeater *hb); /* (io) */
+/* Adds addr to the brokers heartbeated; returns true if it was new. (any) */
+bool mqc_heartbeater_add(mqc_heartbeater *hb, const char *addr);
+/* Heartbeats the brokers of to: only those not heartbeated before
+ * (only_new), or all of them. (io) */
+void mqc_heartbeater_send(mqc_heartbeater *hb, const mqc_addr_set *to, bool only_new);
+/* The same for only_new from any thread: the brokers of to not seen before
+ * are added now and heartbeated soon by the I/O thread. (any) */
+void mqc_heartbeater_greet(mqc_heartbeater *hb, const mqc_addr_set *to);
+/* A copy of every broker heartbeated so far (for UNREGISTER_CLIENT). (any) */
+void mqc_heartbeater_snapshot(mqc_heartbeater *hb, mqc_addr_set *out);
+
 /* Sends a heartbeat body to addr without waiting; a failure is logged at
  * debug level (the next period retries). (io) */
 void mqc_heartbeat_send_async(mqc_instance *inst, const char *addr, const bytebuf *body);

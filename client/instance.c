@@ -21,6 +21,7 @@
 #define _GNU_SOURCE
 #include "instance.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -605,7 +606,11 @@ int mqc_invoke_async(mqc_instance *inst, const char *addr, Mq__RemotingHeader *h
 void mqc_route_release(mqc_route *r)
 {
     route_entry *e = (route_entry *)r;
-    if (!e || atomic_fetch_sub(&e->refs, 1) != 1)
+    if (!e)
+        return;
+    int before = atomic_fetch_sub(&e->refs, 1);
+    assert(before > 0);
+    if (before != 1)
         return;
     if (e->pub.data)
         mq__topic_route_data__free_unpacked(e->pub.data, NULL);

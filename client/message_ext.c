@@ -16,6 +16,7 @@
  * task holds one reference, a pull result holds one; any thread may drop
  * the last one.
  */
+#include <assert.h>
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,7 +150,11 @@ void mqc_msg_batch_ref(mqc_msg_batch *b, int n) { __atomic_fetch_add(&b->refs, n
 
 void mqc_msg_batch_unref(mqc_msg_batch *b)
 {
-    if (b && __atomic_fetch_sub(&b->refs, 1, __ATOMIC_ACQ_REL) == 1)
+    if (!b)
+        return;
+    int before = __atomic_fetch_sub(&b->refs, 1, __ATOMIC_ACQ_REL);
+    assert(before > 0);
+    if (before == 1)
         free(b);
 }
 

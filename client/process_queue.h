@@ -7,7 +7,9 @@
  * redelivers whatever was not finished, never skips it) and the flow-control
  * decision (stop pulling above a count, a size, or an offset span). Pure
  * data: the caller locks (the push consumer keeps one mutex per queue).
- * Internal to libmqclient.
+ * The push consumer's process queue built on it (mqc_pq) is declared in
+ * push_consumer_internal.h and lives in process_queue.c too. Internal to
+ * libmqclient.
  */
 #ifndef MQ_CLIENT_PROCESS_QUEUE_H
 #define MQ_CLIENT_PROCESS_QUEUE_H

@@ -40,47 +40,6 @@ typedef struct offset_call {
 
 static void pull(mqc_pq *pq);
 
-/* ---- timers ---- */
-
-static void on_pq_timer(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    mqc_pq *pq = w->data;
-    pq->timer_on = false;
-    mqc_pq_step(pq);
-    mqc_pq_unref(pq);
-}
-
-void mqc_pq_later(mqc_pq *pq, int delay_ms)
-{
-    if (pq->c->closing || pq->timer_on)
-        return;
-    mqc_pq_ref(pq);
-    pq->timer_on = true;
-    ev_timer_init(&pq->timer, on_pq_timer, delay_ms / 1000.0, 0.);
-    pq->timer.data = pq;
-    ev_timer_start(mqc_loop(pq->c->inst), &pq->timer);
-}
-
-void mqc_pq_stop_timers(mqc_pq *pq)
-{
-    struct ev_loop *loop = mqc_loop(pq->c->inst);
-    if (pq->timer_on) {
-        ev_timer_stop(loop, &pq->timer);
-        pq->timer_on = false;
-        mqc_pq_unref(pq);
-    }
-    if (pq->resume_on) {
-        ev_timer_stop(loop, &pq->resume_timer);
-        pq->resume_on = false;
-        pthread_mutex_lock(&pq->lock);
-        pq->scheduled = false;
-        pthread_mutex_unlock(&pq->lock);
-        mqc_pq_unref(pq);
-    }
-}
-
 /* ---- committing ---- */
 
 void mqc_pq_persist(mq_push_consumer *c, mqc_pq *pq)
@@ -143,22 +102,6 @@ void mqc_persist_all(mq_push_consumer *c)
         if (mqc_local_offsets_save(c->offset_file, &c->local_offsets, &e) != MQ_OK)
             log_warn("consumer %s: %s", c->group, e.message);
     }
-}
-
-void mqc_pq_release_now(mqc_pq *pq)
-{
-    mq_push_consumer *c = pq->c;
-    if (pq->rel_prev)
-        pq->rel_prev->rel_next = pq->rel_next;
-    else
-        c->releasing = pq->rel_next;
-    if (pq->rel_next)
-        pq->rel_next->rel_prev = pq->rel_prev;
-    pq->rel_prev = pq->rel_next = NULL;
-    mqc_pq_persist(c, pq);
-    mqc_pq_unlock_oneway(c, pq);
-    pq->state = PQ_WAIT_LOCK; /* inert */
-    mqc_pq_unref(pq);
 }
 
 /* ---- the start offset ---- */

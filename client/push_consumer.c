@@ -119,7 +119,7 @@ int mq_push_consumer_new(const char *group, const char *namesrv_addr, const mq_p
     c->o.local_offset_dir = c->offset_dir;
     strmap_init(&c->pqs);
     strmap_init(&c->local_offsets);
-    bytebuf_init(&c->hb_body);
+    mqc_heartbeater_init(&c->hb);
     pthread_mutex_init(&c->svc.lock, NULL);
     pthread_cond_init(&c->svc.cv, NULL);
     *out = c;
@@ -236,7 +236,7 @@ static void build_heartbeat(mq_push_consumer *c)
     cd.subscriptiondataset = sdp;
     cd.unitmode = 0;
     cd.has_unitmode = 1;
-    mqc_heartbeat_encode(mqc_client_id(c->inst), NULL, &cd, &c->hb_body);
+    mqc_heartbeat_encode(mqc_client_id(c->inst), NULL, &cd, &c->hb.body);
     free(codes);
     free(sdp);
     free(sd);
@@ -244,35 +244,23 @@ static void build_heartbeat(mq_push_consumer *c)
 
 void mqc_heartbeat_route(mq_push_consumer *c, const mqc_route *r, bool only_new)
 {
-    for (size_t i = 0; i < r->data->n_brokerdatas; i++) {
-        Mq__BrokerData *b = r->data->brokerdatas[i];
-        for (size_t j = 0; j < b->n_brokeraddrs; j++) {
-            const char *a = b->brokeraddrs[j]->value;
-            if (!mqc_addr_set_add(&c->hb_addrs, a) && only_new)
-                continue;
-            mqc_heartbeat_send_async(c->inst, a, &c->hb_body);
-        }
-    }
+    mqc_addr_set set = {0};
+    mqc_addr_set_add_route(&set, r, false);
+    mqc_heartbeater_send(&c->hb, &set, only_new);
+    mqc_addr_set_free(&set);
 }
 
-static void on_heartbeat_timer(struct ev_loop *loop, ev_timer *w, int revents)
+/* Each heartbeat period: every broker of the subscribed topics. (io) */
+static void collect_heartbeat_brokers(void *owner, mqc_addr_set *out)
 {
-    (void)loop;
-    (void)revents;
-    mq_push_consumer *c = w->data;
-    mqc_addr_set set = {0};
+    mq_push_consumer *c = owner;
     for (int i = 0; i < c->n_subs; i++) {
         mqc_route *r = mqc_route_cached(c->inst, c->subs[i].topic);
         if (r) {
-            mqc_addr_set_add_route(&set, r, false);
+            mqc_addr_set_add_route(out, r, false);
             mqc_route_release(r);
         }
     }
-    for (int i = 0; i < set.n; i++) {
-        mqc_addr_set_add(&c->hb_addrs, set.addrs[i]);
-        mqc_heartbeat_send_async(c->inst, set.addrs[i], &c->hb_body);
-    }
-    mqc_addr_set_free(&set);
 }
 
 static void on_rebalance_timer(struct ev_loop *loop, ev_timer *w, int revents)
@@ -323,7 +311,7 @@ static void io_start(void *arg)
     mqc_on_request(c->inst, RC_NOTIFY_CONSUMER_IDS_CHANGED, on_notify, c);
     ev_timer_init(&c->rebalance_soon, NULL, 0., 0.);
     start_timer(c, &c->rebalance_timer, on_rebalance_timer, c->o.rebalance_interval_ms);
-    start_timer(c, &c->heartbeat_timer, on_heartbeat_timer, c->o.heartbeat_interval_ms);
+    mqc_heartbeater_start(&c->hb, c->inst, c->o.heartbeat_interval_ms, collect_heartbeat_brokers, c);
     start_timer(c, &c->persist_timer, on_persist_timer, c->o.persist_offset_interval_ms);
     if (c->orderly && c->o.message_model == MQ_CLUSTERING)
         start_timer(c, &c->lock_timer, on_lock_timer, c->o.lock_renew_interval_ms);
@@ -408,14 +396,14 @@ int mq_push_consumer_start(mq_push_consumer *c, mq_error *err)
             Mq__BrokerData *bd = r->data->brokerdatas[b];
             for (size_t j = 0; j < bd->n_brokeraddrs; j++) {
                 const char *a = bd->brokeraddrs[j]->value;
-                if (!mqc_addr_set_add(&c->hb_addrs, a))
+                if (!mqc_heartbeater_add(&c->hb, a))
                     continue;
                 Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
                 h.code = RC_HEART_BEAT;
                 h.has_code = 1;
                 mqc_response resp;
                 mq_error he;
-                if (mqc_invoke_sync(c->inst, a, &h, c->hb_body.data, c->hb_body.len, c->o.request_timeout_ms, &resp,
+                if (mqc_invoke_sync(c->inst, a, &h, c->hb.body.data, c->hb.body.len, c->o.request_timeout_ms, &resp,
                                     &he) != MQ_OK) {
                     log_warn("consumer %s: heartbeat to %s: %s", c->group, a, he.message);
                     continue;
@@ -504,7 +492,7 @@ static void io_close(void *arg)
     c->closing = true;
     ev_timer_stop(loop, &c->rebalance_timer);
     ev_timer_stop(loop, &c->rebalance_soon);
-    ev_timer_stop(loop, &c->heartbeat_timer);
+    mqc_heartbeater_stop(&c->hb);
     ev_timer_stop(loop, &c->persist_timer);
     ev_timer_stop(loop, &c->lock_timer);
     void *v;
@@ -579,8 +567,7 @@ static void io_final(void *arg)
         if (mqc_local_offsets_save(c->offset_file, &c->local_offsets, &e) != MQ_OK)
             log_warn("consumer %s: %s", c->group, e.message);
     }
-    for (int i = 0; i < c->hb_addrs.n; i++)
-        mqc_addr_set_add(&f->hb, c->hb_addrs.addrs[i]);
+    mqc_heartbeater_snapshot(&c->hb, &f->hb);
 }
 
 static void commit_and_unlock(mq_push_consumer *c, final_call *f)
@@ -681,8 +668,7 @@ void mq_push_consumer_destroy(mq_push_consumer *c)
     mqc_local_offsets_free(&c->local_offsets);
     strmap_free(&c->local_offsets);
     strmap_free(&c->pqs);
-    mqc_addr_set_free(&c->hb_addrs);
-    bytebuf_free(&c->hb_body);
+    mqc_heartbeater_free(&c->hb);
     free(c->offset_file);
     free(c->instance_name);
     free(c->offset_dir);

@@ -132,15 +132,32 @@ struct mq_push_consumer {
     mqc_pq *releasing;       /* dropped orderly queues waiting to commit and unlock */
     struct local_retry *local_retries; /* messages waiting to be consumed again */
     bool closing;
-    ev_timer rebalance_timer, rebalance_soon, heartbeat_timer, persist_timer, lock_timer;
-    mqc_addr_set hb_addrs;
-    bytebuf hb_body;
+    ev_timer rebalance_timer, rebalance_soon, persist_timer, lock_timer;
+    mqc_heartbeater hb;      /* brokers of the subscribed topics (heartbeat.c) */
     unsigned ids_rr;
     strmap local_offsets;    /* BROADCASTING: key -> int64_t* */
     char *offset_file;
 
     mqc_consume_service svc;
 };
+
+/* ---- process_queue.c: the process queue (io unless marked) ---- */
+/* A process queue for mq of sub, holding one reference (the table's). */
+mqc_pq *mqc_pq_new(mq_push_consumer *c, mqc_sub *sub, const mq_message_queue *mq);
+void mqc_pq_ref(mqc_pq *pq);   /* (any) */
+void mqc_pq_unref(mqc_pq *pq); /* (any) the last frees */
+/* Orderly: may this queue be consumed now? (locked) */
+bool mqc_pq_lock_valid(const mqc_pq *pq, int64_t now);
+/* Orderly: queue a consume task for pq if it has messages and none is queued. */
+void mqc_pq_schedule_orderly(mqc_pq *pq);
+/* The queue is no longer ours: out of the table, timers off, then release
+ * (orderly with the lock held) or commit now. Drops the table's reference. */
+void mqc_pq_drop(mq_push_consumer *c, mqc_pq *pq);
+/* Runs mqc_pq_step after delay_ms. */
+void mqc_pq_later(mqc_pq *pq, int delay_ms);
+void mqc_pq_stop_timers(mqc_pq *pq);
+/* Ends the release of a dropped orderly queue: commit, unlock, forget. */
+void mqc_pq_release_now(mqc_pq *pq);
 
 /* ---- rebalance.c (io) ---- */
 void mqc_rebalance_all(mq_push_consumer *c);
@@ -149,13 +166,6 @@ void mqc_rebalance_soon(mq_push_consumer *c, int delay_ms);
 void mqc_lock_all(mq_push_consumer *c);
 /* Asks pq's broker for pq's lock (a queue still waiting for it). */
 void mqc_lock_queue(mq_push_consumer *c, mqc_pq *pq);
-void mqc_pq_drop(mq_push_consumer *c, mqc_pq *pq);
-void mqc_pq_unref(mqc_pq *pq);
-void mqc_pq_ref(mqc_pq *pq);
-/* Orderly: may this queue be consumed now? (locked) */
-bool mqc_pq_lock_valid(const mqc_pq *pq, int64_t now);
-/* Orderly: queue a consume task for pq if it has messages and none is queued. (io) */
-void mqc_pq_schedule_orderly(mqc_pq *pq);
 /* Master address of pq's broker from the cached route, copied into out. */
 bool mqc_pq_broker_addr(mq_push_consumer *c, const mq_message_queue *mq, char *out, size_t cap);
 /* Sends the queue's encoded lock body (LockBatchRequestBody) of queues. */
@@ -166,17 +176,12 @@ void mqc_pq_unlock_oneway(mq_push_consumer *c, mqc_pq *pq);
 /* ---- pull_loop.c (io) ---- */
 /* Runs the queue's next step (lock wait, offset search, pull). */
 void mqc_pq_step(mqc_pq *pq);
-/* Runs mqc_pq_step after delay_ms. */
-void mqc_pq_later(mqc_pq *pq, int delay_ms);
-void mqc_pq_stop_timers(mqc_pq *pq);
 /* Commit offsets of every queue that advanced (periodic). */
 void mqc_persist_all(mq_push_consumer *c);
 /* Commits pq's offset now (oneway), e.g. when it is dropped. */
 void mqc_pq_persist(mq_push_consumer *c, mqc_pq *pq);
 /* Restarts queues parked by suspend(). */
 void mqc_unpark_all(mq_push_consumer *c);
-/* Ends the release of a dropped orderly queue: commit, unlock, forget. */
-void mqc_pq_release_now(mqc_pq *pq);
 
 /* ---- consume_service.c ---- */
 int mqc_svc_start(mq_push_consumer *c, mq_error *err);

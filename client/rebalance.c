@@ -29,35 +29,6 @@
 
 void mqc_heartbeat_route(mq_push_consumer *c, const mqc_route *r, bool only_new);
 
-void mqc_pq_ref(mqc_pq *pq) { atomic_fetch_add(&pq->refs, 1); }
-
-void mqc_pq_unref(mqc_pq *pq)
-{
-    if (!pq || atomic_fetch_sub(&pq->refs, 1) != 1)
-        return;
-    for (size_t i = 0; i < pq->pend_len; i++)
-        mqc_msg_batch_unref(pq->pending[(pq->pend_head + i) % pq->pend_cap]->batch);
-    free(pq->pending);
-    mqc_inflight_free(&pq->inflight);
-    pthread_mutex_destroy(&pq->lock);
-    free(pq);
-}
-
-static mqc_pq *pq_new(mq_push_consumer *c, mqc_sub *sub, const mq_message_queue *mq)
-{
-    mqc_pq *pq = xcalloc(1, sizeof *pq);
-    pq->mq = *mq;
-    mqc_queue_key(mq, pq->key, sizeof pq->key);
-    atomic_init(&pq->refs, 1);
-    pq->c = c;
-    pq->sub = sub;
-    pthread_mutex_init(&pq->lock, NULL);
-    mqc_inflight_init(&pq->inflight, 0);
-    pq->persisted = -1;
-    pq->state = c->orderly && c->o.message_model == MQ_CLUSTERING ? PQ_WAIT_LOCK : PQ_WAIT_OFFSET;
-    return pq;
-}
-
 bool mqc_pq_broker_addr(mq_push_consumer *c, const mq_message_queue *mq, char *out, size_t cap)
 {
     mqc_route *r = mqc_route_cached(c->inst, mq->topic);
@@ -69,56 +40,6 @@ bool mqc_pq_broker_addr(mq_push_consumer *c, const mq_message_queue *mq, char *o
     bool ok = a && str_copy(out, cap, a);
     mqc_route_release(r);
     return ok;
-}
-
-bool mqc_pq_lock_valid(const mqc_pq *pq, int64_t now)
-{
-    if (pq->c->o.message_model == MQ_BROADCASTING)
-        return true;
-    return pq->locked && now - pq->lock_ms <= pq->c->o.lock_expiry_ms;
-}
-
-void mqc_pq_schedule_orderly(mqc_pq *pq)
-{
-    pthread_mutex_lock(&pq->lock);
-    bool go = !pq->dropped && !pq->scheduled && pq->pend_len > 0 && mqc_pq_lock_valid(pq, mono_ms());
-    if (go)
-        pq->scheduled = true;
-    pthread_mutex_unlock(&pq->lock);
-    if (go)
-        mqc_svc_push_queue(pq->c, pq);
-}
-
-/* ---- dropping ---- */
-
-void mqc_pq_drop(mq_push_consumer *c, mqc_pq *pq)
-{
-    if (pq->in_table) {
-        strmap_remove(&c->pqs, pq->key);
-        pq->in_table = false;
-    }
-    pthread_mutex_lock(&pq->lock);
-    pq->dropped = true;
-    bool held_lock = pq->locked;
-    pthread_mutex_unlock(&pq->lock);
-    mqc_pq_stop_timers(pq);
-    log_info("consumer %s: queue %s/%s/%d is no longer ours", c->group, pq->mq.topic, pq->mq.broker_name,
-             pq->mq.queue_id);
-    if (c->orderly && c->o.message_model == MQ_CLUSTERING && held_lock && !c->closing) {
-        /* Commit and unlock once the listener (if running) returns, so the
-         * next owner starts exactly after the last message consumed here. */
-        pq->state = PQ_RELEASING;
-        mqc_pq_ref(pq); /* the releasing list's */
-        pq->rel_prev = NULL;
-        pq->rel_next = c->releasing;
-        if (c->releasing)
-            c->releasing->rel_prev = pq;
-        c->releasing = pq;
-        mqc_pq_step(pq);
-    } else {
-        mqc_pq_persist(c, pq);
-    }
-    mqc_pq_unref(pq); /* the table's reference */
 }
 
 /* ---- locks (orderly, CLUSTERING) ---- */
@@ -347,7 +268,7 @@ static void apply_assignment(mq_push_consumer *c, mqc_sub *sub, const mq_message
         mqc_queue_key(&qs[i], key, sizeof key);
         if (strmap_get(&c->pqs, key))
             continue;
-        mqc_pq *pq = pq_new(c, sub, &qs[i]);
+        mqc_pq *pq = mqc_pq_new(c, sub, &qs[i]);
         strmap_put(&c->pqs, pq->key, pq);
         pq->in_table = true;
         log_info("consumer %s: queue %s/%s/%d is now ours", c->group, pq->mq.topic, pq->mq.broker_name,

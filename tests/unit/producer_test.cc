@@ -22,6 +22,8 @@ extern "C" {
 #include "log.h"
 #include "message.h"
 #include "mq/producer.h"
+#include "producer_internal.h"
+#include "queue_select.h"
 }
 
 namespace {
@@ -601,6 +603,99 @@ TEST_F(ProducerTest, SelectorAndExplicitQueue) {
     strcpy(q.broker_name, "broker-z");
     EXPECT_EQ(MQ_ENOROUTE, mq_producer_send_to_queue(p, m, &q, &r, &err));
     mq_message_destroy(m);
+}
+
+// A route refresh between the choice of a queue and the send must not move
+// the message: the choice and the send use one route snapshot. The selector
+// runs between the two, so it changes the nameserver's route (broker-a
+// gone, broker-b with 4 queues) and waits until the producer has refreshed
+// it; before the fix the send looked the route up again and index 1 meant
+// broker-b's queue 1 instead of broker-a's.
+struct RefreshDuringChoice {
+    FakeNamesrv *ns = nullptr;
+    FakeBroker *b = nullptr;
+    mq_producer *p = nullptr;
+    const char *key = nullptr;
+    int chosen = -1;
+    std::vector<mq_message_queue> seen;
+    bool refreshed = false;
+};
+
+static int refresh_then_choose_by_key(const mq_message_queue *qs, int n, const mq_message *, void *arg) {
+    auto *t = static_cast<RefreshDuringChoice *>(arg);
+    t->seen.assign(qs, qs + n);
+    t->chosen = mqc_select_by_key(t->key, n); // what mq_producer_send_orderly chooses
+    t->ns->set_route("T", {{"broker-b", t->b->addr(), 4, 4, 6}});
+    t->refreshed = wait_for([&] {
+        mq_message_queue *now;
+        int m = 0;
+        if (mq_producer_fetch_publish_queues(t->p, "T", &now, &m, nullptr) != MQ_OK)
+            return false;
+        mq_free(now);
+        return m == 4;
+    });
+    return t->chosen;
+}
+
+TEST_F(ProducerTest, RouteRefreshBetweenChoiceAndSendKeepsTheChosenQueue) {
+    mq_producer_options o;
+    mq_producer_options_init(&o);
+    o.send_timeout_ms = 2000;
+    o.poll_name_server_interval_ms = 20;
+    start(&o);
+    // "a" hashes to 97: queue 1 of 8 (broker-a) before, queue 1 of 4 (broker-b) after.
+    RefreshDuringChoice t;
+    t.ns = &ns;
+    t.b = b.get();
+    t.p = p;
+    t.key = "a";
+    mq_message *m = msg("T", "keyed");
+    mq_send_result r;
+    mq_error err{};
+    ASSERT_EQ(MQ_OK, mq_producer_send_select(p, m, refresh_then_choose_by_key, &t, &r, &err)) << err.message;
+    mq_message_destroy(m);
+    ASSERT_TRUE(t.refreshed) << "the producer never saw the new route";
+    ASSERT_EQ(8u, t.seen.size());
+    ASSERT_EQ(1, t.chosen);
+    EXPECT_STREQ(t.seen[1].broker_name, r.queue.broker_name);
+    EXPECT_STREQ("broker-a", r.queue.broker_name);
+    EXPECT_EQ(1, r.queue.queue_id);
+    EXPECT_EQ(1u, a->queue_size("T", 1));
+    EXPECT_EQ(0u, sends(*b));
+}
+
+// The same for mq_producer_send_orderly's own path (producer_internal.h):
+// the snapshot it takes (mqc_producer_route) is the one the send resolves
+// the key's queue in (mqc_producer_send_chosen), even when the route is
+// refreshed in between.
+TEST_F(ProducerTest, OrderlySendUsesTheSnapshotItChoseFrom) {
+    mq_producer_options o;
+    mq_producer_options_init(&o);
+    o.send_timeout_ms = 2000;
+    o.poll_name_server_interval_ms = 20;
+    start(&o);
+    mqc_topic_pub *snap = nullptr;
+    mq_error err{};
+    ASSERT_EQ(MQ_OK, mqc_producer_route(p, "T", &snap, &err)) << err.message;
+    ASSERT_EQ(8, mqc_topic_pub_count(snap));
+    int idx = mqc_select_by_key("a", mqc_topic_pub_count(snap));
+    ns.set_route("T", {{"broker-b", b->addr(), 4, 4, 6}});
+    ASSERT_TRUE(wait_for([&] {
+        mq_message_queue *now;
+        int m = 0;
+        if (mq_producer_fetch_publish_queues(p, "T", &now, &m, nullptr) != MQ_OK)
+            return false;
+        mq_free(now);
+        return m == 4;
+    }));
+    mq_message *m = msg("T", "keyed");
+    mq_send_result r;
+    ASSERT_EQ(MQ_OK, mqc_producer_send_chosen(p, m, 0, snap, nullptr, idx, &r, &err)) << err.message;
+    mq_message_destroy(m);
+    mqc_pub_unref(snap);
+    EXPECT_STREQ("broker-a", r.queue.broker_name);
+    EXPECT_EQ(1, r.queue.queue_id);
+    EXPECT_EQ(0u, sends(*b));
 }
 
 TEST_F(ProducerTest, HeartbeatsBrokersInUseAndUnregistersOnShutdown) {
