@@ -3,7 +3,7 @@
  * flags, serialize types, language codes, and the table that says which
  * typed header (oneof member of mq.RemotingHeader) each code carries.
  *
- * The numbers are RocketMQ's (ROCKETMQ-FACTS.md section 14), so one port can
+ * The numbers are RocketMQ's (docs/PROTOCOL.md "Request codes"), so one port can
  * serve our client and RocketMQ 4.x clients. protocol.c holds the table; it
  * is read-only after start and safe from any thread.
  */
