@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "broker_context.h"
 #include "log.h"
 #include "namesrv_register.h"
 #include "consumer_offset.h"
@@ -285,19 +285,20 @@ static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
     rm_stats_get(&st);
     kv_add(&k, "remotingFramesIn", "%llu", (unsigned long long)st.frames_in);
     kv_add(&k, "remotingFramesOut", "%llu", (unsigned long long)st.frames_out);
-    kv_add(&k, "putTps", "%.1f %.1f %.1f", broker_rate(b, offsetof(broker_stats, put_msgs), 10),
-           broker_rate(b, offsetof(broker_stats, put_msgs), 60), broker_rate(b, offsetof(broker_stats, put_msgs), 1));
-    kv_add(&k, "getTransferedTps", "%.1f %.1f %.1f", broker_rate(b, offsetof(broker_stats, get_msgs), 10),
-           broker_rate(b, offsetof(broker_stats, get_msgs), 60), broker_rate(b, offsetof(broker_stats, get_msgs), 1));
-    kv_add(&k, "getFoundTps", "%.1f", broker_rate(b, offsetof(broker_stats, get_found), 10));
-    kv_add(&k, "getMissTps", "%.1f", broker_rate(b, offsetof(broker_stats, get_miss), 10));
-    kv_add(&k, "msgPutTotalSinceStart", "%llu", (unsigned long long)b->stats.put_msgs);
+    kv_add(&k, "putTps", "%.1f %.1f %.1f", broker_rate(b, BROKER_RATE_PUT_MSGS, 10),
+           broker_rate(b, BROKER_RATE_PUT_MSGS, 60), broker_rate(b, BROKER_RATE_PUT_MSGS, 1));
+    kv_add(&k, "getTransferedTps", "%.1f %.1f %.1f", broker_rate(b, BROKER_RATE_GET_MSGS, 10),
+           broker_rate(b, BROKER_RATE_GET_MSGS, 60), broker_rate(b, BROKER_RATE_GET_MSGS, 1));
+    kv_add(&k, "getFoundTps", "%.1f", broker_rate(b, BROKER_RATE_GET_FOUND, 10));
+    kv_add(&k, "getMissTps", "%.1f", broker_rate(b, BROKER_RATE_GET_MISS, 10));
+    store_stats ss = {0};
+    if (b->store)
+        store_get_stats(b->store, &ss);
+    kv_add(&k, "msgPutTotalSinceStart", "%llu", (unsigned long long)ss.put_msgs);
     kv_add(&k, "msgGetTotalSinceStart", "%llu", (unsigned long long)b->stats.get_msgs);
     kv_add(&k, "sendRefusedTotal", "%llu", (unsigned long long)b->stats.put_refused);
     kv_add(&k, "sendBusyRejectedTotal", "%llu", (unsigned long long)b->stats.busy_rejections);
     if (b->store) {
-        store_stats ss;
-        store_get_stats(b->store, &ss);
         kv_add(&k, "commitLogMinOffset", "%lld", (long long)ss.commitlog_min_offset);
         kv_add(&k, "commitLogMaxOffset", "%lld", (long long)ss.commitlog_max_offset);
         kv_add(&k, "commitLogFlushedOffset", "%lld", (long long)ss.flushed_offset);

@@ -18,7 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "broker_context.h"
 #include "client_manager.h"
 #include "consumer_offset.h"
 #include "log.h"
