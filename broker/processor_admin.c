@@ -126,30 +126,10 @@ static void on_delete_topic(rm_conn *c, const rm_cmd *req, void *arg)
 static void on_all_topic_config(rm_conn *c, const rm_cmd *req, void *arg)
 {
     broker *b = arg;
-    size_t n = topic_table_count(b->topics);
-    Mq__TopicConfig *cfgs = xcalloc(n ? n : 1, sizeof *cfgs);
-    Mq__TopicConfigTable__TopicConfigTableEntry *es = xcalloc(n ? n : 1, sizeof *es);
-    Mq__TopicConfigTable__TopicConfigTableEntry **ptrs = xcalloc(n ? n : 1, sizeof *ptrs);
-    size_t i = 0;
-    const topic_config *tc;
-    for (size_t it = 0; i < n && topic_table_next(b->topics, &it, &tc); i++) {
-        topic_config_to_pb(tc, &cfgs[i]);
-        es[i] = (Mq__TopicConfigTable__TopicConfigTableEntry)MQ__TOPIC_CONFIG_TABLE__TOPIC_CONFIG_TABLE_ENTRY__INIT;
-        es[i].key = (char *)tc->name;
-        es[i].value = &cfgs[i];
-        ptrs[i] = &es[i];
-    }
-    Mq__DataVersion dv = MQ__DATA_VERSION__INIT;
-    topic_table_data_version(b->topics, &dv.timestamp, &dv.counter);
-    dv.has_timestamp = dv.has_counter = 1;
-    Mq__TopicConfigTable t = MQ__TOPIC_CONFIG_TABLE__INIT;
-    t.n_topicconfigtable = i;
-    t.topicconfigtable = ptrs;
-    t.dataversion = &dv;
-    rm_reply_ok(c, req, &t.base);
-    free(cfgs);
-    free(es);
-    free(ptrs);
+    topic_table_pb topics;
+    topic_table_to_pb(b->topics, -1, &topics);
+    rm_reply_ok(c, req, &topics.msg.base); /* the fields of TopicConfigTable */
+    topic_table_pb_free(&topics);
 }
 
 /* ---- subscription groups ---- */
