@@ -24,7 +24,6 @@
 #include "util.h"
 
 enum {
-    MAX_NAMESRV = 32,
     REQUEST_TIMEOUT_MS = 3000,
     UNREGISTER_TIMEOUT_MS = 1000,
     RETRY_AFTER_DROP_MS = 1000,

@@ -22,8 +22,6 @@
 #include "protocol.h"
 #include "util.h"
 
-enum { MAX_NAMESRV = 32 };
-
 struct mq_admin {
     mqc_instance *inst;
     int timeout_ms;
