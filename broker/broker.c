@@ -6,7 +6,8 @@
  * tables (plus RocketMQ's start-up topics) -> store -> processors -> listen
  * -> registrar. Stop (SIGTERM/SIGINT): unregister from the nameservers
  * (bounded wait), stop the server, break the loop; broker_destroy frees the
- * rest in reverse order. All on the loop thread.
+ * rest in reverse order. All on the loop thread. The shared context it
+ * builds is broker_context.h; the counters' rates are broker_stats.c.
  */
 #include "broker.h"
 
@@ -101,33 +102,6 @@ static int store_config_from(const broker *b, store_config *sc, char *err, size_
     return 0;
 }
 
-static void on_rate_tick(struct ev_loop *loop, ev_timer *w, int revents)
-{
-    (void)loop;
-    (void)revents;
-    broker *b = w->data;
-    b->rates.samples[b->rates.next] = b->stats;
-    b->rates.next = (b->rates.next + 1) % BROKER_RATE_WINDOW;
-    if (b->rates.filled < BROKER_RATE_WINDOW)
-        b->rates.filled++;
-}
-
-double broker_rate(const broker *b, size_t counter_offset, int seconds)
-{
-    if (b->rates.filled < 2)
-        return 0;
-    if (seconds >= b->rates.filled)
-        seconds = b->rates.filled - 1;
-    if (seconds < 1)
-        seconds = 1;
-    int newest = (b->rates.next + BROKER_RATE_WINDOW - 1) % BROKER_RATE_WINDOW;
-    int oldest = (newest + BROKER_RATE_WINDOW - seconds) % BROKER_RATE_WINDOW;
-    uint64_t a, z;
-    memcpy(&z, (const char *)&b->rates.samples[newest] + counter_offset, sizeof z);
-    memcpy(&a, (const char *)&b->rates.samples[oldest] + counter_offset, sizeof a);
-    return (double)(z - a) / seconds;
-}
-
 static void on_conn_closed(rm_conn *c, void *arg)
 {
     processor_client_conn_closed(arg, c);
@@ -186,9 +160,7 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     processor_offset_register(b);
     processor_query_register(b);
     rm_server_on_close(b->server, on_conn_closed, b);
-    ev_timer_init(&b->rate_timer, on_rate_tick, 1.0, 1.0);
-    b->rate_timer.data = b;
-    ev_timer_start(loop, &b->rate_timer);
+    broker_rates_start(b);
 
     if (registrar_new(b, &b->registrar, err, errlen) != 0)
         goto fail;
@@ -223,8 +195,7 @@ void broker_stop(broker *b)
 
 void broker_destroy(broker *b)
 {
-    if (b->loop)
-        ev_timer_stop(b->loop, &b->rate_timer);
+    broker_rates_stop(b);
     if (b->topics)
         topic_table_on_change(b->topics, NULL, NULL);
     registrar_free(b->registrar);

@@ -1,6 +1,6 @@
 /*
  * broker_config.c - the option table of mqbroker: key names and defaults are
- * RocketMQ's (ROCKETMQ-FACTS.md sections 0, 2, 5, 6, 8, 11) unless a comment
+ * RocketMQ's (docs/OPERATIONS.md "Configuration") unless a comment
  * says why we differ.
  */
 #include "broker_config.h"

@@ -19,7 +19,7 @@
 #include <stdint.h>
 
 #include "body.pb-c.h"
-#include "broker.h"
+#include "broker_context.h"
 #include "remoting.h"
 #include "subscription.h"
 

@@ -15,7 +15,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker.h"
+#include "broker_context.h"
 
 #ifdef __cplusplus
 extern "C" {

@@ -24,7 +24,6 @@
 #include "util.h"
 
 enum {
-    MAX_NAMESRV = 32,
     REQUEST_TIMEOUT_MS = 3000,
     UNREGISTER_TIMEOUT_MS = 1000,
     RETRY_AFTER_DROP_MS = 1000,
@@ -163,38 +162,16 @@ static rm_conn *peer_conn(ns_peer *p)
 static void build_body(struct namesrv_registrar *r, bytebuf *out)
 {
     broker *b = r->b;
-    size_t n = topic_table_count(b->topics);
-    Mq__TopicConfig *cfgs = xcalloc(n ? n : 1, sizeof *cfgs);
-    Mq__TopicConfigSerializeWrapper__TopicConfigTableEntry *entries = xcalloc(n ? n : 1, sizeof *entries);
-    Mq__TopicConfigSerializeWrapper__TopicConfigTableEntry **ptrs = xcalloc(n ? n : 1, sizeof *ptrs);
-    size_t i = 0;
-    const topic_config *tc;
     bool broker_rw = (b->cfg.broker_perm & (PERM_READ | PERM_WRITE)) == (PERM_READ | PERM_WRITE);
-    for (size_t it = 0; i < n && topic_table_next(b->topics, &it, &tc); i++) {
-        topic_config_to_pb(tc, &cfgs[i]);
-        if (!broker_rw) /* a broker not readable or writable says so for every topic */
-            cfgs[i].perm = b->cfg.broker_perm;
-        entries[i] = (Mq__TopicConfigSerializeWrapper__TopicConfigTableEntry)
-            MQ__TOPIC_CONFIG_SERIALIZE_WRAPPER__TOPIC_CONFIG_TABLE_ENTRY__INIT;
-        entries[i].key = (char *)tc->name;
-        entries[i].value = &cfgs[i];
-        ptrs[i] = &entries[i];
-    }
-    Mq__DataVersion dv = MQ__DATA_VERSION__INIT;
-    topic_table_data_version(b->topics, &dv.timestamp, &dv.counter);
-    dv.has_timestamp = dv.has_counter = 1;
-    Mq__TopicConfigSerializeWrapper w = MQ__TOPIC_CONFIG_SERIALIZE_WRAPPER__INIT;
-    w.n_topicconfigtable = i;
-    w.topicconfigtable = ptrs;
-    w.dataversion = &dv;
+    topic_table_pb topics;
+    /* a broker not readable or writable says so for every topic */
+    topic_table_to_pb(b->topics, broker_rw ? -1 : b->cfg.broker_perm, &topics);
     Mq__RegisterBrokerBody body = MQ__REGISTER_BROKER_BODY__INIT;
-    body.topicconfigserializewrapper = &w;
+    body.topicconfigserializewrapper = &topics.msg;
     size_t len = mq__register_broker_body__get_packed_size(&body);
     uint8_t *dst = bytebuf_reserve(out, len);
     out->len += mq__register_broker_body__pack(&body, dst);
-    free(cfgs);
-    free(entries);
-    free(ptrs);
+    topic_table_pb_free(&topics);
 }
 
 static void on_register_response(rm_conn *c, int err, const rm_cmd *resp, void *arg)

@@ -21,7 +21,7 @@
 #include <stdbool.h>
 #include <stddef.h>
 
-#include "broker.h"
+#include "broker_context.h"
 
 #ifdef __cplusplus
 extern "C" {

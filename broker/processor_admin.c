@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "broker_context.h"
 #include "log.h"
 #include "namesrv_register.h"
 #include "consumer_offset.h"
@@ -126,30 +126,10 @@ static void on_delete_topic(rm_conn *c, const rm_cmd *req, void *arg)
 static void on_all_topic_config(rm_conn *c, const rm_cmd *req, void *arg)
 {
     broker *b = arg;
-    size_t n = topic_table_count(b->topics);
-    Mq__TopicConfig *cfgs = xcalloc(n ? n : 1, sizeof *cfgs);
-    Mq__TopicConfigTable__TopicConfigTableEntry *es = xcalloc(n ? n : 1, sizeof *es);
-    Mq__TopicConfigTable__TopicConfigTableEntry **ptrs = xcalloc(n ? n : 1, sizeof *ptrs);
-    size_t i = 0;
-    const topic_config *tc;
-    for (size_t it = 0; i < n && topic_table_next(b->topics, &it, &tc); i++) {
-        topic_config_to_pb(tc, &cfgs[i]);
-        es[i] = (Mq__TopicConfigTable__TopicConfigTableEntry)MQ__TOPIC_CONFIG_TABLE__TOPIC_CONFIG_TABLE_ENTRY__INIT;
-        es[i].key = (char *)tc->name;
-        es[i].value = &cfgs[i];
-        ptrs[i] = &es[i];
-    }
-    Mq__DataVersion dv = MQ__DATA_VERSION__INIT;
-    topic_table_data_version(b->topics, &dv.timestamp, &dv.counter);
-    dv.has_timestamp = dv.has_counter = 1;
-    Mq__TopicConfigTable t = MQ__TOPIC_CONFIG_TABLE__INIT;
-    t.n_topicconfigtable = i;
-    t.topicconfigtable = ptrs;
-    t.dataversion = &dv;
-    rm_reply_ok(c, req, &t.base);
-    free(cfgs);
-    free(es);
-    free(ptrs);
+    topic_table_pb topics;
+    topic_table_to_pb(b->topics, -1, &topics);
+    rm_reply_ok(c, req, &topics.msg.base); /* the fields of TopicConfigTable */
+    topic_table_pb_free(&topics);
 }
 
 /* ---- subscription groups ---- */
@@ -285,19 +265,20 @@ static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
     rm_stats_get(&st);
     kv_add(&k, "remotingFramesIn", "%llu", (unsigned long long)st.frames_in);
     kv_add(&k, "remotingFramesOut", "%llu", (unsigned long long)st.frames_out);
-    kv_add(&k, "putTps", "%.1f %.1f %.1f", broker_rate(b, offsetof(broker_stats, put_msgs), 10),
-           broker_rate(b, offsetof(broker_stats, put_msgs), 60), broker_rate(b, offsetof(broker_stats, put_msgs), 1));
-    kv_add(&k, "getTransferedTps", "%.1f %.1f %.1f", broker_rate(b, offsetof(broker_stats, get_msgs), 10),
-           broker_rate(b, offsetof(broker_stats, get_msgs), 60), broker_rate(b, offsetof(broker_stats, get_msgs), 1));
-    kv_add(&k, "getFoundTps", "%.1f", broker_rate(b, offsetof(broker_stats, get_found), 10));
-    kv_add(&k, "getMissTps", "%.1f", broker_rate(b, offsetof(broker_stats, get_miss), 10));
-    kv_add(&k, "msgPutTotalSinceStart", "%llu", (unsigned long long)b->stats.put_msgs);
+    kv_add(&k, "putTps", "%.1f %.1f %.1f", broker_rate(b, BROKER_RATE_PUT_MSGS, 10),
+           broker_rate(b, BROKER_RATE_PUT_MSGS, 60), broker_rate(b, BROKER_RATE_PUT_MSGS, 1));
+    kv_add(&k, "getTransferedTps", "%.1f %.1f %.1f", broker_rate(b, BROKER_RATE_GET_MSGS, 10),
+           broker_rate(b, BROKER_RATE_GET_MSGS, 60), broker_rate(b, BROKER_RATE_GET_MSGS, 1));
+    kv_add(&k, "getFoundTps", "%.1f", broker_rate(b, BROKER_RATE_GET_FOUND, 10));
+    kv_add(&k, "getMissTps", "%.1f", broker_rate(b, BROKER_RATE_GET_MISS, 10));
+    store_stats ss = {0};
+    if (b->store)
+        store_get_stats(b->store, &ss);
+    kv_add(&k, "msgPutTotalSinceStart", "%llu", (unsigned long long)ss.put_msgs);
     kv_add(&k, "msgGetTotalSinceStart", "%llu", (unsigned long long)b->stats.get_msgs);
     kv_add(&k, "sendRefusedTotal", "%llu", (unsigned long long)b->stats.put_refused);
     kv_add(&k, "sendBusyRejectedTotal", "%llu", (unsigned long long)b->stats.busy_rejections);
     if (b->store) {
-        store_stats ss;
-        store_get_stats(b->store, &ss);
         kv_add(&k, "commitLogMinOffset", "%lld", (long long)ss.commitlog_min_offset);
         kv_add(&k, "commitLogMaxOffset", "%lld", (long long)ss.commitlog_max_offset);
         kv_add(&k, "commitLogFlushedOffset", "%lld", (long long)ss.flushed_offset);

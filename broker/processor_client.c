@@ -14,7 +14,7 @@
 #include <string.h>
 
 #include "body.pb-c.h"
-#include "broker.h"
+#include "broker_context.h"
 #include "client_manager.h"
 #include "log.h"
 #include "processors.h"

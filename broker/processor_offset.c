@@ -17,7 +17,7 @@
 #include <strings.h>
 
 #include "body.pb-c.h"
-#include "broker.h"
+#include "broker_context.h"
 #include "client_manager.h"
 #include "consumer_offset.h"
 #include "pull_hold.h"

@@ -12,13 +12,13 @@
  * in pull_hold (long polling) with a copy of what it needs, and retried when
  * the dispatcher reports new entries for its queue, or answered
  * PULL_NOT_FOUND when its suspend time is over. Statuses follow RocketMQ's
- * PullMessageProcessor (ROCKETMQ-FACTS.md 8.5).
+ * PullMessageProcessor (docs/PROTOCOL.md "Pull statuses and long polling").
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "broker_context.h"
 #include "client_manager.h"
 #include "consumer_offset.h"
 #include "log.h"

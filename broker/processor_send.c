@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "broker_context.h"
 #include "bytes.h"
 #include "log.h"
 #include "message.h"
@@ -347,8 +347,6 @@ static void on_send(rm_conn *c, const rm_cmd *req, void *arg)
         stored(st);
     if (!put_ok_or_answer(st->b, c, req, rc, &res))
         return;
-    st->b->stats.put_msgs++;
-    st->b->stats.put_bytes += req->body_len;
     finish(st, c, req, &res, res.offset_msg_id, store_wait_requested(props, plen));
 }
 
@@ -411,8 +409,6 @@ static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
                 bytebuf_append(&ids, ",", 1);
             bytebuf_append_str(&ids, id);
         }
-        st->b->stats.put_msgs += n;
-        st->b->stats.put_bytes += res.wrote_bytes;
         finish(st, c, req, &res, bytebuf_cstr(&ids), wait);
         bytebuf_free(&ids);
     }

@@ -21,7 +21,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "broker.h"
+#include "broker_context.h"
 #include "store/store.h"
 
 #ifdef __cplusplus

@@ -8,7 +8,7 @@
 #ifndef MQ_BROKER_PROCESSORS_H
 #define MQ_BROKER_PROCESSORS_H
 
-#include "broker.h"
+#include "broker_context.h"
 
 #ifdef __cplusplus
 extern "C" {

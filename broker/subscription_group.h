@@ -37,7 +37,7 @@ typedef struct group_config {
     bool notify_consumer_ids_changed_enable; /* default true */
 } group_config;
 
-/* RocketMQ's defaults (ROCKETMQ-FACTS.md section 7) for a group named name
+/* RocketMQ's defaults (docs/OPERATIONS.md "Configuration") for a group named name
  * (truncated if too long: validation catches it). */
 void group_config_init(group_config *g, const char *name);
 

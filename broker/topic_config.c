@@ -37,6 +37,43 @@ void topic_config_to_pb(const topic_config *tc, Mq__TopicConfig *out)
     out->has_topicsysflag = out->has_order = 1;
 }
 
+void topic_table_to_pb(const struct topic_table *t, int32_t perm_override, topic_table_pb *out)
+{
+    size_t n = topic_table_count(t);
+    out->configs = xcalloc(n ? n : 1, sizeof *out->configs);
+    out->entries = xcalloc(n ? n : 1, sizeof *out->entries);
+    out->entry_ptrs = xcalloc(n ? n : 1, sizeof *out->entry_ptrs);
+    size_t i = 0;
+    const topic_config *tc;
+    for (size_t it = 0; i < n && topic_table_next(t, &it, &tc); i++) {
+        topic_config_to_pb(tc, &out->configs[i]);
+        if (perm_override >= 0)
+            out->configs[i].perm = perm_override;
+        out->entries[i] = (Mq__TopicConfigSerializeWrapper__TopicConfigTableEntry)
+            MQ__TOPIC_CONFIG_SERIALIZE_WRAPPER__TOPIC_CONFIG_TABLE_ENTRY__INIT;
+        out->entries[i].key = (char *)tc->name;
+        out->entries[i].value = &out->configs[i];
+        out->entry_ptrs[i] = &out->entries[i];
+    }
+    out->version = (Mq__DataVersion)MQ__DATA_VERSION__INIT;
+    topic_table_data_version(t, &out->version.timestamp, &out->version.counter);
+    out->version.has_timestamp = out->version.has_counter = 1;
+    out->msg = (Mq__TopicConfigSerializeWrapper)MQ__TOPIC_CONFIG_SERIALIZE_WRAPPER__INIT;
+    out->msg.n_topicconfigtable = i;
+    out->msg.topicconfigtable = out->entry_ptrs;
+    out->msg.dataversion = &out->version;
+}
+
+void topic_table_pb_free(topic_table_pb *p)
+{
+    free(p->configs);
+    free(p->entries);
+    free(p->entry_ptrs);
+    p->configs = NULL;
+    p->entries = NULL;
+    p->entry_ptrs = NULL;
+}
+
 int topic_config_from_pb(const Mq__TopicConfig *m, const char *name_if_missing, topic_config *tc)
 {
     memset(tc, 0, sizeof *tc);

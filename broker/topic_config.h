@@ -74,6 +74,26 @@ void topic_table_data_version(const struct topic_table *t, int64_t *timestamp, i
 
 /* A TopicConfig message viewing tc (strings point into tc). */
 void topic_config_to_pb(const topic_config *tc, Mq__TopicConfig *out);
+
+/* The whole table as one message: `msg` is REGISTER_BROKER's
+ * TopicConfigSerializeWrapper, and also GET_ALL_TOPIC_CONFIG's answer
+ * (TopicConfigTable has the same fields under the same numbers and names,
+ * so the bytes and the JSON are the same). It views the table's strings:
+ * use it before the table changes, and do not move the struct (msg points
+ * into it). */
+typedef struct topic_table_pb {
+    Mq__TopicConfigSerializeWrapper msg;
+    Mq__DataVersion version;
+    Mq__TopicConfig *configs;
+    Mq__TopicConfigSerializeWrapper__TopicConfigTableEntry *entries;
+    Mq__TopicConfigSerializeWrapper__TopicConfigTableEntry **entry_ptrs;
+} topic_table_pb;
+
+/* Fills out from t. perm_override >= 0 replaces every topic's perm (a
+ * broker that is not both readable and writable says so for each topic);
+ * -1 keeps each topic's own. Free with topic_table_pb_free. */
+void topic_table_to_pb(const struct topic_table *t, int32_t perm_override, topic_table_pb *out);
+void topic_table_pb_free(topic_table_pb *p);
 /* Fills tc from a message (missing fields get RocketMQ's TopicConfig
  * defaults: 16/16 queues, perm 6). Returns 0, or -1 if the name does not fit. */
 int topic_config_from_pb(const Mq__TopicConfig *m, const char *name_if_missing, topic_config *tc);

@@ -22,8 +22,6 @@
 #include "protocol.h"
 #include "util.h"
 
-enum { MAX_NAMESRV = 32 };
-
 struct mq_admin {
     mqc_instance *inst;
     int timeout_ms;
@@ -437,23 +435,30 @@ int mq_admin_update_topic(mq_admin *a, const char *broker_addr, const mq_topic_c
     return rc;
 }
 
-/* Runs fn on the master of every broker group of cluster. */
-static int for_each_master(mq_admin *a, const char *cluster, int *n_done, mq_error *err,
+/* Runs fn on the master of every broker group of cluster, stopping at the
+ * first failure. *done (if done is not NULL) gets the masters fn succeeded
+ * on, in order: an empty list when none. */
+static int for_each_master(mq_admin *a, const char *cluster, mq_string_list **done, mq_error *err,
                            int (*fn)(mq_admin *a, const char *addr, const void *arg, mq_error *err),
                            const void *arg)
 {
-    if (n_done)
-        *n_done = 0;
     mq_string_list *masters;
     int rc = mq_admin_cluster_masters(a, cluster, &masters, err);
-    if (rc != MQ_OK)
+    if (rc != MQ_OK) {
+        if (done)
+            *done = xcalloc(1, sizeof **done);
         return rc;
-    for (size_t i = 0; i < masters->n && rc == MQ_OK; i++) {
-        rc = fn(a, masters->items[i], arg, err);
-        if (rc == MQ_OK && n_done)
-            (*n_done)++;
     }
-    mq_string_list_free(masters);
+    size_t ok = 0;
+    while (ok < masters->n && (rc = fn(a, masters->items[ok], arg, err)) == MQ_OK)
+        ok++;
+    for (size_t i = ok; i < masters->n; i++)
+        free(masters->items[i]);
+    masters->n = ok;
+    if (done)
+        *done = masters;
+    else
+        mq_string_list_free(masters);
     return rc;
 }
 
@@ -463,13 +468,14 @@ static int update_topic_fn(mq_admin *a, const char *addr, const void *arg, mq_er
 }
 
 int mq_admin_update_topic_in_cluster(mq_admin *a, const char *cluster, const mq_topic_config *tc,
-                                     int *n_done, mq_error *err)
+                                     mq_string_list **done, mq_error *err)
 {
-    if (n_done)
-        *n_done = 0;
-    if (!check_topic(tc->topic, err))
+    if (!check_topic(tc->topic, err)) {
+        if (done)
+            *done = xcalloc(1, sizeof **done);
         return MQ_EINVAL;
-    return for_each_master(a, cluster, n_done, err, update_topic_fn, tc);
+    }
+    return for_each_master(a, cluster, done, err, update_topic_fn, tc);
 }
 
 static int delete_in_broker_fn(mq_admin *a, const char *addr, const void *arg, mq_error *err)
@@ -582,16 +588,16 @@ static int update_group_fn(mq_admin *a, const char *addr, const void *arg, mq_er
 }
 
 int mq_admin_update_group_in_cluster(mq_admin *a, const char *cluster, const mq_group_config *g,
-                                     int *n_done, mq_error *err)
+                                     mq_string_list **done, mq_error *err)
 {
     char why[256];
     if (!group_name_valid(g->group, why, sizeof why)) {
-        if (n_done)
-            *n_done = 0;
+        if (done)
+            *done = xcalloc(1, sizeof **done);
         mqc_error_set(err, MQ_EINVAL, "%s", why);
         return MQ_EINVAL;
     }
-    return for_each_master(a, cluster, n_done, err, update_group_fn, g);
+    return for_each_master(a, cluster, done, err, update_group_fn, g);
 }
 
 /* ---- brokers ---- */

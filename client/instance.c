@@ -37,8 +37,6 @@
 #include "log.h"
 #include "util.h"
 
-enum { MAX_NAMESRV = 32 };
-
 typedef struct route_entry {
     mqc_route pub; /* first: mqc_route* and route_entry* convert */
     atomic_int refs;

@@ -35,6 +35,9 @@ int addr_port(const struct sockaddr *sa);
 /* The first non-loopback IPv4 address of this host, else 127.0.0.1, as text. */
 void addr_local_ip(char *out, size_t cap);
 
+/* Most nameservers one process talks to (entries of one nameserver list). */
+enum { MAX_NAMESRV = 32 };
+
 /* Splits a RocketMQ nameserver list "a:9876;b:9876" (also ',' or spaces) into
  * up to max entries copied into out[i] (each ADDR_TEXT_MAX bytes). Returns
  * the number found, or -1 if an entry is malformed (err filled). */

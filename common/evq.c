@@ -5,6 +5,7 @@
  */
 #include "evq.h"
 
+#include <assert.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stdlib.h>
@@ -18,7 +19,19 @@ struct evq {
     evq_item *head, *tail;
     void (*after_drain)(void *arg); /* loop thread only */
     void *after_drain_arg;
+    loop_owner owner;               /* debug builds: the thread draining */
 };
+
+void loop_owner_note(loop_owner *o)
+{
+    o->thread = pthread_self();
+    o->known = true;
+}
+
+bool loop_owner_here(const loop_owner *o, struct ev_loop *loop)
+{
+    return !o->known || ev_depth(loop) == 0 || pthread_equal(o->thread, pthread_self());
+}
 
 typedef struct fn_item {
     evq_item item;
@@ -28,6 +41,7 @@ typedef struct fn_item {
 
 void evq_drain(evq *q)
 {
+    assert(loop_owner_here(&q->owner, q->loop));
     bool ran = false;
     for (;;) {
         pthread_mutex_lock(&q->lock);
@@ -49,6 +63,7 @@ void evq_drain(evq *q)
 
 void evq_set_after_drain(evq *q, void (*fn)(void *arg), void *arg)
 {
+    assert(loop_owner_here(&q->owner, q->loop));
     q->after_drain = fn;
     q->after_drain_arg = arg;
 }
@@ -57,7 +72,9 @@ static void on_wake(struct ev_loop *loop, ev_async *w, int revents)
 {
     (void)loop;
     (void)revents;
-    evq_drain(w->data);
+    evq *q = w->data;
+    LOOP_OWNER_NOTE(&q->owner);
+    evq_drain(q);
 }
 
 evq *evq_new(struct ev_loop *loop)
@@ -75,6 +92,7 @@ void evq_free(evq *q)
 {
     if (!q)
         return;
+    assert(loop_owner_here(&q->owner, q->loop));
     evq_drain(q);
     ev_async_stop(q->loop, &q->wake);
     pthread_mutex_destroy(&q->lock);

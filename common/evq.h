@@ -9,10 +9,34 @@
 #ifndef MQ_EVQ_H
 #define MQ_EVQ_H
 
+#include <pthread.h>
+#include <stdbool.h>
+
 #include <ev.h>
 
 #ifdef __cplusplus
 extern "C" {
+#endif
+
+/* Which thread runs a loop, for debug-build assertions of the rule "loop
+ * thread only". A loop callback notes its thread (LOOP_OWNER_NOTE); a
+ * loop-thread-only function asserts loop_owner_here. While the loop is not
+ * running (before ev_run, after it returned) set-up and tear-down may run on
+ * any one thread, so the check passes then. In NDEBUG builds nothing is noted
+ * and assert() evaluates nothing. */
+typedef struct loop_owner {
+    pthread_t thread;
+    bool known;
+} loop_owner;
+
+void loop_owner_note(loop_owner *o);
+/* True if the caller may touch what o guards: o never noted, loop not
+ * running, or the caller is the thread that noted it. */
+bool loop_owner_here(const loop_owner *o, struct ev_loop *loop);
+#ifdef NDEBUG
+#define LOOP_OWNER_NOTE(o) ((void)0)
+#else
+#define LOOP_OWNER_NOTE(o) loop_owner_note(o)
 #endif
 
 typedef struct evq evq;

@@ -25,18 +25,13 @@
 
 const char *msg_strerror(int code)
 {
+#define MSG_RESULT_CASE_(name, value, text) \
+    case value: return text;
     switch (code) {
-    case MSG_OK: return "ok";
-    case MSG_BLANK: return "end-of-file blank marker";
-    case MSG_ERR_TRUNCATED: return "record truncated";
-    case MSG_ERR_MAGIC: return "bad magic code";
-    case MSG_ERR_LENGTH: return "inconsistent record lengths";
-    case MSG_ERR_CRC: return "body CRC mismatch";
-    case MSG_ERR_TOO_LARGE: return "field too large for the record format";
-    case MSG_ERR_NO_SPACE: return "destination buffer too small";
-    case MSG_ERR_INVALID: return "invalid argument";
+        MSG_RESULTS(MSG_RESULT_CASE_)
     default: return "unknown message error";
     }
+#undef MSG_RESULT_CASE_
 }
 
 /* ---- hosts ---------------------------------------------------------------- */

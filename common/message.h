@@ -171,18 +171,22 @@ typedef struct msg_record {
     uint32_t properties_len;
 } msg_record;
 
-/* Decoder / encoder results. */
-enum {
-    MSG_OK = 0,
-    MSG_BLANK = 1,            /* end-of-file marker; total_size = bytes it covers */
-    MSG_ERR_TRUNCATED = -1,   /* buffer shorter than the record says */
-    MSG_ERR_MAGIC = -2,       /* unknown magic code */
-    MSG_ERR_LENGTH = -3,      /* inner lengths disagree with TOTALSIZE */
-    MSG_ERR_CRC = -4,         /* body CRC mismatch */
-    MSG_ERR_TOO_LARGE = -5,   /* a field exceeds what the format can hold */
-    MSG_ERR_NO_SPACE = -6,    /* destination buffer too small */
-    MSG_ERR_INVALID = -7,     /* bad argument (e.g. separator inside a key) */
-};
+/* Decoder / encoder results, one list: the MSG_ enum and msg_strerror's
+ * texts come from it. Columns: name, value, text. */
+#define MSG_RESULTS(X) \
+    X(OK, 0, "ok") \
+    X(BLANK, 1, "end-of-file blank marker") /* total_size = bytes it covers */ \
+    X(ERR_TRUNCATED, -1, "record truncated") /* buffer shorter than the record says */ \
+    X(ERR_MAGIC, -2, "bad magic code") \
+    X(ERR_LENGTH, -3, "inconsistent record lengths") /* inner lengths vs TOTALSIZE */ \
+    X(ERR_CRC, -4, "body CRC mismatch") \
+    X(ERR_TOO_LARGE, -5, "field too large for the record format") \
+    X(ERR_NO_SPACE, -6, "destination buffer too small") \
+    X(ERR_INVALID, -7, "invalid argument") /* e.g. separator inside a key */
+
+#define MSG_RESULT_ENUM_(name, value, text) MSG_##name = value,
+enum { MSG_RESULTS(MSG_RESULT_ENUM_) };
+#undef MSG_RESULT_ENUM_
 
 /* Human-readable text of a MSG_* code. */
 const char *msg_strerror(int code);

@@ -4,7 +4,7 @@
  * refuses bad names on create and send), the nameserver (which refuses bad
  * names in queries) and the admin tool (which refuses them before asking).
  *
- * Rules (ROCKETMQ-FACTS.md section 13): characters `%|a-zA-Z0-9_-` only,
+ * Rules (docs/PROTOCOL.md "Names and size limits"): characters `%|a-zA-Z0-9_-` only,
  * not blank; a topic has at most 127 characters, except retry and
  * dead-letter topics (%RETRY%..., %DLQ%...) which may have 255; a group has
  * at most 255. Pure functions: any thread.

@@ -6,7 +6,10 @@
  * deferred answer (rm_reply_to) and each callback in progress holds one.
  * Buffers are freed only when the last reference goes, so a handler may close
  * its own connection and a late deferred answer finds a closed connection,
- * never freed memory.
+ * never freed memory. Debug builds assert that a reference is never taken
+ * on or dropped from a connection whose count is already zero, and that
+ * the public functions run on the loop's thread (evq.h loop_owner: noted
+ * by the connection's callbacks, checked while the loop runs).
  *
  * Input: one read buffer per connection; frames are parsed in place and their
  * headers decoded into the connection's arena, reset per frame.
@@ -22,6 +25,7 @@
 #define _GNU_SOURCE
 #include "remoting.h"
 
+#include <assert.h>
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
@@ -36,6 +40,7 @@
 #include "addr.h"
 #include "arena.h"
 #include "bytes.h"
+#include "evq.h"
 #include "frame.h"
 #include "hashmap.h"
 #include "log.h"
@@ -97,7 +102,8 @@ typedef struct pending_req {
 struct rm_conn {
     struct ev_loop *loop;
     int fd;
-    int refs;
+    int refs;            /* > 0 until freed */
+    loop_owner owner;    /* debug builds: the loop's thread */
     uint64_t id;
     bool open;
     bool connected;
@@ -192,12 +198,17 @@ static void set_socket_options(int fd)
     setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof one);
 }
 
+/* Loop thread only (debug builds). */
+#define ASSERT_LOOP_THREAD(c) assert(loop_owner_here(&(c)->owner, (c)->loop))
+
 static rm_conn *conn_new(struct ev_loop *loop, int fd, const rm_options *opts, rm_dispatch *d)
 {
     rm_conn *c = xcalloc(1, sizeof *c);
     c->loop = loop;
     c->fd = fd;
     c->refs = 1; /* held by the open state */
+    if (ev_depth(loop) > 0) /* made by a callback of the running loop */
+        LOOP_OWNER_NOTE(&c->owner);
     c->id = atomic_fetch_add(&next_conn_id, 1);
     c->open = true;
     c->opts = *opts;
@@ -225,7 +236,12 @@ static void start_reading(rm_conn *c)
     }
 }
 
-void rm_conn_ref(rm_conn *c) { c->refs++; }
+void rm_conn_ref(rm_conn *c)
+{
+    ASSERT_LOOP_THREAD(c);
+    assert(c->refs > 0); /* never revive a freed connection */
+    c->refs++;
+}
 
 static void seg_free(out_seg *s)
 {
@@ -237,7 +253,11 @@ static void seg_free(out_seg *s)
 
 void rm_conn_unref(rm_conn *c)
 {
-    if (!c || --c->refs > 0)
+    if (!c)
+        return;
+    ASSERT_LOOP_THREAD(c);
+    assert(c->refs > 0);
+    if (--c->refs > 0)
         return;
     /* Last reference: rm_conn_close ran already (it held the "open" one). */
     bytebuf_free(&c->in);
@@ -281,6 +301,7 @@ void rm_conn_close(rm_conn *c)
 {
     if (!c || !c->open)
         return;
+    ASSERT_LOOP_THREAD(c);
     rm_conn_ref(c); /* callbacks below may drop other references */
     c->open = false;
     c->connected = false;
@@ -435,6 +456,7 @@ static int queue_frame(rm_conn *c, uint8_t type, const Mq__RemotingHeader *h, co
     for (int i = 0; i < iovcnt; i++)
         iov_bytes += iov[i].iov_len;
     size_t total_body = body ? body_len : iov_bytes;
+    ASSERT_LOOP_THREAD(c);
 
     if (!c->open) {
         rc = RM_ECLOSED;
@@ -563,6 +585,7 @@ static void on_flush_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)revents;
     rm_conn *c = container_of(w, rm_conn, flush_prepare);
+    LOOP_OWNER_NOTE(&c->owner);
     ev_prepare_stop(loop, w);
     rm_conn_ref(c); /* a failed write closes c */
     conn_flush(c);
@@ -616,6 +639,7 @@ static void on_writable(struct ev_loop *loop, ev_io *w, int revents)
     (void)loop;
     (void)revents;
     rm_conn *c = container_of(w, rm_conn, wio);
+    LOOP_OWNER_NOTE(&c->owner);
     rm_conn_ref(c);
     if (!c->connected) {
         int err = 0;
@@ -739,6 +763,7 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
     rm_conn *c = container_of(w, rm_conn, rio);
+    LOOP_OWNER_NOTE(&c->owner);
     rm_conn_ref(c);
     c->last_input = ev_now(loop);
     for (int round = 0; round < READS_PER_EVENT && c->open && !c->read_paused; round++) {

@@ -1,6 +1,6 @@
 /*
  * route_info.h - the nameserver's route tables, RocketMQ's RouteInfoManager
- * (ROCKETMQ-FACTS.md section 9), built only from broker registrations.
+ * (docs/ARCHITECTURE.md "The nameserver"), built only from broker registrations.
  *
  * Tables
  *   topics   topic -> queue data per broker name (read/write queue counts,

@@ -39,23 +39,11 @@ int cmd_update_sub_group(const mqadmin_args *a)
     if ((rc = mqadmin_open(a, &admin)) != 0)
         return rc;
     mq_error err = {0};
-    mq_string_list one = {1, (char **)&broker};
-    mq_string_list *targets = &one, *masters = NULL;
-    if (cluster && *cluster) {
-        if (mq_admin_cluster_masters(admin, cluster, &masters, &err) != MQ_OK) {
-            mq_admin_free(admin);
-            return mqadmin_fail_err("update subscription group", &err);
-        }
-        targets = masters;
-    }
-    for (size_t i = 0; i < targets->n; i++) {
-        if (mq_admin_update_group(admin, targets->items[i], &g, &err) != MQ_OK) {
-            rc = mqadmin_fail_err("update subscription group", &err);
-            break;
-        }
-        if (!a->json)
-            printf("create subscription group to %s success.\n", targets->items[i]);
-    }
+    mq_string_list one = {1, (char **)&broker}, *done = NULL;
+    int st = cluster && *cluster ? mq_admin_update_group_in_cluster(admin, cluster, &g, &done, &err)
+                                 : mq_admin_update_group(admin, broker, &g, &err);
+    rc = mqadmin_report_updates(a, "subscription group", broker, done, st, &err);
+    const mq_string_list *targets = done ? done : &one;
     if (rc == 0 && a->json) {
         bytebuf buf;
         bytebuf_init(&buf);
@@ -86,7 +74,7 @@ int cmd_update_sub_group(const mqadmin_args *a)
                g.consume_broadcast_enable ? "true" : "false", g.retry_queue_nums, g.retry_max_times,
                (long long)g.broker_id, (long long)g.which_broker_when_consume_slowly,
                g.notify_consumer_ids_changed_enable ? "true" : "false");
-    mq_string_list_free(masters);
+    mq_string_list_free(done);
     mq_admin_free(admin);
     return rc;
 }

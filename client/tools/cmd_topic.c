@@ -157,23 +157,11 @@ int cmd_update_topic(const mqadmin_args *a)
     if ((rc = mqadmin_open(a, &admin)) != 0)
         return rc;
     mq_error err = {0};
-    mq_string_list one = {1, (char **)&broker};
-    mq_string_list *targets = &one, *masters = NULL;
-    if (cluster && *cluster) {
-        if (mq_admin_cluster_masters(admin, cluster, &masters, &err) != MQ_OK) {
-            mq_admin_free(admin);
-            return mqadmin_fail_err("update topic", &err);
-        }
-        targets = masters;
-    }
-    for (size_t i = 0; i < targets->n; i++) {
-        if (mq_admin_update_topic(admin, targets->items[i], &tc, &err) != MQ_OK) {
-            rc = mqadmin_fail_err("update topic", &err);
-            break;
-        }
-        if (!a->json)
-            printf("create topic to %s success.\n", targets->items[i]);
-    }
+    mq_string_list one = {1, (char **)&broker}, *done = NULL;
+    int st = cluster && *cluster ? mq_admin_update_topic_in_cluster(admin, cluster, &tc, &done, &err)
+                                 : mq_admin_update_topic(admin, broker, &tc, &err);
+    rc = mqadmin_report_updates(a, "topic", broker, done, st, &err);
+    const mq_string_list *targets = done ? done : &one;
     if (rc == 0) {
         char perm[4];
         if (a->json) {
@@ -200,7 +188,7 @@ int cmd_update_topic(const mqadmin_args *a)
                    tc.order ? "true" : "false");
         }
     }
-    mq_string_list_free(masters);
+    mq_string_list_free(done);
     mq_admin_free(admin);
     return rc;
 }

@@ -98,6 +98,23 @@ int mqadmin_fail_err(const char *what, const mq_error *err)
     return mqadmin_fail("%s: %s", what, err->message);
 }
 
+int mqadmin_report_updates(const mqadmin_args *a, const char *what, const char *broker,
+                           const mq_string_list *done, int st, const mq_error *err)
+{
+    if (!a->json) {
+        if (done)
+            for (size_t i = 0; i < done->n; i++)
+                printf("create %s to %s success.\n", what, done->items[i]);
+        else if (st == MQ_OK)
+            printf("create %s to %s success.\n", what, broker);
+    }
+    if (st == MQ_OK)
+        return 0;
+    char failed[96];
+    snprintf(failed, sizeof failed, "update %s", what);
+    return mqadmin_fail_err(failed, err);
+}
+
 int mqadmin_open(const mqadmin_args *a, mq_admin **out)
 {
     mq_error err = {0};

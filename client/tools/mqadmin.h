@@ -69,6 +69,14 @@ int mqadmin_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 int mqadmin_usage(const mqadmin_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 /* Prints what failed and why (err->message), returns MQADMIN_FAILED. */
 int mqadmin_fail_err(const char *what, const mq_error *err);
+/* After an update on one broker (-b) or on every master of a cluster (-c,
+ * the library's *_in_cluster): prints "create <what> to ADDR success." for
+ * each broker done (text mode) and, if st is not MQ_OK, what failed.
+ * done lists the brokers a cluster update reached (NULL after -b, then
+ * broker counts when st is MQ_OK). Returns the exit code (0 or
+ * MQADMIN_FAILED). */
+int mqadmin_report_updates(const mqadmin_args *a, const char *what, const char *broker,
+                           const mq_string_list *done, int st, const mq_error *err);
 
 /* Opens the admin handle for -n (or NAMESRV_ADDR). On failure prints why
  * and returns non-zero (the exit code). */

@@ -189,10 +189,12 @@ TEST(Nameserver, TopicOnTwoBrokersIsRoutedByEitherNameserver) {
     mq_topic_config tc;
     mq_topic_config_init(&tc, "Orders");
     tc.read_queue_nums = tc.write_queue_nums = 4;
-    int done = 0;
+    mq_string_list *done = nullptr;
     mq_error err{};
     ASSERT_EQ(MQ_OK, mq_admin_update_topic_in_cluster(both.a, "DefaultCluster", &tc, &done, &err)) << err.message;
-    EXPECT_EQ(2, done);
+    ASSERT_EQ(2u, done->n);
+    EXPECT_NE(std::string(done->items[0]), std::string(done->items[1]));
+    mq_string_list_free(done);
     EXPECT_EQ(Q({{"broker-a", 4}, {"broker-b", 4}}), admin1.queues("Orders"));
     EXPECT_EQ(Q({{"broker-a", 4}, {"broker-b", 4}}), admin2.queues("Orders"));
 
@@ -539,14 +541,20 @@ TEST(Nameserver, BrokerAdminRequestsValidateAndPersist) {
     mq_group_config g;
     mq_group_config_init(&g, "bad group");
     EXPECT_EQ(MQ_EINVAL, mq_admin_update_group(admin.a, a.addr().c_str(), &g, &err));
-    int done = -1;
+    mq_string_list *done = nullptr;
     EXPECT_EQ(MQ_EINVAL, mq_admin_update_group_in_cluster(admin.a, "DefaultCluster", &g, &done, &err));
-    EXPECT_EQ(0, done);
+    ASSERT_NE(nullptr, done);
+    EXPECT_EQ(0u, done->n);
+    mq_string_list_free(done);
     mq_group_config_init(&g, "good_group");
     EXPECT_EQ(MQ_OK, mq_admin_update_group_in_cluster(admin.a, "DefaultCluster", &g, &done, &err)) << err.message;
-    EXPECT_EQ(1, done);
+    ASSERT_EQ(1u, done->n);
+    EXPECT_EQ(a.addr(), done->items[0]);
+    mq_string_list_free(done);
     EXPECT_EQ(MQ_ENOTFOUND, mq_admin_update_group_in_cluster(admin.a, "OtherCluster", &g, &done, &err));
     EXPECT_TRUE(contains(err.message, "OtherCluster")) << err.message;
+    EXPECT_EQ(0u, done->n);
+    mq_string_list_free(done);
 
     mq_kv_list *kv = nullptr;
     ASSERT_EQ(MQ_OK, mq_admin_broker_runtime_info(admin.a, a.addr().c_str(), &kv, &err)) << err.message;

@@ -13,6 +13,7 @@ extern "C" {
 #include "arena.h"
 #include "body.pb-c.h"
 #include "frame.h"
+#include "message.h"
 #include "protocol.h"
 #include "remoting.pb-c.h"
 }
@@ -239,6 +240,48 @@ TEST(CodecTest, EveryTableCodeNamesAnExistingHeader) {
     EXPECT_STREQ("SEND_MESSAGE_V2", rm_code_name(RC_SEND_MESSAGE_V2));
     EXPECT_STREQ("UNKNOWN", rm_code_name(123456));
     EXPECT_STREQ("FLUSH_DISK_TIMEOUT", rm_status_name(RS_FLUSH_DISK_TIMEOUT));
+}
+
+// The enums, the protocol table and the names come from one list each
+// (protocol.h RM_REQUEST_CODES / RM_RESPONSE_CODES, message.h MSG_RESULTS):
+// every number once, every code named by its list, the untabled codes left
+// out of the table (answered REQUEST_CODE_NOT_SUPPORTED).
+TEST(CodecTest, CodeListsGiveEachCodeOneNumberAndItsName) {
+    std::set<int32_t> numbers;
+    int tabled = 0;
+#define CHECK_REQUEST(name, num, req, resp)                                  \
+    EXPECT_TRUE(numbers.insert(num).second) << #name;                        \
+    EXPECT_STREQ(#name, rm_code_name(RC_##name));                            \
+    EXPECT_EQ(MQ__REMOTING_HEADER__EXT_##req, rm_code_lookup(num)->request_ext); \
+    tabled++;
+    RM_REQUEST_CODES(CHECK_REQUEST)
+#undef CHECK_REQUEST
+#define CHECK_UNTABLED(name, num)                       \
+    EXPECT_TRUE(numbers.insert(num).second) << #name;   \
+    EXPECT_EQ(nullptr, rm_code_lookup(RC_##name)) << #name;
+    RM_REQUEST_CODES_UNTABLED(CHECK_UNTABLED)
+#undef CHECK_UNTABLED
+    EXPECT_EQ(nullptr, rm_code_at(tabled));
+    EXPECT_NE(nullptr, rm_code_at(tabled - 1));
+
+    std::set<int32_t> statuses;
+#define CHECK_STATUS(name, num)                           \
+    EXPECT_TRUE(statuses.insert(num).second) << #name;    \
+    EXPECT_STREQ(#name, rm_status_name(num));
+    RM_RESPONSE_CODES(CHECK_STATUS)
+#undef CHECK_STATUS
+    EXPECT_EQ(0, RS_SUCCESS);
+    EXPECT_EQ(215, RS_FLOW_CONTROL);
+    EXPECT_STREQ("UNKNOWN", rm_status_name(9999));
+
+    std::set<int> results;
+#define CHECK_RESULT(name, value, text)                   \
+    EXPECT_TRUE(results.insert(value).second) << #name;   \
+    EXPECT_STREQ(text, msg_strerror(MSG_##name));
+    MSG_RESULTS(CHECK_RESULT)
+#undef CHECK_RESULT
+    EXPECT_EQ(-4, MSG_ERR_CRC);
+    EXPECT_STREQ("unknown message error", msg_strerror(99));
 }
 
 std::string frame_bytes(uint32_t length, uint32_t type, uint32_t header_len, size_t extra) {

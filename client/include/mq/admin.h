@@ -145,9 +145,11 @@ void mq_topic_config_init(mq_topic_config *tc, const char *topic);
 int mq_admin_update_topic(mq_admin *admin, const char *broker_addr, const mq_topic_config *tc,
                           mq_error *err);
 /* The same on the master of every broker group of cluster; stops at the
- * first failure. *n_done (may be NULL) is the number of brokers updated. */
+ * first failure. *done (if done is not NULL) is set, also on failure, to
+ * the addresses of the brokers updated, in order (an empty list when none);
+ * free it with mq_string_list_free. */
 int mq_admin_update_topic_in_cluster(mq_admin *admin, const char *cluster, const mq_topic_config *tc,
-                                     int *n_done, mq_error *err);
+                                     mq_string_list **done, mq_error *err);
 /* Deletes topic from every master of cluster, then from every nameserver
  * of the handle's list (each must answer). */
 int mq_admin_delete_topic(mq_admin *admin, const char *cluster, const char *topic, mq_error *err);
@@ -171,9 +173,9 @@ void mq_group_config_init(mq_group_config *g, const char *group);
 /* Creates or updates a consumer group on the broker at broker_addr. */
 int mq_admin_update_group(mq_admin *admin, const char *broker_addr, const mq_group_config *g,
                           mq_error *err);
-/* The same on every master of cluster; *n_done as for topics. */
+/* The same on every master of cluster; *done as for topics. */
 int mq_admin_update_group_in_cluster(mq_admin *admin, const char *cluster, const mq_group_config *g,
-                                     int *n_done, mq_error *err);
+                                     mq_string_list **done, mq_error *err);
 
 /* ---- brokers ---- */
 
