@@ -508,6 +508,7 @@ TEST(Nameserver, BrokerAdminRequestsValidateAndPersist) {
     MqProcess &a = c.add_broker("broker-a", ns.addr());
     ASSERT_TRUE(c.start_all());
     Admin admin(ns.addr());
+    ASSERT_TRUE(wait_for([&] { return admin.knows_broker(a.addr()); })); // the *_in_cluster calls below need it
     mq_error err{};
     mq_topic_config tc;
     mq_topic_config_init(&tc, "TBW102");
