@@ -99,7 +99,8 @@ enum {
  *                 after now_ms, or no delay levels configured.
  *
  * Pure: reads only its arguments (and the store's level table); any thread.
- * Batches: RocketMQ refuses delayed messages in a batch; callers do too. */
+ * Batches: call it per item (RocketMQ refuses delayed batches; we store each
+ * item in its scheduled form: store_put_batch takes mixed topics). */
 int sched_prepare(struct store *s, int64_t max_delay_sec, int64_t now_ms, msg_record *r,
                   bytebuf *props, char *err, size_t errlen);
 
