@@ -9,9 +9,10 @@
  * the due time; a push consumer (fresh group) measures lateness = receive
  * time - due time on the same clock, and counts early deliveries (lateness
  * < 0, must be 0). For a level or a relative delay the due time is taken as
- * the send call's start + delay, a lower bound of the broker's (it stores
- * the message after that), so lateness is over-estimated by the send time
- * and an early count can never be a false alarm.
+ * the send call's start (in whole ms, as the broker counts) + delay, a lower
+ * bound of the broker's (it stores the message after that), so lateness is
+ * over-estimated by the send time and an early count can never be a false
+ * alarm.
  *
  * --pending N first parks N messages due --pending-delay ms later (batches of
  * 64, not measured) so lateness is measured with that many pending.
@@ -187,7 +188,8 @@ static void *sender_main(void *arg)
         uint64_t seq = atomic_fetch_add(&g_seq, 1);
         uint64_t r = next_rand(&s->rng);
         int kind = (int)(r % 3);
-        int64_t t0 = wall_us(), due;
+        /* the broker counts in whole ms from a clock read after this one */
+        int64_t t0 = wall_us() / 1000 * 1000, due;
         mq_message_set_delay_level(m, 0, NULL);
         mq_message_set_deliver_time(m, 0, NULL);
         mq_message_set_delay_ms(m, 0, NULL);
@@ -300,7 +302,7 @@ int mqbench_delay(const delay_opts *o)
     co.consume_thread_count = o->threads > 4 ? o->threads : 4;
     co.consume_message_batch_max_size = 32;
     co.pull_threshold_for_queue = 10000;
-    co.consume_concurrently_max_span = 100000;
+    co.consume_concurrently_max_span = 65535;
     mq_error err = {0};
     mq_push_consumer *c = NULL;
     mq_producer *p = NULL;

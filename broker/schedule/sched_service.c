@@ -350,14 +350,23 @@ static int put_records(sched_service *sv, msg_record *recs, int n, store_put_res
     int rc = store_put_batch(sv->s, recs, (size_t)n, res, NULL);
     if (rc == 0 || res->status != STORE_PUT_MESSAGE_ILLEGAL || n == 1)
         return rc;
-    /* a batch too large for one segment: one by one */
+    /* a batch too large for one segment, or one message the store refuses
+     * (e.g. its real topic is no longer a legal name): one by one */
     int64_t end = 0;
     for (int i = 0; i < n; i++) {
         rc = store_put(sv->s, &recs[i], res);
         if (rc != 0 && res->status != STORE_PUT_MESSAGE_ILLEGAL)
             return rc;
-        if (rc == 0)
+        if (rc == 0) {
             end = res->physical_offset + res->wrote_bytes;
+            continue;
+        }
+        int64_t supp;
+        atomic_fetch_add(&sv->n_lost, 1);
+        if (rl_ok(&sv->rl_lost, &supp))
+            log_warn("schedule: due message for %.*s refused by the store: %s; dropped"
+                     " (%" PRId64 " similar lines suppressed)", (int)recs[i].topic_len, recs[i].topic,
+                     res->remark, supp);
     }
     res->status = STORE_PUT_OK;
     res->physical_offset = end;
@@ -385,7 +394,8 @@ static int deliver_batch(sched_service *sv, deliver_buf *d, int n)
     if (nrec > 0) {
         sched_ibatch_clear(d->b);
         sched_ibatch_set(d->b, "inflight", store_commitlog_max_offset(sv->s));
-        if (sched_index_write(sv->ix, d->b, false) != 0) {
+        /* SYNC_FLUSH: the marker must survive a machine crash that keeps the re-puts */
+        if (sched_index_write(sv->ix, d->b, sv->cfg.sync_flush) != 0) {
             store_pin_release(&pin);
             return 0;
         }

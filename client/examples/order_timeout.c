@@ -92,6 +92,23 @@ static mq_consume_status on_check(const mq_message_ext *const *msgs, int n, void
     return MQ_CONSUME_SUCCESS;
 }
 
+/* Customers whose payment moment has come pay (orders[0..n)). */
+static void pay_due(double *pay_at, int n)
+{
+    pthread_mutex_lock(&g_lock);
+    for (int j = 0; j < n; j++)
+        if (pay_at[j] >= 0 && sim_minutes() >= pay_at[j]) {
+            if (g_orders[j].state == ORDER_PENDING) {
+                g_orders[j].state = ORDER_PAID;
+                printf("t+%5.1fm  order %-3d paid\n", sim_minutes(), j);
+            } else if (g_orders[j].state == ORDER_CANCELLED) {
+                printf("t+%5.1fm  order %-3d payment refused: the order was cancelled\n", sim_minutes(), j);
+            }
+            pay_at[j] = -1;
+        }
+    pthread_mutex_unlock(&g_lock);
+}
+
 int main(int argc, char **argv)
 {
     const char *ns = NULL;
@@ -171,34 +188,12 @@ int main(int argc, char **argv)
         }
         mq_message_destroy(m);
         /* customers who pay now */
-        pthread_mutex_lock(&g_lock);
-        for (int j = 0; j <= k; j++)
-            if (pay_at[j] >= 0 && sim_minutes() >= pay_at[j]) {
-                if (g_orders[j].state == ORDER_PENDING) {
-                    g_orders[j].state = ORDER_PAID;
-                    printf("t+%5.1fm  order %-3d paid\n", sim_minutes(), j);
-                } else if (g_orders[j].state == ORDER_CANCELLED) {
-                    printf("t+%5.1fm  order %-3d payment refused: the order was cancelled\n", sim_minutes(), j);
-                }
-                pay_at[j] = -1;
-            }
-        pthread_mutex_unlock(&g_lock);
+        pay_due(pay_at, k + 1);
     }
     /* late payers keep trying while the checks come in */
     int64_t give_up = now_ms() + (TIMEOUT_MINUTES + 20) * g_minute_ms + 30000;
     while (atomic_load(&g_checks) < sent && !example_stop && now_ms() < give_up) {
-        pthread_mutex_lock(&g_lock);
-        for (int j = 0; j < g_n; j++)
-            if (pay_at[j] >= 0 && sim_minutes() >= pay_at[j]) {
-                if (g_orders[j].state == ORDER_PENDING) {
-                    g_orders[j].state = ORDER_PAID;
-                    printf("t+%5.1fm  order %-3d paid\n", sim_minutes(), j);
-                } else if (g_orders[j].state == ORDER_CANCELLED) {
-                    printf("t+%5.1fm  order %-3d payment refused: the order was cancelled\n", sim_minutes(), j);
-                }
-                pay_at[j] = -1;
-            }
-        pthread_mutex_unlock(&g_lock);
+        pay_due(pay_at, g_n);
         fflush(stdout);
         sleep_ms(g_minute_ms / 2 + 1);
     }
