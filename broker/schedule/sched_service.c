@@ -139,7 +139,7 @@ void sched_config_init(sched_config *c)
 {
     memset(c, 0, sizeof *c);
     str_copy(c->dir, sizeof c->dir, "./store/schedule");
-    c->batch = 256;
+    c->batch = 1024;
     c->poll_ms = 20;
     c->roll_window_ms = 24LL * 3600 * 1000;
 }
@@ -578,7 +578,7 @@ int sched_service_start(store *s, const sched_config *cfg, sched_service **out, 
     sv->s = s;
     sv->cfg = *cfg;
     if (sv->cfg.batch <= 0)
-        sv->cfg.batch = 256;
+        sv->cfg.batch = 1024;
     if (sv->cfg.poll_ms <= 0)
         sv->cfg.poll_ms = 20;
     if (sched_index_open(cfg->dir, &sv->ix, err, errlen) != 0) {

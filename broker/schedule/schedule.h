@@ -110,7 +110,7 @@ typedef struct sched_service sched_service;
 
 typedef struct sched_config {
     char dir[512];          /* index database directory (<storePathRootDir>/schedule) */
-    int32_t batch;          /* messages per re-put batch (default 256) */
+    int32_t batch;          /* messages per re-put batch (default 1024) */
     int32_t poll_ms;        /* idle re-check of the schedule queues (default 20) */
     int64_t roll_window_ms; /* keys further than this are parked and re-put ("rolled") when
                                they reach it, so their body stays younger than CommitLog
