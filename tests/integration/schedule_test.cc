@@ -249,8 +249,6 @@ TEST_F(ScheduleTest, EachDelayLevelIsHonouredAndTheHighestClampsLarger) {
     Msg big = message(topic, "L9");
     ASSERT_EQ(MQ_OK, mq_message_set_delay_level(big.get(), 9, nullptr)); // > 4 levels: clamped to 2 s
     earliest["L9"] = send(p, big.get()) + kLevels[3];
-    // Nothing is visible before the shortest level.
-    EXPECT_EQ(reader.count(), 0u);
     ASSERT_TRUE(wait_for([&] { return reader.count() >= 5; }, 15000)) << reader.count() << " of 5 arrived";
     for (const Seen &s : reader.seen()) {
         ASSERT_TRUE(earliest.count(s.body)) << s.body;
