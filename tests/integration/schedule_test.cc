@@ -368,7 +368,7 @@ TEST_F(ScheduleTest, KillNineAtTheDueInstantOfABurstDeliversEachOnce) {
     create_topic(topic);
     mq_producer *p = producer();
     const int kN = 4000, kBatch = 100;
-    int64_t due = now_ms() + 2500;
+    int64_t due = now_ms() + 4000;
     for (int i = 0; i < kN; i += kBatch) {
         std::vector<Msg> msgs;
         std::vector<mq_message *> raw;
