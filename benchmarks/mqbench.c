@@ -73,14 +73,14 @@ static void on_signal(int sig)
     atomic_store(&g_stop, true);
 }
 
-static int64_t wall_us(void)
+int64_t wall_us(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
     return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-static int64_t mono_now_us(void)
+int64_t mono_now_us(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);

@@ -59,20 +59,6 @@ static uint64_t g_burst_first_seq, g_burst_n;
 static atomic_uint_fast64_t g_burst_recv;
 static atomic_int_fast64_t g_burst_last_recv_us, g_burst_last_store_ms;
 
-static int64_t wall_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_REALTIME, &t);
-    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
-static int64_t mono_us(void)
-{
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
-}
-
 static void atomic_max(atomic_int_fast64_t *a, int64_t v)
 {
     int64_t cur = atomic_load(a);
@@ -176,12 +162,12 @@ static void *sender_main(void *arg)
     dsender *s = arg;
     mq_message *m = mq_message_new(g_d->topic);
     double interval = g_d->rate > 0 ? 1e6 * g_d->threads / g_d->rate : 0;
-    int64_t start = mono_us(), end = start + (int64_t)(g_d->duration * 1e6);
+    int64_t start = mono_now_us(), end = start + (int64_t)(g_d->duration * 1e6);
     for (uint64_t k = 0;; k++) {
         int64_t at = start + (int64_t)(interval * (double)k);
         if (at >= end || atomic_load(g_d->stop))
             break;
-        if (at > mono_us()) {
+        if (at > mono_now_us()) {
             struct timespec ts = {(time_t)(at / 1000000), (long)(at % 1000000) * 1000};
             clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &ts, NULL);
         }
@@ -232,7 +218,7 @@ static uint64_t send_bulk(mq_producer *p, uint64_t n, int64_t due_us, int64_t de
     for (int i = 0; i < B; i++)
         ms[i] = mq_message_new(g_d->topic);
     uint64_t done = 0;
-    int64_t report = mono_us() + 1000000;
+    int64_t report = mono_now_us() + 1000000;
     while (done < n && !atomic_load(g_d->stop)) {
         int k = (int)(n - done < B ? n - done : B);
         int64_t now = wall_us();
@@ -260,7 +246,7 @@ static uint64_t send_bulk(mq_producer *p, uint64_t n, int64_t due_us, int64_t de
         done += (uint64_t)k;
         if (measured)
             atomic_fetch_add(&g_sent, (uint64_t)k);
-        if (mono_us() >= report) {
+        if (mono_now_us() >= report) {
             fprintf(stderr, "mqbench: delay: %s %llu of %llu\n", measured ? "burst" : "parked",
                     (unsigned long long)done, (unsigned long long)n);
             report += 1000000;
@@ -323,16 +309,16 @@ int mqbench_delay(const delay_opts *o)
         return 1;
     }
     if (o->pending > 0) {
-        int64_t t = mono_us();
+        int64_t t = mono_now_us();
         uint64_t n = send_bulk(p, (uint64_t)o->pending, 0, o->pending_delay_ms, false);
         fprintf(stderr, "mqbench: delay: parked %llu messages due in %lld ms in %.1f s\n", (unsigned long long)n,
-                (long long)o->pending_delay_ms, (double)(mono_us() - t) / 1e6);
+                (long long)o->pending_delay_ms, (double)(mono_now_us() - t) / 1e6);
     }
     /* the measured phase */
     int nt = o->threads;
     pthread_t *ts = calloc((size_t)nt, sizeof *ts);
     dsender *ss = calloc((size_t)nt, sizeof *ss);
-    int64_t start = mono_us();
+    int64_t start = mono_now_us();
     if (o->duration > 0) {
         for (int i = 0; i < nt; i++) {
             ss[i].p = p;
@@ -352,7 +338,7 @@ int mqbench_delay(const delay_opts *o)
     for (;;) {
         if (atomic_load(o->stop))
             break;
-        int64_t t = mono_us();
+        int64_t t = mono_now_us();
         if (!joined && t >= start + (int64_t)(o->duration * 1e6)) {
             for (int i = 0; i < nt; i++)
                 pthread_join(ts[i], NULL);
@@ -362,17 +348,17 @@ int mqbench_delay(const delay_opts *o)
             g_burst_due_us = (wall_us() / 1000 + o->burst_lead_ms) * 1000;
             g_burst_first_seq = atomic_load(&g_seq);
             g_burst_n = (uint64_t)o->burst;
-            int64_t b0 = mono_us();
+            int64_t b0 = mono_now_us();
             uint64_t n = send_bulk(p, (uint64_t)o->burst, g_burst_due_us, 0, true);
-            burst_sent_us = mono_us() - b0;
+            burst_sent_us = mono_now_us() - b0;
             fprintf(stderr, "mqbench: delay: burst of %llu messages due at one instant sent in %.1f s%s\n",
                     (unsigned long long)n, (double)burst_sent_us / 1e6,
                     wall_us() > g_burst_due_us ? " (AFTER the due instant: raise --burst-lead)" : "");
-            t = mono_us();
+            t = mono_now_us();
             next = t + 1000000;
         }
         if (joined && !drain_until)
-            drain_until = mono_us() + (o->max_delay_ms + (g_nlevels ? g_level_ms[g_nlevels - 1] : 0) +
+            drain_until = mono_now_us() + (o->max_delay_ms + (g_nlevels ? g_level_ms[g_nlevels - 1] : 0) +
                                        o->burst_lead_ms + 20000) * 1000;
         if (joined && (atomic_load(&g_recv) >= atomic_load(&g_sent) || t >= drain_until))
             break;

@@ -28,6 +28,10 @@ typedef struct delay_opts {
     atomic_bool *stop;       /* set by a signal */
 } delay_opts;
 
+/* Clocks shared with mqbench.c: wall-clock and monotonic microseconds. */
+int64_t wall_us(void);
+int64_t mono_now_us(void);
+
 /* Runs the mode; returns the process exit status (3 if anything was early). */
 int mqbench_delay(const delay_opts *o);
 
