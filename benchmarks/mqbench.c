@@ -12,6 +12,8 @@
  *   e2e       a consumer (fresh group) and -w producer threads sending
  *             asynchronously at --rate messages/s in total, each body
  *             carrying its send time; latency = send to receive.
+ *   delay     scheduled delivery: random delay levels and exact times,
+ *             lateness = receive - due time (mqbench_delay.c).
  *
  * Every second one line: messages/s, MB/s, latency p50/p99/max of that
  * second, errors; at the end a summary of the whole run and, with --json,
@@ -37,6 +39,7 @@
 
 #include "histogram.h"
 #include "log.h"
+#include "mqbench_delay.h"
 #include "mq/consumer.h"
 #include "mq/producer.h"
 
@@ -70,14 +73,14 @@ static void on_signal(int sig)
     atomic_store(&g_stop, true);
 }
 
-static int64_t wall_us(void)
+int64_t wall_us(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_REALTIME, &t);
     return (int64_t)t.tv_sec * 1000000 + t.tv_nsec / 1000;
 }
 
-static int64_t mono_now_us(void)
+int64_t mono_now_us(void)
 {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
@@ -522,6 +525,23 @@ static int mode_e2e(void)
     return 0;
 }
 
+static delay_opts g_delay = {.max_delay_ms = 3000, .level_spec = "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h",
+                              .levels = 2, .pending_delay_ms = 3600000, .burst_lead_ms = 30000};
+
+static int mode_delay(void)
+{
+    g_delay.namesrv = g_o.namesrv;
+    g_delay.topic = g_o.topic;
+    g_delay.group = g_o.group;
+    g_delay.size = g_o.size;
+    g_delay.threads = g_o.threads;
+    g_delay.rate = g_o.rate;
+    g_delay.duration = g_o.duration;
+    g_delay.json = g_o.json;
+    g_delay.stop = &g_stop;
+    return mqbench_delay(&g_delay);
+}
+
 typedef struct bench_mode {
     const char *name;
     const char *summary;
@@ -532,6 +552,7 @@ static const bench_mode modes[] = {
     {"producer", "send messages as fast as allowed (or at --rate)", mode_producer},
     {"consumer", "consume a topic as group -g and measure", mode_consumer},
     {"e2e", "send at --rate and measure send-to-receive latency", mode_e2e},
+    {"delay", "send scheduled messages at --rate and measure lateness past the due time", mode_delay},
 };
 
 static void usage(FILE *out)
@@ -552,7 +573,13 @@ static void usage(FILE *out)
             "  --count N        stop after N messages\n"
             "  -g GROUP         consumer group (consumer: mqbench_consumer; e2e: a fresh one)\n"
             "  --from W         consumer: first | last (last)\n"
-            "  --json           end with one JSON summary line\n");
+            "  --json           end with one JSON summary line\n"
+            "\ndelay mode (-s >= 21, --rate 1000):\n"
+            "  --max-delay MS   exact-time delays uniform in 1..MS (3000)\n"
+            "  --level-spec S   the broker's messageDelayLevel (RocketMQ's default)\n"
+            "  --levels N       use delay levels 1..N (2)\n"
+            "  --pending N      first park N messages due --pending-delay MS later (0; 3600000)\n"
+            "  --burst N        then send N messages due at one instant --burst-lead MS ahead (0; 30000)\n");
 }
 
 int main(int argc, char **argv)
@@ -569,14 +596,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "mqbench: unknown mode '%s' (see mqbench --help)\n", argv[1]);
         return 2;
     }
-    bool is_e2e = mode->run == mode_e2e, is_consumer = mode->run == mode_consumer;
-    g_o = (bench_opts){NULL, "BenchmarkTopic", NULL, "sync", "last", 1024, is_consumer ? 4 : 1, 16,
-                       is_e2e ? 5000 : 0, 10, 0, false};
+    bool is_e2e = mode->run == mode_e2e, is_consumer = mode->run == mode_consumer, is_delay = mode->run == mode_delay;
+    g_o = (bench_opts){NULL, "BenchmarkTopic", NULL, "sync", "last", is_delay ? 64 : 1024, is_consumer ? 4 : 1, 16,
+                       is_e2e ? 5000 : is_delay ? 1000 : 0, 10, 0, false};
     static const struct option longs[] = {
         {"mode", required_argument, NULL, 'M'},   {"batch", required_argument, NULL, 'B'},
         {"rate", required_argument, NULL, 'R'},   {"duration", required_argument, NULL, 'D'},
         {"count", required_argument, NULL, 'C'},  {"from", required_argument, NULL, 'F'},
         {"json", no_argument, NULL, 'J'},         {"help", no_argument, NULL, 'h'},
+        {"max-delay", required_argument, NULL, 'X'}, {"level-spec", required_argument, NULL, 'S'},
+        {"levels", required_argument, NULL, 'V'},    {"pending", required_argument, NULL, 'P'},
+        {"pending-delay", required_argument, NULL, 'Q'}, {"burst", required_argument, NULL, 'U'},
+        {"burst-lead", required_argument, NULL, 'W'},
         {0}};
     optind = 1;
     int ch;
@@ -595,6 +626,13 @@ int main(int argc, char **argv)
         case 'C': g_o.count = strtoll(optarg, &end, 10); break;
         case 'F': g_o.from = optarg; break;
         case 'J': g_o.json = true; break;
+        case 'X': g_delay.max_delay_ms = strtoll(optarg, &end, 10); break;
+        case 'S': g_delay.level_spec = optarg; break;
+        case 'V': g_delay.levels = (int)strtol(optarg, &end, 10); break;
+        case 'P': g_delay.pending = strtoll(optarg, &end, 10); break;
+        case 'Q': g_delay.pending_delay_ms = strtoll(optarg, &end, 10); break;
+        case 'U': g_delay.burst = strtoll(optarg, &end, 10); break;
+        case 'W': g_delay.burst_lead_ms = strtoll(optarg, &end, 10); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -20,6 +20,7 @@
 #include "namesrv_register.h"
 #include "consumer_offset.h"
 #include "processors.h"
+#include "schedule/schedule.h"
 #include "store/store.h"
 #include "subscription_group.h"
 #include "topic_config.h"
@@ -107,6 +108,27 @@ static void on_conn_closed(rm_conn *c, void *arg)
     processor_client_conn_closed(arg, c);
 }
 
+/* Starts scheduled delivery (broker/schedule/) over the open store. Far
+ * timer messages are rolled (re-put) every half fileReservedTime, at most
+ * daily, so their bodies outlive CommitLog retention. */
+static int schedule_start(broker *b, const store_config *sc, char *err, size_t errlen)
+{
+    sched_config c;
+    sched_config_init(&c);
+    if (!str_copy(c.dir, sizeof c.dir, sc->store_path_root_dir) ||
+        strlen(c.dir) + sizeof "/schedule" > sizeof c.dir) {
+        snprintf(err, errlen, "storePathRootDir is too long");
+        return -1;
+    }
+    strcat(c.dir, "/schedule");
+    c.sync_flush = sc->flush_disk_type == STORE_SYNC_FLUSH;
+    c.commitlog_segment_size = sc->maped_file_size_commit_log;
+    int64_t half_retention = (int64_t)sc->file_reserved_time * 3600 * 1000 / 2;
+    if (half_retention > 0 && half_retention < c.roll_window_ms)
+        c.roll_window_ms = half_retention;
+    return sched_service_start(b->store, &c, &b->sched, err, errlen);
+}
+
 int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char *err, size_t errlen)
 {
     memset(b, 0, sizeof *b);
@@ -149,6 +171,8 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     if (store_open(&sc, &b->store, err, errlen) != 0)
         goto fail;
     log_info("store opened under %s in %lld ms", cfg->store_path_root_dir, (long long)(mono_ms() - t0));
+    if (schedule_start(b, &sc, err, errlen) != 0)
+        goto fail;
     b->offsets = offset_manager_new(b, err, errlen);
     if (!b->offsets)
         goto fail;
@@ -208,6 +232,8 @@ void broker_destroy(broker *b)
     if (b->pull_hold)
         processor_pull_unregister(b);
     processor_offset_unregister(b); /* persists committed offsets */
+    sched_service_stop(b->sched);   /* re-puts into the store: stop before it closes */
+    b->sched = NULL;
     if (b->store) {
         store_close(b->store); /* completes sync-flush waiters: their answers are posted to q */
         b->store = NULL;

@@ -5,7 +5,8 @@
  * tests that run a whole broker include this.
  *
  * Start-up order (broker_init): config → logging → metadata database →
- * topic and group tables → store (recovery) → processors register their
+ * topic and group tables → store (recovery) → scheduled delivery
+ * (broker/schedule) → processors register their
  * request codes → listen → register with the nameservers. Shutdown
  * (broker_stop, on SIGTERM/SIGINT) reverses it: unregister from the
  * nameservers, stop accepting, flush offsets, close the store cleanly.

@@ -37,7 +37,7 @@ const cfg_option broker_config_options[] = {
     CFG_INT(B, disk_space_warning_level_ratio, "diskSpaceWarningLevelRatio", "90", 10, 99, "% disk use above which writes are refused"),
     CFG_INT(B, max_message_size, "maxMessageSize", "4194304", 1024, 64 * 1024 * 1024, "largest message body in bytes"),
     CFG_BOOL(B, message_index_enable, "messageIndexEnable", "true", "index messages by key and unique id"),
-    CFG_STRING(B, message_delay_level, "messageDelayLevel", "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", "delay of each level (s, m, h, d)"),
+    CFG_STRING(B, message_delay_level, "messageDelayLevel", "1s 5s 10s 30s 1m 2m 3m 4m 5m 6m 7m 8m 9m 10m 20m 30m 1h 2h", "delay of each level (ms, s, m, h, d)"),
     CFG_BOOL(B, auto_create_topic_enable, "autoCreateTopicEnable", "true", "create a topic on its first send"),
     CFG_BOOL(B, auto_create_subscription_group, "autoCreateSubscriptionGroup", "true", "create a consumer group on first use"),
     CFG_INT(B, default_topic_queue_nums, "defaultTopicQueueNums", "8", 1, 1024, "queues of an auto-created topic"),

@@ -19,6 +19,7 @@
 #include "namesrv_register.h"
 #include "consumer_offset.h"
 #include "processors.h"
+#include "schedule/schedule.h"
 #include "pull_hold.h"
 #include "store/store.h"
 #include "subscription_group.h"
@@ -215,7 +216,7 @@ static void on_all_group_config(rm_conn *c, const rm_cmd *req, void *arg)
 typedef struct kv_builder {
     Mq__KVTable__TableEntry entries[64];
     Mq__KVTable__TableEntry *ptrs[64];
-    char values[64][128];
+    char values[64][256];
     size_t n;
 } kv_builder;
 
@@ -234,6 +235,31 @@ static void kv_add(kv_builder *k, const char *key, const char *fmt, ...)
     e->value = k->values[k->n];
     k->ptrs[k->n] = e;
     k->n++;
+}
+
+/* Scheduled delivery: pending per delay level ("L1=0 L2=3 ..."), exact-time
+ * messages pending, and how late the scheduler is. */
+static void schedule_runtime_info(broker *b, kv_builder *k)
+{
+    sched_stats ss;
+    sched_service_stats(b->sched, &ss);
+    char levels[256];
+    size_t n = 0;
+    int64_t total = ss.timer_pending;
+    levels[0] = '\0';
+    for (int i = 0; i < ss.levels && n + 24 < sizeof levels; i++) {
+        n += (size_t)snprintf(levels + n, sizeof levels - n, "%sL%d=%lld", i ? " " : "", i + 1,
+                              (long long)ss.level_pending[i]);
+        total += ss.level_pending[i];
+    }
+    kv_add(k, "scheduleMessagePendingPerLevel", "%s", levels);
+    kv_add(k, "timerMessagePending", "%lld", (long long)ss.timer_pending);
+    kv_add(k, "scheduleMessagePendingTotal", "%lld", (long long)total);
+    kv_add(k, "scheduleLagMs", "%lld", (long long)ss.lag_ms);
+    kv_add(k, "scheduleIngestBehind", "%lld", (long long)ss.ingest_lag);
+    kv_add(k, "scheduleDeliveredTotal", "%lld", (long long)ss.delivered);
+    kv_add(k, "scheduleRolledTotal", "%lld", (long long)ss.rolled);
+    kv_add(k, "scheduleLostTotal", "%lld", (long long)ss.lost);
 }
 
 static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
@@ -297,6 +323,8 @@ static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
     }
     if (b->pull_hold)
         kv_add(&k, "pullRequestsHeld", "%zu", pull_hold_count(b->pull_hold));
+    if (b->sched)
+        schedule_runtime_info(b, &k);
     Mq__KVTable t = MQ__KVTABLE__INIT;
     t.n_table = k.n;
     t.table = k.ptrs;

@@ -16,11 +16,15 @@
  * (see processor_send.h: permissions, topic names, unknown topics when
  * auto-creation is off, queue ids out of range, too many sends waiting for
  * the disk), unsupported features in send_check_features (transactional
- * half messages and delayed messages, with a clear remark until their
- * services land), and whatever the store refuses (empty or oversize bodies,
+ * half messages, with a clear remark until their service lands), and
+ * whatever the store refuses (empty or oversize bodies,
  * oversize properties, a full disk: MESSAGE_ILLEGAL / SERVICE_NOT_AVAILABLE
  * with the store's remark). The store computes the body CRC; this file never
- * looks at the body.
+ * looks at the body. A message with a delay level or delivery time is
+ * rewritten into its scheduled form by sched_prepare
+ * (broker/schedule/schedule.h) before the put, in a batch too (RocketMQ
+ * refuses delayed batches; we store each item in its scheduled form); a bad
+ * or too-far delivery time is MESSAGE_ILLEGAL with the reason.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +36,7 @@
 #include "message.h"
 #include "processor_send.h"
 #include "processors.h"
+#include "schedule/schedule.h"
 #include "store/store.h"
 #include "topic_config.h"
 #include "util.h"
@@ -50,6 +55,8 @@ struct send_state {
     /* one-entry cache of the last connection's born host */
     uint64_t host_conn_id;
     msg_host host;
+    bytebuf sched_props;        /* properties of a message rewritten by sched_prepare */
+    bytebuf batch_props;        /* the same for every item of a batch */
 };
 typedef struct send_state send_state;
 
@@ -251,13 +258,6 @@ int32_t send_check_features(int32_t sysflag, const char *props, size_t plen, cha
         snprintf(remark, rlen, "transactional messages are not supported by this broker yet");
         return RS_MESSAGE_ILLEGAL;
     }
-    if ((msg_prop_get(props, plen, MSG_PROP_DELAY, &v, &vlen) && !(vlen == 1 && v[0] == '0')) ||
-        msg_prop_get(props, plen, MSG_PROP_TIMER_DELIVER_MS, &v, &vlen) ||
-        msg_prop_get(props, plen, MSG_PROP_TIMER_DELAY_MS, &v, &vlen) ||
-        msg_prop_get(props, plen, MSG_PROP_TIMER_DELAY_SEC, &v, &vlen)) {
-        snprintf(remark, rlen, "delayed and scheduled messages are not supported by this broker yet");
-        return RS_MESSAGE_ILLEGAL;
-    }
     return RS_SUCCESS;
 }
 
@@ -341,6 +341,12 @@ static void on_send(rm_conn *c, const rm_cmd *req, void *arg)
     r.body_len = req->body_len;
     r.properties = props;
     r.properties_len = (uint32_t)plen;
+    char why[256];
+    if (sched_prepare(st->b->store, st->b->cfg.timer_max_delay_sec, now_ms(), &r, &st->sched_props, why,
+                      sizeof why) == SCHED_ERR) {
+        rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "%s", why);
+        return;
+    }
     store_put_result res;
     int rc = store_put(st->b->store, &r, &res);
     if (rc == 0)
@@ -363,6 +369,10 @@ static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
     msg_record *recs = xmalloc(cap * sizeof *recs);
     msg_record base;
     fill_record(st, c, h, &base);
+    size_t pcap = 16;
+    size_t *prop_at = xmalloc(pcap * sizeof *prop_at);
+    int64_t now = now_ms();
+    bytebuf_clear(&st->batch_props);
     int rc;
     bool wait = true;
     while ((rc = msg_batch_next(&it, &item)) == 1) {
@@ -384,8 +394,27 @@ static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
         recs[n].properties_len = item.properties_len;
         if (n == 0)
             wait = store_wait_requested(item.properties, item.properties_len);
+        char why[256];
+        int sc = sched_prepare(st->b->store, st->b->cfg.timer_max_delay_sec, now, &recs[n], &st->sched_props, why,
+                               sizeof why);
+        if (sc == SCHED_ERR) {
+            rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "message %zu of the batch: %s", n, why);
+            goto out;
+        }
+        if (n == pcap) {
+            pcap *= 2;
+            prop_at = xrealloc(prop_at, pcap * sizeof *prop_at);
+        }
+        prop_at[n] = SIZE_MAX;
+        if (sc != SCHED_NONE) { /* rewritten: keep its properties in the batch's buffer */
+            prop_at[n] = st->batch_props.len;
+            bytebuf_append(&st->batch_props, st->sched_props.data, st->sched_props.len);
+        }
         n++;
     }
+    for (size_t i = 0; i < n; i++)
+        if (prop_at[i] != SIZE_MAX)
+            recs[i].properties = (const char *)st->batch_props.data + prop_at[i];
     if (rc < 0) {
         rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "malformed batch body: %s (after %zu messages)", msg_strerror(rc), n);
         goto out;
@@ -415,6 +444,7 @@ static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
     free(offsets);
 out:
     free(recs);
+    free(prop_at);
 }
 
 void processor_send_register(broker *b)
@@ -422,6 +452,8 @@ void processor_send_register(broker *b)
     send_state *st = xcalloc(1, sizeof *st);
     st->b = b;
     st->rng = (uint64_t)mono_ns() | 1;
+    bytebuf_init(&st->sched_props);
+    bytebuf_init(&st->batch_props);
     char ip[80];
     int port = 0;
     char err[64];
@@ -437,8 +469,11 @@ void processor_send_register(broker *b)
 
 void processor_send_unregister(broker *b)
 {
-    if (b->send)
+    if (b->send) {
         ev_prepare_stop(b->loop, &b->send->wake);
+        bytebuf_free(&b->send->sched_props);
+        bytebuf_free(&b->send->batch_props);
+    }
     free(b->send);
     b->send = NULL;
 }

@@ -51,10 +51,11 @@ typedef struct send_target {
 int32_t send_check(broker *b, send_target *t, char *remark, size_t rlen);
 
 /* Features a message may ask for that no service handles yet
- * (transactional half messages, delayed and timed delivery): RS_SUCCESS or
- * RS_MESSAGE_ILLEGAL with a remark. Per message (a batch calls it for each).
- * The transaction and schedule services replace the matching refusal here
- * when they land. */
+ * (transactional half messages): RS_SUCCESS or RS_MESSAGE_ILLEGAL with a
+ * remark. Per message (a batch calls it for each). The transaction service
+ * replaces the refusal here when it lands. Delayed and timed delivery is not
+ * a refusal: sched_prepare (schedule/schedule.h) rewrites such a message into
+ * its scheduled form before the put (a send path calls it after send_check). */
 int32_t send_check_features(int32_t sysflag, const char *props, size_t plen, char *remark,
                             size_t rlen);
 

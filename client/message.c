@@ -192,6 +192,27 @@ int mq_message_set_delay_level(mq_message *m, int level, mq_error *err)
     return MQ_OK;
 }
 
+static int set_time_prop(mq_message *m, const char *name, int64_t v, mq_error *err)
+{
+    if (v < 0) {
+        mqc_error_set(err, MQ_EINVAL, "%s must not be negative (got %lld)", name, (long long)v);
+        return MQ_EINVAL;
+    }
+    char buf[24];
+    snprintf(buf, sizeof buf, "%lld", (long long)v);
+    return mq_message_set_property(m, name, v ? buf : NULL, err);
+}
+
+int mq_message_set_deliver_time(mq_message *m, int64_t epoch_ms, mq_error *err)
+{
+    return set_time_prop(m, MSG_PROP_TIMER_DELIVER_MS, epoch_ms, err);
+}
+
+int mq_message_set_delay_ms(mq_message *m, int64_t delay_ms, mq_error *err)
+{
+    return set_time_prop(m, MSG_PROP_TIMER_DELAY_MS, delay_ms, err);
+}
+
 void mq_message_set_flag(mq_message *m, int32_t flag) { m->flag = flag; }
 const char *mq_message_topic(const mq_message *m) { return m->topic; }
 const char *mq_message_tags(const mq_message *m) { return m->tags ? m->tags : ""; }

@@ -99,12 +99,17 @@ int store_delay_levels_parse(const char *spec, int64_t *levels_ms, int cap)
         if (len < 2 || n >= cap)
             return -1;
         int64_t unit;
-        switch (tok[len - 1]) {
-        case 's': unit = 1000; break;
-        case 'm': unit = 60 * 1000; break;
-        case 'h': unit = 3600 * 1000; break;
-        case 'd': unit = 24 * 3600 * 1000; break;
-        default: return -1;
+        if (len >= 3 && tok[len - 2] == 'm' && tok[len - 1] == 's') {
+            unit = 1; /* "500ms": short levels for tests and benchmarks */
+            tok[--len] = '\0';
+        } else {
+            switch (tok[len - 1]) {
+            case 's': unit = 1000; break;
+            case 'm': unit = 60 * 1000; break;
+            case 'h': unit = 3600 * 1000; break;
+            case 'd': unit = 24 * 3600 * 1000; break;
+            default: return -1;
+            }
         }
         tok[len - 1] = '\0';
         int64_t v;

@@ -123,7 +123,7 @@ typedef struct store_config {
 /* Fills c with RocketMQ's defaults (see each field). */
 void store_config_init(store_config *c);
 
-/* Parses a messageDelayLevel string ("1s 5s 1m 2h 1d") into delays in ms.
+/* Parses a messageDelayLevel string ("500ms 1s 5s 1m 2h 1d") into delays in ms.
  * Returns the number of levels (<= cap) or -1 with a bad token. */
 int store_delay_levels_parse(const char *spec, int64_t *levels_ms, int cap);
 

@@ -56,15 +56,23 @@ static void print_json_line(json_writer *w, bytebuf *b)
 
 /* ---- sendMessage ---- */
 
-#define SEND_USAGE "-n NAMESRV -t TOPIC -p BODY [-k KEYS] [-c TAGS] [-b BROKER_NAME -i QUEUE_ID] [--json]"
+#define SEND_USAGE                                                                                  \
+    "-n NAMESRV -t TOPIC -p BODY [-k KEYS] [-c TAGS] [-b BROKER_NAME -i QUEUE_ID]\n"                 \
+    "       [--delayLevel N | --deliverTime EPOCH_MS | --delayMs MS] [--json]"
 
 int cmd_send_message(const mqadmin_args *a)
 {
     int argc = a->argc;
     char **argv = a->argv;
     const char *ns = NULL, *topic = NULL, *body = NULL, *keys = NULL, *tags = NULL, *broker = NULL, *qid = NULL;
+    const char *delay_level = NULL, *deliver_time = NULL, *delay_ms = NULL;
     bool json = a->json;
-    static const struct option longs[] = {{"json", no_argument, NULL, 'J'}, {"help", no_argument, NULL, 'h'}, {0}};
+    static const struct option longs[] = {{"json", no_argument, NULL, 'J'},
+                                          {"help", no_argument, NULL, 'h'},
+                                          {"delayLevel", required_argument, NULL, 'L'},
+                                          {"deliverTime", required_argument, NULL, 'T'},
+                                          {"delayMs", required_argument, NULL, 'D'},
+                                          {0}};
     optind = 1;
     opterr = 0;
     int ch;
@@ -78,7 +86,14 @@ int cmd_send_message(const mqadmin_args *a)
         case 'b': broker = optarg; break;
         case 'i': qid = optarg; break;
         case 'J': json = true; break;
-        case 'h': printf("Usage: mqadmin sendMessage %s\n  send one message and print the result\n", SEND_USAGE); return MQADMIN_OK;
+        case 'L': delay_level = optarg; break;
+        case 'T': deliver_time = optarg; break;
+        case 'D': delay_ms = optarg; break;
+        case 'h':
+            printf("Usage: mqadmin sendMessage %s\n  send one message and print the result; --delayLevel N holds it\n"
+                   "  for the broker's level N delay, --deliverTime delivers it at that epoch millisecond,\n"
+                   "  --delayMs that many ms after it is stored\n", SEND_USAGE);
+            return MQADMIN_OK;
         default: return mqadmin_usage(a, "%s", "unknown option or missing value");
         }
     }
@@ -91,6 +106,15 @@ int cmd_send_message(const mqadmin_args *a)
     int64_t queue_id = -1;
     if (qid && !parse_i64(qid, 0, 65535, &queue_id))
         return mqadmin_usage(a, "bad queue id '%s'", qid);
+    if ((delay_level != NULL) + (deliver_time != NULL) + (delay_ms != NULL) > 1)
+        return mqadmin_usage(a, "%s", "give at most one of --delayLevel, --deliverTime and --delayMs");
+    int64_t level = 0, at_ms = 0, after_ms = 0;
+    if (delay_level && !parse_i64(delay_level, 1, MQ_DELAY_LEVEL_MAX, &level))
+        return mqadmin_usage(a, "bad delay level '%s' (1..%d)", delay_level, MQ_DELAY_LEVEL_MAX);
+    if (deliver_time && !parse_i64(deliver_time, 1, INT64_MAX, &at_ms))
+        return mqadmin_usage(a, "bad delivery time '%s' (epoch milliseconds)", deliver_time);
+    if (delay_ms && !parse_i64(delay_ms, 1, INT64_MAX, &after_ms))
+        return mqadmin_usage(a, "bad delay '%s' (milliseconds > 0)", delay_ms);
 
     mq_error err = {0};
     mq_producer *p = NULL;
@@ -106,6 +130,12 @@ int cmd_send_message(const mqadmin_args *a)
         rc = mq_message_set_tags(m, tags, &err);
     if (rc == MQ_OK && keys)
         rc = mq_message_set_keys(m, keys, &err);
+    if (rc == MQ_OK && level)
+        rc = mq_message_set_delay_level(m, (int)level, &err);
+    if (rc == MQ_OK && at_ms)
+        rc = mq_message_set_deliver_time(m, at_ms, &err);
+    if (rc == MQ_OK && after_ms)
+        rc = mq_message_set_delay_ms(m, after_ms, &err);
     mq_send_result r;
     if (rc == MQ_OK) {
         if (broker) {

@@ -490,9 +490,13 @@ TEST_F(BrokerProtocolTest, BadSendsGetClearErrorsAndNothingIsStored) {
     EXPECT_EQ(RS_MESSAGE_ILLEGAL, r.code) << r.remark;
     r = w.send("T2", 0, "", props("A"));
     EXPECT_EQ(RS_MESSAGE_ILLEGAL, r.code) << r.remark;
+    std::string bad_delay = props("A") + "\x02" "DELAY\x01" "-1";
+    r = w.send("T2", 0, "x", bad_delay);
+    EXPECT_EQ(RS_MESSAGE_ILLEGAL, r.code) << r.remark;
+    EXPECT_NE(std::string::npos, r.remark.find("negative")) << r.remark;
     std::string delayed = props("A") + "\x02" "DELAY\x01" "3";
     r = w.send("T2", 0, "x", delayed);
-    EXPECT_EQ(RS_MESSAGE_ILLEGAL, r.code) << r.remark; // refused until delay levels land, never delivered early
+    EXPECT_EQ(RS_SUCCESS, r.code) << r.remark; // scheduled (10 s): not visible below
     auto p = w.pull("T2", 9, 0);
     EXPECT_EQ(RS_SYSTEM_ERROR, p.code);
     EXPECT_NE(std::string::npos, p.remark.find("queueId")) << p.remark;

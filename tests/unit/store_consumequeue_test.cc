@@ -230,6 +230,11 @@ TEST(StoreConsumeQueue, ScheduleTopicTagHoldsDeliveryTime)
     store_close(s);
     int64_t lv[4];
     EXPECT_EQ(store_delay_levels_parse("1s 5x", lv, 4), -1);
+    ASSERT_EQ(store_delay_levels_parse("200ms 1s 3m", lv, 4), 3); // ms for short test levels
+    EXPECT_EQ(lv[0], 200);
+    EXPECT_EQ(lv[1], 1000);
+    EXPECT_EQ(lv[2], 180000);
+    EXPECT_EQ(store_delay_levels_parse("ms", lv, 4), -1);
     EXPECT_EQ(store_delay_levels_parse("1s 2s 3s 4s 5s", lv, 4), -1);
 }
 

@@ -58,6 +58,14 @@ int mq_message_set_property(mq_message *m, const char *name, const char *value, 
 /* Delay level 0 (none) .. MQ_DELAY_LEVEL_MAX: the broker makes the message
  * visible after that level's delay. */
 int mq_message_set_delay_level(mq_message *m, int level, mq_error *err);
+/* Exact delivery (RocketMQ 5's timer messages): the broker makes the message
+ * visible at epoch_ms (property TIMER_DELIVER_MS), or delay_ms after it
+ * stores it (TIMER_DELAY_MS); at most the broker's timerMaxDelaySec ahead
+ * (40 days by default), else the send fails with MESSAGE_ILLEGAL. A delay
+ * level, when also set, wins. Negative values are refused (MQ_EINVAL); 0
+ * clears. */
+int mq_message_set_deliver_time(mq_message *m, int64_t epoch_ms, mq_error *err);
+int mq_message_set_delay_ms(mq_message *m, int64_t delay_ms, mq_error *err);
 /* An application-defined integer stored with the message (RocketMQ "flag"). */
 void mq_message_set_flag(mq_message *m, int32_t flag);
 
