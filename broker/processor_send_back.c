@@ -11,8 +11,10 @@
  * retryQueueNums queues for the retry topic, one queue for the DLQ, both
  * readable and writable so operators can read dead letters, as RocketMQ
  * >= 4.9.2 does), and the copy is appended with store_put. A retry copy
- * carries DELAY = its level and is held by the delay-level scheduler until
- * due; a DLQ copy is visible at once.
+ * carries DELAY = its level and is rewritten by sched_prepare
+ * (schedule/schedule.h) into SCHEDULE_TOPIC_XXXX, from where the schedule
+ * service delivers it to %RETRY%<group> when due; a DLQ copy is visible at
+ * once.
  *
  * The answer: SUCCESS once stored (under SYNC_FLUSH once flushed, because
  * the consumer treats an answered send-back as consumed and moves its
@@ -29,6 +31,7 @@
 #include "message.h"
 #include "processors.h"
 #include "retry_policy.h"
+#include "schedule/schedule.h"
 #include "store/store.h"
 #include "subscription_group.h"
 #include "topic_config.h"
@@ -38,6 +41,7 @@ typedef struct send_back_state {
     broker *b;
     uint64_t rng;
     bytebuf props;      /* the copy's properties, reused per request */
+    bytebuf sched_props; /* ... and their scheduled form (sched_prepare) */
     int64_t dlq_count;  /* for the rate-limited DLQ log line */
     int64_t dlq_logged_ms;
 } send_back_state;
@@ -209,6 +213,14 @@ static void on_send_back(rm_conn *c, const rm_cmd *req, void *arg)
                       MSG_SYSFLAG_INNER_BATCH | MSG_SYSFLAG_TX_MASK);
     copy.properties = (const char *)st->props.data;
     copy.properties_len = (uint32_t)st->props.len;
+    if (d.target == RETRY_TO_RETRY_TOPIC &&
+        sched_prepare(b->store, b->cfg.timer_max_delay_sec, now_ms(), &copy, &st->sched_props, err, sizeof err) ==
+            SCHED_ERR) {
+        store_pin_release(&pin);
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "cannot schedule the retry of the message at %lld: %s",
+                        (long long)h->offset, err);
+        return;
+    }
     store_put_result res;
     rc = store_put(b->store, &copy, &res);
     store_pin_release(&pin);
@@ -235,6 +247,7 @@ void processor_send_back_register(broker *b)
     st->b = b;
     st->rng = (uint64_t)mono_ns() | 1;
     bytebuf_init(&st->props);
+    bytebuf_init(&st->sched_props);
     g_state = st;
     rm_dispatch_on(b->dispatch, RC_CONSUMER_SEND_MSG_BACK, on_send_back, st);
 }
@@ -245,6 +258,7 @@ void processor_send_back_unregister(broker *b)
     if (!g_state)
         return;
     bytebuf_free(&g_state->props);
+    bytebuf_free(&g_state->sched_props);
     free(g_state);
     g_state = NULL;
 }
