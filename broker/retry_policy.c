@@ -9,6 +9,7 @@
 
 #include "message.h"
 #include "names.h"
+#include "schedule/schedule.h" /* SCHED_PROP_ORIGIN */
 
 enum { RETRY_FIRST_LEVEL = 3 }; /* level of the first retry: 10 s by default */
 
@@ -56,7 +57,10 @@ int retry_build_properties(const char *props, size_t plen, const char *topic, co
         rc = msg_prop_append(out, MSG_PROP_ORIGIN_MESSAGE_ID, offset_msg_id);
     if (rc != 0)
         return rc;
-    /* Left over from an earlier delivery; the new copy's own delay is below. */
+    /* Left over from an earlier delivery; the new copy's own delay is below.
+     * SCHED_ORIGIN names the scheduled record the last hop came from: the
+     * copy is a new record and must not claim it. */
+    msg_prop_remove(out, SCHED_PROP_ORIGIN);
     msg_prop_remove(out, MSG_PROP_TIMER_DELIVER_MS);
     msg_prop_remove(out, MSG_PROP_TIMER_DELAY_MS);
     msg_prop_remove(out, MSG_PROP_TIMER_DELAY_SEC);

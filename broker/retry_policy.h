@@ -19,7 +19,7 @@
  *       plus RETRY_TOPIC = the original topic (set on the first failure only)
  *       and ORIGIN_MESSAGE_ID = the offset id of the first stored copy (first
  *       failure only); DELAY = the level for a retry, no DELAY (nor timer
- *       property) for the DLQ.
+ *       property) for the DLQ; never the SCHED_ORIGIN of the last delivery.
  *
  * Thread: any (no state).
  */

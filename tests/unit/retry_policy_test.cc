@@ -116,6 +116,7 @@ TEST(RetryProperties, LaterFailuresKeepTheFirstTopicAndIdAndReplaceTheDelay)
     ASSERT_EQ(msg_prop_append(&in, MSG_PROP_ORIGIN_MESSAGE_ID, "FIRST"), 0);
     ASSERT_EQ(msg_prop_append(&in, MSG_PROP_DELAY, "3"), 0);
     ASSERT_EQ(msg_prop_append(&in, MSG_PROP_TIMER_DELIVER_MS, "123"), 0);
+    ASSERT_EQ(msg_prop_append(&in, "SCHED_ORIGIN", "4096:1700000000000"), 0);
     bytebuf_append(&in, "\x02", 1);  // a trailing separator, as RocketMQ 4.8 writes
     retry_decision d = retry_decide(1, 0, -1, 16, 18);
     ASSERT_EQ(retry_build_properties(reinterpret_cast<const char *>(in.data), in.len, "%RETRY%g", "SECOND", &d, &out),
@@ -125,6 +126,7 @@ TEST(RetryProperties, LaterFailuresKeepTheFirstTopicAndIdAndReplaceTheDelay)
     EXPECT_EQ(prop(out, MSG_PROP_DELAY), "4");
     EXPECT_EQ(count_key(out, MSG_PROP_DELAY), 1);
     EXPECT_EQ(prop(out, MSG_PROP_TIMER_DELIVER_MS), "<absent>");
+    EXPECT_EQ(prop(out, "SCHED_ORIGIN"), "<absent>") << "the last hop's scheduled record is not the copy's";
     bytebuf_free(&in);
     bytebuf_free(&out);
 }
