@@ -10,7 +10,8 @@
 // sends it back to its topic (once); a message failing a few times then
 // succeeding is consumed once more and no further; `updateSubGroup -r`
 // lowers the retries of a group; an orderly consumer retries in place
-// without breaking order and dead-letters a message after its maximum.
+// without breaking order and dead-letters a message after its maximum; bad
+// send-back requests get clear errors and the broker keeps serving.
 
 #include <gtest/gtest.h>
 
@@ -24,7 +25,9 @@
 #include "wait.h"
 
 extern "C" {
+#include "instance.h"
 #include "log.h"
+#include "message.h"
 #include "mq/consumer.h"
 #include "mq/producer.h"
 #include "util.h"
@@ -175,7 +178,7 @@ class RetryTest : public ::testing::Test {
     }
 
     // Sends body (with key body + "-key"); returns its message id.
-    std::string send(const std::string &body, const char *sharding_key = nullptr)
+    std::string send(const std::string &body, const char *sharding_key = nullptr, std::string *offset_id = nullptr)
     {
         mq_error err{};
         if (!producer) {
@@ -190,6 +193,8 @@ class RetryTest : public ::testing::Test {
                               : mq_producer_send(producer, m, &r, &err);
         mq_message_destroy(m);
         EXPECT_EQ(MQ_OK, rc) << err.message;
+        if (offset_id)
+            *offset_id = r.offset_msg_id;
         return r.msg_id;
     }
 
@@ -352,4 +357,84 @@ TEST_F(RetryTest, OrderlyConsumerRetriesInPlaceAndDeadLettersAfterItsMaximum)
         << q.out << q.err;
     EXPECT_TRUE(contains(q.out, "\"count\": 1")) << q.out;
     EXPECT_TRUE(contains(q.out, "\"originTopic\": \"RetryTopic\"")) << q.out;
+}
+
+// CONSUMER_SEND_MSG_BACK spoken directly: bad requests are refused with a
+// reason, a DLQ request (delay level -1) stores the copy, a group with no
+// retry queues drops failed messages as RocketMQ does.
+TEST_F(RetryTest, SendBackRequestsAreCheckedAndAnsweredClearly)
+{
+    mqc_options io;
+    mqc_options_default(&io);
+    std::string ns_list = c.namesrv_list();
+    io.namesrv_addr = ns_list.c_str();
+    mqc_instance *inst = nullptr;
+    mq_error err{};
+    ASSERT_EQ(MQ_OK, mqc_instance_new(&io, &inst, &err)) << err.message;
+    struct Answer {
+        int code;
+        std::string remark;
+    };
+    auto send_back = [&](const char *group, int64_t offset, bool has_offset, int level) {
+        Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+        Mq__ConsumerSendMsgBackRequestHeader sb = MQ__CONSUMER_SEND_MSG_BACK_REQUEST_HEADER__INIT;
+        h.code = RC_CONSUMER_SEND_MSG_BACK;
+        h.has_code = 1;
+        sb.group = (char *)group;
+        sb.offset = offset;
+        sb.has_offset = has_offset;
+        sb.delaylevel = level;
+        sb.has_delaylevel = 1;
+        h.ext_case = MQ__REMOTING_HEADER__EXT_CONSUMER_SEND_MSG_BACK;
+        h.consumer_send_msg_back = &sb;
+        mqc_response r{};
+        mq_error e{};
+        EXPECT_EQ(MQ_OK, mqc_invoke_sync(inst, broker->addr().c_str(), &h, nullptr, 0, 5000, &r, &e)) << e.message;
+        Answer a{r.code, mqc_response_remark(&r)};
+        mqc_response_free(&r);
+        return a;
+    };
+
+    std::string offset_id;
+    std::string id = send("raw", nullptr, &offset_id);
+    msg_host host;
+    int64_t at = -1;
+    ASSERT_EQ(0, msg_offset_id_decode(offset_id.c_str(), offset_id.size(), &host, &at)) << offset_id;
+    Answer a = send_back("g_raw", at, true, -1);
+    ASSERT_EQ(RS_SUCCESS, a.code) << a.remark;
+    ToolResult q;
+    ASSERT_TRUE(wait_for([&] { q = query_dlq("g_raw"); return q.exit_code == 0 && contains(q.out, id); }, 10000))
+        << q.out << q.err;
+    EXPECT_TRUE(contains(q.out, "\"reconsumeTimes\": 1")) << q.out;
+    EXPECT_TRUE(contains(q.out, "\"originTopic\": \"RetryTopic\"")) << q.out;
+
+    a = send_back("g_raw", at + 1, true, 0); // inside the record, not at its start
+    EXPECT_EQ(RS_SYSTEM_ERROR, a.code);
+    EXPECT_TRUE(contains(a.remark, "look message by offset failed")) << a.remark;
+    a = send_back("g_raw", int64_t(1) << 40, true, 0);
+    EXPECT_EQ(RS_SYSTEM_ERROR, a.code);
+    EXPECT_TRUE(contains(a.remark, "look message by offset failed")) << a.remark;
+    a = send_back("g_raw", at, false, 0);
+    EXPECT_EQ(RS_SYSTEM_ERROR, a.code);
+    EXPECT_TRUE(contains(a.remark, "offset")) << a.remark;
+    a = send_back(nullptr, at, true, 0);
+    EXPECT_EQ(RS_SYSTEM_ERROR, a.code);
+    EXPECT_TRUE(contains(a.remark, "group is required")) << a.remark;
+    a = send_back("bad group!", at, true, 0);
+    EXPECT_EQ(RS_SYSTEM_ERROR, a.code);
+    EXPECT_TRUE(contains(a.remark, "bad group")) << a.remark;
+
+    // retryQueueNums 0: failed messages are dropped (SUCCESS, nothing stored).
+    ToolResult r = c.mqadmin({"updateSubGroup", "-n", c.namesrv_list(), "-c", "DefaultCluster", "-g", "g_noretry",
+                              "-q", "0"});
+    ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+    a = send_back("g_noretry", at, true, -1);
+    EXPECT_EQ(RS_SUCCESS, a.code) << a.remark;
+    q = query_dlq("g_noretry");
+    EXPECT_EQ(1, q.exit_code) << q.out;
+    EXPECT_TRUE(contains(q.err, "no dead letters")) << q.err;
+
+    // Still serving: a good send-back after the bad ones.
+    EXPECT_EQ(RS_SUCCESS, send_back("g_raw", at, true, 0).code);
+    mqc_instance_free(inst);
 }
