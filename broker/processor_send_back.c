@@ -7,7 +7,8 @@
  * the record is read back from the store (store_read_record, pinned only
  * for the duration of the handler), the rules of retry_policy.h decide
  * where the copy goes and what it carries, the retry or DLQ topic is
- * created on first use (RocketMQ's createTopicInSendMessageBackMethod:
+ * created on first use and the shared send policy (send_check,
+ * processor_send.h) is applied to it (RocketMQ's createTopicInSendMessageBackMethod:
  * retryQueueNums queues for the retry topic, one queue for the DLQ, both
  * readable and writable so operators can read dead letters, as RocketMQ
  * >= 4.9.2 does), and the copy is appended with store_put. A retry copy
@@ -29,6 +30,7 @@
 #include "bytes.h"
 #include "log.h"
 #include "message.h"
+#include "processor_send.h"
 #include "processors.h"
 #include "retry_policy.h"
 #include "schedule/schedule.h"
@@ -39,20 +41,11 @@
 
 typedef struct send_back_state {
     broker *b;
-    uint64_t rng;
     bytebuf props;      /* the copy's properties, reused per request */
     bytebuf sched_props; /* ... and their scheduled form (sched_prepare) */
     int64_t dlq_count;  /* for the rate-limited DLQ log line */
     int64_t dlq_logged_ms;
 } send_back_state;
-
-static int32_t pick(send_back_state *st, int32_t n)
-{
-    st->rng ^= st->rng << 13;
-    st->rng ^= st->rng >> 7;
-    st->rng ^= st->rng << 17;
-    return n > 1 ? (int32_t)(st->rng % (uint64_t)n) : 0;
-}
 
 /* One line per 10 s at most, however many messages are dead-lettered. */
 static void note_dlq(send_back_state *st, const char *group, const char *topic, int32_t reconsume, int32_t max)
@@ -112,19 +105,24 @@ static void answer_stored(send_back_state *st, rm_conn *c, const rm_cmd *req, co
 
 /* ---- the handler ---- */
 
-/* The retry or DLQ topic, created on first use. NULL after answering. */
-static const topic_config *target_topic(broker *b, rm_conn *c, const rm_cmd *req, const char *name, int32_t queues)
+/* The retry or DLQ topic is created on first use with its own shape (the
+ * group's retryQueueNums queues, or one DLQ queue), then the shared send
+ * policy decides as for any send (broker and topic permissions, role, a
+ * queue, back-pressure). Returns the queue, or -1 after answering. */
+static int32_t target_queue(broker *b, rm_conn *c, const rm_cmd *req, const char *name, int32_t queues)
 {
-    const topic_config *tc = topic_table_ensure(b->topics, name, queues, queues, PERM_READ | PERM_WRITE, 0);
-    if (!tc) {
+    if (!topic_table_ensure(b->topics, name, queues, queues, PERM_READ | PERM_WRITE, 0)) {
         rm_reply_status(c, req, RS_SYSTEM_ERROR, "topic[%s] not exist and cannot be created", name);
-        return NULL;
+        return -1;
     }
-    if (!(tc->perm & PERM_WRITE)) {
-        rm_reply_status(c, req, RS_NO_PERMISSION, "the topic[%s] sending message is forbidden", name);
-        return NULL;
+    send_target t = {.topic = name, .queue_id = -1, .internal = true};
+    char remark[320];
+    int32_t code = send_check(b, &t, remark, sizeof remark);
+    if (code != RS_SUCCESS) {
+        rm_reply_status(c, req, code, "%s", remark);
+        return -1;
     }
-    return tc;
+    return t.queue_id;
 }
 
 static void on_send_back(rm_conn *c, const rm_cmd *req, void *arg)
@@ -133,14 +131,6 @@ static void on_send_back(rm_conn *c, const rm_cmd *req, void *arg)
     broker *b = st->b;
     const Mq__ConsumerSendMsgBackRequestHeader *h = req->hdr->consumer_send_msg_back;
     char err[320];
-    if (!(b->cfg.broker_perm & PERM_WRITE)) {
-        rm_reply_status(c, req, RS_NO_PERMISSION, "the broker[%s] sending message is forbidden", b->addr);
-        return;
-    }
-    if (b->cfg.broker_role == ROLE_SLAVE) {
-        rm_reply_status(c, req, RS_SERVICE_NOT_AVAILABLE, "broker %s is a slave: send back to the master", b->addr);
-        return;
-    }
     if (!h->group || !group_name_valid(h->group, err, sizeof err)) {
         rm_reply_status(c, req, RS_SYSTEM_ERROR, "bad group: %s", h->group ? err : "group is required");
         return;
@@ -181,12 +171,12 @@ static void on_send_back(rm_conn *c, const rm_cmd *req, void *arg)
     char target[TOPIC_NAME_MAX_LONG + 16];
     int tlen = d.target == RETRY_TO_DLQ ? retry_dlq_topic_name(h->group, target, sizeof target)
                                         : retry_topic_name(h->group, target, sizeof target);
-    const topic_config *tc = NULL;
+    int32_t queue = -1;
     if (tlen < 0 || tlen > TOPIC_NAME_MAX_LONG)
         rm_reply_status(c, req, RS_SYSTEM_ERROR, "group name %s is too long for its retry topics", h->group);
     else
-        tc = target_topic(b, c, req, target, d.target == RETRY_TO_DLQ ? 1 : g->retry_queue_nums);
-    if (!tc) {
+        queue = target_queue(b, c, req, target, d.target == RETRY_TO_DLQ ? 1 : g->retry_queue_nums);
+    if (queue < 0) {
         store_pin_release(&pin);
         return;
     }
@@ -205,7 +195,7 @@ static void on_send_back(rm_conn *c, const rm_cmd *req, void *arg)
     msg_record copy = rec; /* body, flag, sysflag, born time and host, store host */
     copy.topic = target;
     copy.topic_len = (uint32_t)tlen;
-    copy.queue_id = pick(st, d.target == RETRY_TO_DLQ ? 1 : tc->write_queue_nums);
+    copy.queue_id = queue;
     copy.reconsume_times = d.reconsume_times;
     copy.store_timestamp = 0;
     copy.prepared_transaction_offset = 0;
@@ -225,11 +215,8 @@ static void on_send_back(rm_conn *c, const rm_cmd *req, void *arg)
     rc = store_put(b->store, &copy, &res);
     store_pin_release(&pin);
     if (rc != 0 || res.status != STORE_PUT_OK) {
-        b->stats.put_refused++;
-        rm_reply_status(c, req, res.status == STORE_PUT_DISK_FULL || res.status == STORE_PUT_SERVICE_NOT_AVAILABLE
-                                    ? RS_SERVICE_NOT_AVAILABLE
-                                    : RS_SYSTEM_ERROR,
-                        "send back to %s failed: %s: %s", target, store_put_status_name(res.status),
+        rm_reply_status(c, req, send_put_refused(b, res.status), "send back to %s failed: %s: %s", target,
+                        store_put_status_name(res.status),
                         res.remark[0] ? res.remark : "not stored");
         return;
     }
@@ -245,7 +232,6 @@ void processor_send_back_register(broker *b)
 {
     send_back_state *st = xcalloc(1, sizeof *st);
     st->b = b;
-    st->rng = (uint64_t)mono_ns() | 1;
     bytebuf_init(&st->props);
     bytebuf_init(&st->sched_props);
     g_state = st;
