@@ -26,7 +26,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "broker.h"
+#include "broker_context.h"
 #include "bytes.h"
 #include "log.h"
 #include "message.h"
@@ -221,8 +221,12 @@ static void on_send_back(rm_conn *c, const rm_cmd *req, void *arg)
         return;
     }
     store_wake_dispatcher(b->store);
-    if (d.target == RETRY_TO_DLQ)
+    if (d.target == RETRY_TO_DLQ) {
+        b->stats.send_back_dlq++;
         note_dlq(st, h->group, topic, rec.reconsume_times, d.max_reconsume);
+    } else {
+        b->stats.send_back_retries++;
+    }
     answer_stored(st, c, req, &res);
 }
 

@@ -254,6 +254,11 @@ TEST_F(RetryTest, AlwaysFailingMessageRetriesSixteenTimesThenDeadLettersAndResen
     ToolResult text = c.mqadmin({"queryDlqMsg", "-n", c.namesrv_list(), "-g", "retry_dlq_group"});
     EXPECT_EQ(0, text.exit_code) << text.err;
     EXPECT_TRUE(contains(text.out, id) && contains(text.out, "RetryTopic") && contains(text.out, "17")) << text.out;
+    // The broker counts what it did.
+    ToolResult st = c.mqadmin({"brokerStatus", "-n", c.namesrv_list(), "-b", broker->addr(), "--json"});
+    EXPECT_EQ(0, st.exit_code) << st.err;
+    EXPECT_TRUE(contains(st.out, "\"sendBackRetryTotal\": \"16\"")) << st.out;
+    EXPECT_TRUE(contains(st.out, "\"sendBackDlqTotal\": \"1\"")) << st.out;
 
     // Fixed: resend it by id; the group consumes it from its topic as new.
     {
