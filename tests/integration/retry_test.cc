@@ -11,7 +11,8 @@
 // succeeding is consumed once more and no further; `updateSubGroup -r`
 // lowers the retries of a group; an orderly consumer retries in place
 // without breaking order and dead-letters a message after its maximum; bad
-// send-back requests get clear errors and the broker keeps serving.
+// send-back requests get clear errors and the broker keeps serving; under
+// SYNC_FLUSH send-backs (answered after the flush) work the same.
 
 #include <gtest/gtest.h>
 
@@ -128,8 +129,9 @@ class RetryTest : public ::testing::Test {
         log_set_level(LOG_ERROR);
         ns = &c.add_namesrv();
         ASSERT_TRUE(ns->start());
-        broker = &c.add_broker("broker-a", c.namesrv_list(),
-                               {"--mapedFileSizeCommitLog=67108864", "--messageDelayLevel=" + delay_levels()});
+        std::vector<std::string> flags = {"--mapedFileSizeCommitLog=67108864", "--messageDelayLevel=" + delay_levels()};
+        flags.insert(flags.end(), extra_flags.begin(), extra_flags.end());
+        broker = &c.add_broker("broker-a", c.namesrv_list(), flags);
         ASSERT_TRUE(c.start_all());
         ASSERT_TRUE(broker->wait_log("registered with nameserver", 10000));
         ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-c", "DefaultCluster", "-t", kTopic, "-r",
@@ -203,6 +205,7 @@ class RetryTest : public ::testing::Test {
         return c.mqadmin({"queryDlqMsg", "-n", c.namesrv_list(), "-g", group, "--json"});
     }
 
+    std::vector<std::string> extra_flags; // set by derived fixtures before SetUp
     MqCluster c{"retry"};
     MqProcess *ns = nullptr, *broker = nullptr;
     std::vector<mq_push_consumer *> consumers;
@@ -442,4 +445,35 @@ TEST_F(RetryTest, SendBackRequestsAreCheckedAndAnsweredClearly)
     // Still serving: a good send-back after the bad ones.
     EXPECT_EQ(RS_SUCCESS, send_back("g_raw", at, true, 0).code);
     mqc_instance_free(inst);
+}
+
+// Under SYNC_FLUSH a send-back is answered only once its copy is on disk
+// (the consumer then moves its offset past the original): the retry path
+// still works end to end.
+class RetrySyncFlushTest : public RetryTest {
+  protected:
+    void SetUp() override
+    {
+        extra_flags = {"--flushDiskType=SYNC_FLUSH"};
+        RetryTest::SetUp();
+    }
+};
+
+TEST_F(RetrySyncFlushTest, SentBackCopiesAreAnsweredAfterTheFlushAndRedelivered)
+{
+    Recorder rec;
+    rec.fail_left["durable"] = 2;
+    rec.fail_left["dead"] = -1;
+    mq_push_consumer_options o = options();
+    o.max_reconsume_times = 1;
+    consumer("retry_sync_group", &rec, false, o);
+    std::string id = send("durable");
+    std::string dead = send("dead");
+    ToolResult q;
+    ASSERT_TRUE(wait_for([&] { q = query_dlq("retry_sync_group"); return q.exit_code == 0 && contains(q.out, dead); }, 30000))
+        << q.out << q.err;
+    EXPECT_TRUE(contains(q.out, id)) << "max 1: the second failure of \"durable\" dead-letters it too: " << q.out;
+    EXPECT_EQ(2u, rec.count("durable"));
+    EXPECT_EQ(2u, rec.count("dead"));
+    EXPECT_TRUE(contains(q.out, "\"count\": 2")) << q.out;
 }
