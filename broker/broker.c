@@ -180,6 +180,7 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     processor_admin_register(b);
     processor_client_register(b);
     processor_send_register(b);
+    processor_send_back_register(b);
     processor_pull_register(b);
     processor_offset_register(b);
     processor_query_register(b);
@@ -240,6 +241,7 @@ void broker_destroy(broker *b)
     }
     if (b->q)
         evq_drain(b->q);
+    processor_send_back_unregister(b);
     processor_send_unregister(b);
     if (b->clients)
         processor_client_unregister(b);

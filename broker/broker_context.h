@@ -50,6 +50,8 @@ struct sched_service;      /* schedule/schedule.h: delay-level and exact-time de
 typedef struct broker_stats {
     uint64_t put_refused;       /* sends answered with an error */
     uint64_t busy_rejections;   /* sends answered SYSTEM_BUSY */
+    uint64_t send_back_retries; /* failed messages stored for a retry (processor_send_back.c) */
+    uint64_t send_back_dlq;     /* failed messages dead-lettered */
     uint64_t get_found;         /* pulls answered with messages */
     uint64_t get_miss;          /* pulls answered without */
     uint64_t get_msgs;          /* messages sent to consumers */

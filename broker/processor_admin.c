@@ -304,6 +304,8 @@ static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
     kv_add(&k, "msgGetTotalSinceStart", "%llu", (unsigned long long)b->stats.get_msgs);
     kv_add(&k, "sendRefusedTotal", "%llu", (unsigned long long)b->stats.put_refused);
     kv_add(&k, "sendBusyRejectedTotal", "%llu", (unsigned long long)b->stats.busy_rejections);
+    kv_add(&k, "sendBackRetryTotal", "%llu", (unsigned long long)b->stats.send_back_retries);
+    kv_add(&k, "sendBackDlqTotal", "%llu", (unsigned long long)b->stats.send_back_dlq);
     if (b->store) {
         kv_add(&k, "commitLogMinOffset", "%lld", (long long)ss.commitlog_min_offset);
         kv_add(&k, "commitLogMaxOffset", "%lld", (long long)ss.commitlog_max_offset);

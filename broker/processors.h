@@ -26,6 +26,10 @@ void processor_client_unregister(broker *b);
 void processor_send_register(broker *b);
 void processor_send_unregister(broker *b);
 
+/* processor_send_back.c: CONSUMER_SEND_MSG_BACK (retry topic, dead-letter queue) */
+void processor_send_back_register(broker *b);
+void processor_send_back_unregister(broker *b);
+
 /* processor_pull.c: PULL_MESSAGE with long polling */
 void processor_pull_register(broker *b);
 void processor_pull_unregister(broker *b);

@@ -130,8 +130,12 @@ static bool send_back(mq_push_consumer *c, mqc_pq *pq, const mq_message_ext *m, 
     sb.origintopic = (char *)m->topic;
     sb.unitmode = 0;
     sb.has_unitmode = 1;
-    sb.maxreconsumetimes = c->max_reconsume;
-    sb.has_maxreconsumetimes = 1;
+    /* Only an explicit setting overrides the group's retryMaxTimes on the
+     * broker (so `mqadmin updateSubGroup -r` works for default consumers). */
+    if (c->o.max_reconsume_times >= 0) {
+        sb.maxreconsumetimes = c->o.max_reconsume_times;
+        sb.has_maxreconsumetimes = 1;
+    }
     h.ext_case = MQ__REMOTING_HEADER__EXT_CONSUMER_SEND_MSG_BACK;
     h.consumer_send_msg_back = &sb;
     mqc_response r;

@@ -46,6 +46,10 @@ static const mqadmin_command commands[] = {
      "send one message", cmd_send_message},
     {"consumeMessage", NULL, "-n NAMESRV -t TOPIC -g GROUP [-c TAGS] [-o OFFSET | -s TIMESTAMP] [--max N] [--idle S] [--json]",
      "consume as a member of GROUP and print messages", cmd_consume_message},
+    {"queryDlqMsg", "n:g:", "-n NAMESRV -g GROUP [--json]",
+     "list a group's dead letters: id, original topic, reconsume count, failure time, resent or not", cmd_query_dlq_msg},
+    {"resendDlq", "n:g:i:", "-n NAMESRV -g GROUP [-i MSGID] [--json]",
+     "send dead letters back to their original topic: one (-i) or all not resent yet", cmd_resend_dlq},
     {"printMsg", "n:t:b:e:", "-n NAMESRV -t TOPIC [-b BEGIN] [-e END]", "print the messages of a topic", NULL},
 };
 

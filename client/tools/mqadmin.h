@@ -60,6 +60,8 @@ int cmd_consumer_progress(const mqadmin_args *a);
 int cmd_reset_offset_by_time(const mqadmin_args *a);
 int cmd_send_message(const mqadmin_args *a);    /* cmd_message.c (parse their own argv) */
 int cmd_consume_message(const mqadmin_args *a);
+int cmd_query_dlq_msg(const mqadmin_args *a);   /* cmd_dlq.c */
+int cmd_resend_dlq(const mqadmin_args *a);
 
 /* ---- helpers (mqadmin.c) ---- */
 

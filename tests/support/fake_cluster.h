@@ -737,7 +737,7 @@ struct FakeBroker : FakeServer {
         r.origin_msg_id = s->originmsgid ? s->originmsgid : "";
         r.origin_topic = s->origintopic ? s->origintopic : "";
         r.delay_level = s->delaylevel;
-        r.max_reconsume_times = s->maxreconsumetimes;
+        r.max_reconsume_times = s->has_maxreconsumetimes ? s->maxreconsumetimes : -1; // -1: absent
         {
             std::lock_guard<std::mutex> g(b->m);
             b->send_backs.push_back(r);

@@ -384,10 +384,23 @@ TEST_F(ConsumerTest, ReconsumeLaterSendsTheMessageBack) {
     EXPECT_EQ(0, sb.delay_level);
     EXPECT_EQ("T", sb.origin_topic);
     EXPECT_EQ(32u, sb.origin_msg_id.size());
-    EXPECT_EQ(16, sb.max_reconsume_times);
+    EXPECT_EQ(-1, sb.max_reconsume_times) << "absent by default: the group's retryMaxTimes applies";
     // Sent back counts as done: the offset moves past it.
     ASSERT_TRUE(wait_for([&] { return a->offset_of("G", "T", 1) == 1; }));
     EXPECT_EQ(1, col.calls.load());
+    shutdown(c);
+}
+
+TEST_F(ConsumerTest, AnExplicitMaxReconsumeTimesTravelsWithTheSendBack) {
+    a->add_message("T", 1, "bad");
+    Collector col;
+    col.behaviour = [&](const Got &) { return 1; };
+    auto o = fast_options();
+    o.consume_from = MQ_CONSUME_FROM_FIRST_OFFSET;
+    o.max_reconsume_times = 5;
+    mq_push_consumer *c = consumer(col, o);
+    ASSERT_TRUE(wait_for([&] { return a->with_lock([&] { return a->send_backs.size(); }) == 1; }));
+    EXPECT_EQ(5, a->with_lock([&] { return a->send_backs[0].max_reconsume_times; }));
     shutdown(c);
 }
 

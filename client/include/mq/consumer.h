@@ -26,7 +26,12 @@
  * causes redelivery, never loss: delivery is at least once.
  * A concurrent listener's RECONSUME_LATER sends the message back to the
  * broker (retry topic %RETRY%<group>, which this consumer also subscribes
- * to); if that fails it is consumed again locally 5 s later.
+ * to), which redelivers it after delay level 3 + its reconsume count (10 s,
+ * 30 s, 1 min, ...); after max_reconsume_times failures it goes to the
+ * dead-letter topic %DLQ%<group> instead (see `mqadmin queryDlqMsg`). A
+ * retried message is delivered with its original topic and message id;
+ * mq_message_ext_reconsume_times says how often it failed before. If the
+ * send-back fails the message is consumed again locally 5 s later.
  *
  * BROADCASTING: every consumer gets every queue; offsets are kept in a
  * local file (local_offset_dir); RECONSUME_LATER is logged and dropped.
@@ -35,7 +40,10 @@
  * (LOCK_BATCH_MQ, renewed every 20 s) and consumes a queue only while it
  * holds the lock, one batch at a time, in queue order.
  * SUSPEND_CURRENT_QUEUE_A_MOMENT retries the same messages after
- * suspend_current_queue_time_ms, holding the queue meanwhile.
+ * suspend_current_queue_time_ms, holding the queue meanwhile (no retry
+ * topic: order is kept); once a message has been retried
+ * max_reconsume_times times (when set) it is sent to %DLQ%<group> and the
+ * queue moves on.
  *
  * A group with no committed offset starts where consume_from says: the end
  * of each queue (LAST, default: only new messages), the first message
@@ -104,7 +112,9 @@ typedef struct mq_push_consumer_options {
     int pull_threshold_for_queue;      /* stop pulling a queue above this many cached messages (1000) */
     int pull_threshold_size_for_queue_mib; /* ... or above this many MiB of bodies (100) */
     int consume_concurrently_max_span; /* ... or when max - min cached offset exceeds this (2000; concurrent only) */
-    int max_reconsume_times;           /* -1 = 16 (concurrent) / unlimited (orderly) */
+    int max_reconsume_times;           /* -1: concurrent = the group's retryMaxTimes on the broker
+                                          (16 unless `mqadmin updateSubGroup -r`), orderly =
+                                          unlimited; >= 0: this many, then the DLQ */
     int suspend_current_queue_time_ms; /* orderly SUSPEND pause (1000) */
     int pull_suspend_timeout_ms;       /* broker holds an empty pull this long (15000) */
     int pull_request_timeout_ms;       /* pull request timeout (30000) */
