@@ -24,6 +24,7 @@
 #include "store/store.h"
 #include "subscription_group.h"
 #include "topic_config.h"
+#include "transaction/transaction.h"
 #include "util.h"
 
 /* Topics RocketMQ's broker creates at start (TopicConfigManager). */
@@ -176,6 +177,8 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     b->offsets = offset_manager_new(b, err, errlen);
     if (!b->offsets)
         goto fail;
+    if (txn_open(b, &b->txn, err, errlen) != 0)
+        goto fail;
 
     processor_admin_register(b);
     processor_client_register(b);
@@ -184,6 +187,7 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     processor_pull_register(b);
     processor_offset_register(b);
     processor_query_register(b);
+    processor_transaction_register(b);
     rm_server_on_close(b->server, on_conn_closed, b);
     broker_rates_start(b);
 
@@ -235,6 +239,8 @@ void broker_destroy(broker *b)
     processor_offset_unregister(b); /* persists committed offsets */
     sched_service_stop(b->sched);   /* re-puts into the store: stop before it closes */
     b->sched = NULL;
+    txn_close(b->txn); /* persists its scan marks */
+    b->txn = NULL;
     if (b->store) {
         store_close(b->store); /* completes sync-flush waiters: their answers are posted to q */
         b->store = NULL;

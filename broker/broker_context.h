@@ -43,6 +43,7 @@ struct pull_hold;          /* pull_hold.h: long-polling pulls */
 struct queue_locks;        /* queue_lock.h: orderly consumers' queue locks */
 struct send_state;         /* processor_send.c: send policy state (processor_send.h) */
 struct sched_service;      /* schedule/schedule.h: delay-level and exact-time delivery */
+struct txn_service;        /* transaction/transaction.h: half messages, check-back */
 
 /* Counters only the broker sees; the processors bump them on the loop
  * thread and GET_BROKER_RUNTIME_INFO reports them. Messages and bytes put
@@ -98,6 +99,7 @@ typedef struct broker {
     struct queue_locks *locks;
     struct send_state *send;
     struct sched_service *sched;
+    struct txn_service *txn;      /* transaction/transaction.h */
 
     bool stopping;                /* broker_stop ran */
     broker_stats stats;

@@ -24,6 +24,7 @@
 #include "store/store.h"
 #include "subscription_group.h"
 #include "topic_config.h"
+#include "transaction/transaction.h"
 #include "util.h"
 
 #ifndef MQ_VERSION_STRING
@@ -327,6 +328,19 @@ static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
         kv_add(&k, "pullRequestsHeld", "%zu", pull_hold_count(b->pull_hold));
     if (b->sched)
         schedule_runtime_info(b, &k);
+    if (b->txn) {
+        txn_stats ts;
+        txn_get_stats(b->txn, &ts);
+        kv_add(&k, "transactionHalfPending", "%llu", (unsigned long long)ts.pending);
+        kv_add(&k, "transactionParked", "%llu", (unsigned long long)ts.parked);
+        kv_add(&k, "transactionChecksSent", "%llu", (unsigned long long)ts.checks_sent);
+        kv_add(&k, "transactionChecksNoProducer", "%llu", (unsigned long long)ts.checks_no_producer);
+        kv_add(&k, "transactionCommitted", "%llu", (unsigned long long)ts.committed);
+        kv_add(&k, "transactionRolledBack", "%llu", (unsigned long long)ts.rolled_back);
+        kv_add(&k, "transactionParkedSinceStart", "%llu", (unsigned long long)ts.parked_total);
+        kv_add(&k, "transactionCheckLatenessMaxMs", "%lld", (long long)ts.check_delay_max_ms);
+        kv_add(&k, "transactionIndexBytes", "%llu", (unsigned long long)ts.index_bytes);
+    }
     Mq__KVTable t = MQ__KVTABLE__INIT;
     t.n_table = k.n;
     t.table = k.ptrs;

@@ -15,8 +15,8 @@
  * What is refused, with RocketMQ's statuses: broker policy in send_check
  * (see processor_send.h: permissions, topic names, unknown topics when
  * auto-creation is off, queue ids out of range, too many sends waiting for
- * the disk), unsupported features in send_check_features (transactional
- * half messages, with a clear remark until their service lands), and
+ * the disk), COMMIT/ROLLBACK flags on a send (send_check_features),
+ * transactional messages in a batch, and
  * whatever the store refuses (empty or oversize bodies,
  * oversize properties, a full disk: MESSAGE_ILLEGAL / SERVICE_NOT_AVAILABLE
  * with the store's remark). The store computes the body CRC; this file never
@@ -25,6 +25,13 @@
  * (broker/schedule/schedule.h) before the put, in a batch too (RocketMQ
  * refuses delayed batches; we store each item in its scheduled form); a bad
  * or too-far delivery time is MESSAGE_ILLEGAL with the reason.
+ *
+ * A transactional half message (PREPARED flag or TRAN_MSG=true, single sends
+ * only) is rewritten into the half topic by broker/transaction/
+ * (txn_half_prepare) before the put and enters its pending index
+ * (txn_half_stored) after it; the answer is the usual one, after fsync
+ * under SYNC_FLUSH. A delay it asks for is checked now and applied at
+ * commit (the committed message goes through sched_prepare).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +46,7 @@
 #include "schedule/schedule.h"
 #include "store/store.h"
 #include "topic_config.h"
+#include "transaction/transaction.h"
 #include "util.h"
 
 enum {
@@ -251,11 +259,12 @@ int32_t send_check(broker *b, send_target *t, char *remark, size_t rlen)
 int32_t send_check_features(int32_t sysflag, const char *props, size_t plen, char *remark,
                             size_t rlen)
 {
-    const char *v;
-    size_t vlen;
-    if (msg_tx_type(sysflag) != MSG_SYSFLAG_TX_NOT ||
-        (msg_prop_get(props, plen, MSG_PROP_TRAN_MSG, &v, &vlen) && vlen == 4 && !memcmp(v, "true", 4))) {
-        snprintf(remark, rlen, "transactional messages are not supported by this broker yet");
+    (void)props; /* no property-driven refusal left: delays go to sched_prepare */
+    (void)plen;
+    int32_t tx = msg_tx_type(sysflag);
+    if (tx == MSG_SYSFLAG_TX_COMMIT || tx == MSG_SYSFLAG_TX_ROLLBACK) {
+        snprintf(remark, rlen, "a send cannot carry a COMMIT or ROLLBACK transaction flag: decide a half "
+                               "message with END_TRANSACTION");
         return RS_MESSAGE_ILLEGAL;
     }
     return RS_SUCCESS;
@@ -342,8 +351,19 @@ static void on_send(rm_conn *c, const rm_cmd *req, void *arg)
     r.properties = props;
     r.properties_len = (uint32_t)plen;
     char why[256];
-    if (sched_prepare(st->b->store, st->b->cfg.timer_max_delay_sec, now_ms(), &r, &st->sched_props, why,
-                      sizeof why) == SCHED_ERR) {
+    bool half = st->b->txn && txn_is_prepared(h->sysflag, props, plen);
+    if (half) {
+        /* a delay is checked now and applied at commit (txn_real_record) */
+        msg_record probe = r;
+        probe.sysflag &= ~MSG_SYSFLAG_TX_MASK; /* sched_prepare passes over half messages */
+        if (sched_prepare(st->b->store, st->b->cfg.timer_max_delay_sec, now_ms(), &probe, &st->sched_props, why,
+                          sizeof why) == SCHED_ERR ||
+            txn_half_prepare(st->b->txn, &r, h->producergroup, why, sizeof why) != 0) {
+            rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "%s", why);
+            return;
+        }
+    } else if (sched_prepare(st->b->store, st->b->cfg.timer_max_delay_sec, now_ms(), &r, &st->sched_props, why,
+                             sizeof why) == SCHED_ERR) {
         rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "%s", why);
         return;
     }
@@ -353,6 +373,8 @@ static void on_send(rm_conn *c, const rm_cmd *req, void *arg)
         stored(st);
     if (!put_ok_or_answer(st->b, c, req, rc, &res))
         return;
+    if (half)
+        txn_half_stored(st->b->txn, &r, &res);
     finish(st, c, req, &res, res.offset_msg_id, store_wait_requested(props, plen));
 }
 
@@ -382,6 +404,11 @@ static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
         }
         if (!check_features(c, req, h->sysflag, item.properties, item.properties_len))
             goto out;
+        if (txn_is_prepared(h->sysflag, item.properties, item.properties_len)) {
+            rm_reply_status(c, req, RS_MESSAGE_ILLEGAL, "transactional messages are sent one at a time, not in a "
+                                                        "batch (message %zu of the batch is one)", n);
+            goto out;
+        }
         if (n == cap) {
             cap *= 2;
             recs = xrealloc(recs, cap * sizeof *recs);

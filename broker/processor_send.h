@@ -50,12 +50,16 @@ typedef struct send_target {
  * not answer: the caller does (rm_reply_status(c, req, code, "%s", remark)). */
 int32_t send_check(broker *b, send_target *t, char *remark, size_t rlen);
 
-/* Features a message may ask for that no service handles yet
- * (transactional half messages): RS_SUCCESS or RS_MESSAGE_ILLEGAL with a
- * remark. Per message (a batch calls it for each). The transaction service
- * replaces the refusal here when it lands. Delayed and timed delivery is not
- * a refusal: sched_prepare (schedule/schedule.h) rewrites such a message into
- * its scheduled form before the put (a send path calls it after send_check). */
+/* Features a message may ask for that no service handles: COMMIT/ROLLBACK
+ * transaction flags on a send (a half message is decided with
+ * END_TRANSACTION): RS_SUCCESS or RS_MESSAGE_ILLEGAL with a remark. Per
+ * message (a batch calls it for each). Transactional half messages
+ * (PREPARED / TRAN_MSG) pass: the single send path hands them to
+ * broker/transaction/ (txn_half_prepare), the batch path refuses them.
+ * Delayed and timed delivery is not a refusal: sched_prepare
+ * (schedule/schedule.h) rewrites such a message into its scheduled form
+ * before the put (a send path calls it after send_check); for a half
+ * message that happens at commit. */
 int32_t send_check_features(int32_t sysflag, const char *props, size_t plen, char *remark,
                             size_t rlen);
 

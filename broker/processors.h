@@ -41,6 +41,9 @@ void processor_offset_unregister(broker *b);
 /* processor_query.c: VIEW_MESSAGE_BY_ID, QUERY_MESSAGE */
 void processor_query_register(broker *b);
 
+/* processor_transaction.c: END_TRANSACTION, QUERY_TRANSACTION, RESOLVE_TRANSACTION */
+void processor_transaction_register(broker *b);
+
 #ifdef __cplusplus
 }
 #endif

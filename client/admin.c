@@ -940,3 +940,11 @@ int mq_admin_reset_offset_to(mq_admin *a, const char *group, const char *topic, 
     master_list_free(&m);
     return rc;
 }
+
+/* ---- for the admin files beside this one (admin_internal.h) ---- */
+
+int admin_call(mq_admin *a, const char *addr, Mq__RemotingHeader *h, const void *body, size_t len, const char *what,
+               mqc_response *r, mq_error *err)
+{
+    return call(a, addr, h, body, len, what, r, err);
+}

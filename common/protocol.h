@@ -98,7 +98,10 @@ enum { RM_VERSION_OURS = 409 };
     X(SEND_MESSAGE_V2, 310, SEND_MESSAGE, SEND_MESSAGE_RESPONSE) \
     X(SEND_BATCH_MESSAGE, 320, SEND_MESSAGE, SEND_MESSAGE_RESPONSE) \
     X(QUERY_DATA_VERSION, 322, QUERY_DATA_VERSION, QUERY_DATA_VERSION_RESPONSE) \
-    X(ADD_WRITE_PERM_OF_BROKER, 327, _NOT_SET, _NOT_SET)
+    X(ADD_WRITE_PERM_OF_BROKER, 327, _NOT_SET, _NOT_SET) \
+    /* ours: operator access to transactions (no RocketMQ equivalent) */ \
+    X(QUERY_TRANSACTION, 50000, _NOT_SET, _NOT_SET) \
+    X(RESOLVE_TRANSACTION, 50001, _NOT_SET, _NOT_SET)
 
 /* Codes we name but neither serve nor decode yet: not in the protocol
  * table, so they are answered REQUEST_CODE_NOT_SUPPORTED. */

@@ -50,6 +50,10 @@ static const mqadmin_command commands[] = {
      "list a group's dead letters: id, original topic, reconsume count, failure time, resent or not", cmd_query_dlq_msg},
     {"resendDlq", "n:g:i:", "-n NAMESRV -g GROUP [-i MSGID] [--json]",
      "send dead letters back to their original topic: one (-i) or all not resent yet", cmd_resend_dlq},
+    {"queryTransaction", "n:b:c:g:pm:", "-n NAMESRV (-b BROKER | -c CLUSTER) [-g PRODUCER_GROUP] [-p] [-m MAX] [--json]",
+     "half messages waiting for a decision (-p: parked after the maximum checks), with age and checks", cmd_query_transaction},
+    {"resolveTransaction", "n:b:i:a:", "-n NAMESRV -b BROKER -i MSGID -a commit|rollback [--json]",
+     "commit or roll back a pending or parked half message by hand", cmd_resolve_transaction},
     {"printMsg", "n:t:b:e:", "-n NAMESRV -t TOPIC [-b BEGIN] [-e END]", "print the messages of a topic", NULL},
 };
 

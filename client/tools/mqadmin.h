@@ -62,6 +62,8 @@ int cmd_send_message(const mqadmin_args *a);    /* cmd_message.c (parse their ow
 int cmd_consume_message(const mqadmin_args *a);
 int cmd_query_dlq_msg(const mqadmin_args *a);   /* cmd_dlq.c */
 int cmd_resend_dlq(const mqadmin_args *a);
+int cmd_query_transaction(const mqadmin_args *a);   /* cmd_transaction.c */
+int cmd_resolve_transaction(const mqadmin_args *a);
 
 /* ---- helpers (mqadmin.c) ---- */
 

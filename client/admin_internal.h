@@ -1,0 +1,17 @@
+/*
+ * admin_internal.h - what admin.c lends the other admin_*.c files of the
+ * library; not public.
+ */
+#ifndef MQ_CLIENT_ADMIN_INTERNAL_H
+#define MQ_CLIENT_ADMIN_INTERNAL_H
+
+#include "instance.h"
+#include "mq/admin.h"
+
+/* Sends to a nameserver (addr NULL: any live one) or a broker with the
+ * handle's timeout and checks the status: MQ_OK with *r (the caller frees
+ * it), or an error in err naming `what` (MQ_EBROKER for a refusal). */
+int admin_call(mq_admin *a, const char *addr, Mq__RemotingHeader *h, const void *body, size_t len, const char *what,
+               mqc_response *r, mq_error *err);
+
+#endif
