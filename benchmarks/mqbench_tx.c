@@ -13,8 +13,8 @@
  *              + committed but never received
  *              + received more than once
  * and "unresolved" = UNKNOWN transactions no check-back resolved within
- * --wait seconds. The exit code is 0 only with no mismatch and nothing
- * unresolved. tps counts transactions (half send + execute + END) over the
+ * --wait seconds. The exit code is 0 only with no mismatch, nothing
+ * unresolved and no failed send. tps counts transactions (half send + execute + END) over the
  * sending phase; latency is one mq_transaction_producer_send call.
  *
  * Threads: the senders (execute runs there), the producer's check threads
@@ -421,6 +421,7 @@ int mqbench_tx_run(const mqbench_tx_opts *opts)
     judge(&v);
     uint64_t mismatches = v.received_rolled_back + v.received_undecided + v.committed_missing + v.duplicates;
     uint64_t sent = atomic_load(&n_sent);
+    bool pass = mismatches == 0 && v.unresolved == 0 && sent > 0 && atomic_load(&n_errors) == 0;
     double tps = send_secs > 0 ? (double)sent / send_secs : 0;
     hist_counts all;
     hist_snapshot(&lat, &all);
@@ -439,7 +440,8 @@ int mqbench_tx_run(const mqbench_tx_opts *opts)
            "received %llu, duplicates %llu)%s\n",
            (unsigned long long)mismatches, (unsigned long long)v.received_rolled_back,
            (unsigned long long)v.received_undecided, (unsigned long long)v.committed_missing,
-           (unsigned long long)v.duplicates, mismatches == 0 && v.unresolved == 0 ? ": PASS" : ": FAIL");
+           (unsigned long long)v.duplicates,
+           pass ? ": PASS" : sent == 0 || atomic_load(&n_errors) ? ": FAIL (failed sends)" : ": FAIL");
     if (tst.end_failures || tst.checks_dropped)
         printf("producer: %llu END_TRANSACTION failures, %llu check requests dropped\n",
                (unsigned long long)tst.end_failures, (unsigned long long)tst.checks_dropped);
@@ -460,5 +462,5 @@ int mqbench_tx_run(const mqbench_tx_opts *opts)
     fflush(stdout);
     for (size_t i = 0; i < MAX_CHUNKS; i++)
         free(atomic_load(&chunks[i]));
-    return mismatches == 0 && v.unresolved == 0 ? 0 : 1;
+    return pass ? 0 : 1;
 }

@@ -23,8 +23,8 @@ typedef struct mqbench_tx_opts {
     atomic_bool *stop;     /* set by a signal */
 } mqbench_tx_opts;
 
-/* Runs the mode; returns the process exit code (0 only without mismatches
- * and with every transaction resolved). */
+/* Runs the mode; returns the process exit code (0 only without mismatches,
+ * with every transaction resolved and no failed send). */
 int mqbench_tx_run(const mqbench_tx_opts *o);
 
 #endif
