@@ -496,11 +496,13 @@ static void run_check(mq_transaction_producer *tp, check_job *j)
 {
     const mq_message_ext *m = &j->batch->msgs[0];
     mq_transaction_state st = sane_state(tp->l.check(m, tp->l.arg));
-    /* As RocketMQ's client: the half message's own commit-log offset and
-     * unique id, the header's half-queue offset and transaction id. */
+    /* As RocketMQ's client: the half message's unique id, the header's
+     * half-queue offset and transaction id. The commit-log offset is the
+     * header's (RocketMQ's broker puts the half message's own there, which
+     * Java reads from the body; the two are the same). */
     const char *uniq = m->uniq_id ? m->uniq_id : mq_message_ext_offset_msg_id(m);
     end_req e = {tp->group, j->tran_state_offset,
-                 m->commit_log_offset >= 0 ? m->commit_log_offset : j->commit_log_offset, st, true, uniq,
+                 j->commit_log_offset >= 0 ? j->commit_log_offset : m->commit_log_offset, st, true, uniq,
                  j->transaction_id, mq_message_ext_topic(m)};
     mq_error err;
     if (end_transaction(tp, j->broker_addr, &e, false, &err) == MQ_OK) {
