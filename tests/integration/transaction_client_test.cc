@@ -5,7 +5,8 @@
 // nor a rolled-back one; a producer process killed after its half message
 // and before deciding has its transaction resolved by check-back through
 // another member of its group (the order-service example, run as real
-// child processes, with its RocksDB order table deciding).
+// child processes, with its RocksDB order table deciding); `mqbench tx`
+// verifies every transaction of a short run and sees check-backs.
 //
 // The broker runs with a short transactionTimeOut and
 // transactionCheckInterval so that check-backs come within a second or two.
@@ -309,6 +310,34 @@ TEST_F(TransactionClientTest, KilledProducerIsResolvedByAnotherMember) {
     ASSERT_TRUE(wait_for([&] { return seen.count("marker") == 2; }, 20000));
     EXPECT_EQ(1, seen.count("kept-1"));
     EXPECT_EQ(0, seen.count("lost-1"));
+}
+
+// `mqbench tx` against the real broker: every transaction verified, the
+// UNKNOWN ones resolved by check-back; bad ratios refused.
+TEST_F(TransactionClientTest, MqbenchTxReportsNoMismatchAndSomeChecks) {
+    ToolResult r = c.run("mqbench", {"tx", "-n", c.namesrv_list(), "-t", kTopic, "-w", "2", "-s", "64",
+                                     "--duration", "2", "--rollback-ratio", "0.2", "--unknown-ratio", "0.2",
+                                     "--wait", "60", "--json"},
+                         120000);
+    ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+    std::string last = r.out.substr(r.out.rfind('{'));
+    auto field = [&](const std::string &name) {
+        size_t at = last.find("\"" + name + "\":");
+        EXPECT_NE(std::string::npos, at) << name << " missing in " << last;
+        return at == std::string::npos ? -1.0 : std::stod(last.substr(at + name.size() + 3));
+    };
+    EXPECT_EQ(0, field("mismatches")) << last;
+    EXPECT_GT(field("sent"), 0) << last;
+    EXPECT_GT(field("checked"), 0) << last;
+    EXPECT_GT(field("rolled_back"), 0) << last;
+    EXPECT_GT(field("tps"), 0) << last;
+    EXPECT_EQ(field("committed"), field("received")) << last;
+    EXPECT_EQ(field("sent"), field("committed") + field("rolled_back")) << last;
+
+    ToolResult bad = c.run("mqbench", {"tx", "-n", c.namesrv_list(), "--rollback-ratio", "0.8", "--unknown-ratio",
+                                       "0.5"});
+    EXPECT_EQ(2, bad.exit_code) << bad.out << bad.err;
+    EXPECT_NE(std::string::npos, bad.err.find("ratio")) << bad.err;
 }
 
 } // namespace
