@@ -14,6 +14,8 @@
  *             carrying its send time; latency = send to receive.
  *   delay     scheduled delivery: random delay levels and exact times,
  *             lateness = receive - due time (mqbench_delay.c).
+ *   tx        transactional sends with outcomes at --rollback-ratio and
+ *             --unknown-ratio, consumed and verified (mqbench_tx.c).
  *
  * Every second one line: messages/s, MB/s, latency p50/p99/max of that
  * second, errors; at the end a summary of the whole run and, with --json,
@@ -40,6 +42,7 @@
 #include "histogram.h"
 #include "log.h"
 #include "mqbench_delay.h"
+#include "mqbench_tx.h"
 #include "mq/consumer.h"
 #include "mq/producer.h"
 
@@ -59,6 +62,7 @@ typedef struct bench_opts {
     double duration; /* seconds, 0 = until --count or a signal */
     int64_t count;   /* 0 = unlimited */
     bool json;
+    double rollback_ratio, unknown_ratio, wait; /* tx (mqbench_tx.c) */
 } bench_opts;
 
 static bench_opts g_o;
@@ -542,6 +546,17 @@ static int mode_delay(void)
     return mqbench_delay(&g_delay);
 }
 
+/* Long-only options of tx (beyond every short option letter). */
+enum { OPT_TX_ROLLBACK = 1001, OPT_TX_UNKNOWN, OPT_TX_WAIT };
+
+static int mode_tx(void)
+{
+    mqbench_tx_opts t = {g_o.namesrv,  g_o.topic,          g_o.size,         g_o.threads,
+                         g_o.duration, g_o.count,          g_o.rollback_ratio, g_o.unknown_ratio,
+                         g_o.wait,     g_o.json,           &g_stop};
+    return mqbench_tx_run(&t);
+}
+
 typedef struct bench_mode {
     const char *name;
     const char *summary;
@@ -553,6 +568,7 @@ static const bench_mode modes[] = {
     {"consumer", "consume a topic as group -g and measure", mode_consumer},
     {"e2e", "send at --rate and measure send-to-receive latency", mode_e2e},
     {"delay", "send scheduled messages at --rate and measure lateness past the due time", mode_delay},
+    {"tx", "transactional sends at --rollback-ratio / --unknown-ratio, consumed and verified", mode_tx},
 };
 
 static void usage(FILE *out)
@@ -573,6 +589,9 @@ static void usage(FILE *out)
             "  --count N        stop after N messages\n"
             "  -g GROUP         consumer group (consumer: mqbench_consumer; e2e: a fresh one)\n"
             "  --from W         consumer: first | last (last)\n"
+            "  --rollback-ratio R  tx: share of transactions rolled back (0.1)\n"
+            "  --unknown-ratio R   tx: share left UNKNOWN, resolved by check-back (0)\n"
+            "  --wait S         tx: after sending, wait up to S s for check-backs and deliveries (120)\n"
             "  --json           end with one JSON summary line\n"
             "\ndelay mode (-s >= 21, --rate 1000):\n"
             "  --max-delay MS   exact-time delays uniform in 1..MS (3000)\n"
@@ -598,7 +617,7 @@ int main(int argc, char **argv)
     }
     bool is_e2e = mode->run == mode_e2e, is_consumer = mode->run == mode_consumer, is_delay = mode->run == mode_delay;
     g_o = (bench_opts){NULL, "BenchmarkTopic", NULL, "sync", "last", is_delay ? 64 : 1024, is_consumer ? 4 : 1, 16,
-                       is_e2e ? 5000 : is_delay ? 1000 : 0, 10, 0, false};
+                       is_e2e ? 5000 : is_delay ? 1000 : 0, 10, 0, false, 0.1, 0, 120};
     static const struct option longs[] = {
         {"mode", required_argument, NULL, 'M'},   {"batch", required_argument, NULL, 'B'},
         {"rate", required_argument, NULL, 'R'},   {"duration", required_argument, NULL, 'D'},
@@ -608,6 +627,9 @@ int main(int argc, char **argv)
         {"levels", required_argument, NULL, 'V'},    {"pending", required_argument, NULL, 'P'},
         {"pending-delay", required_argument, NULL, 'Q'}, {"burst", required_argument, NULL, 'U'},
         {"burst-lead", required_argument, NULL, 'W'},
+        {"rollback-ratio", required_argument, NULL, OPT_TX_ROLLBACK},
+        {"unknown-ratio", required_argument, NULL, OPT_TX_UNKNOWN},
+        {"wait", required_argument, NULL, OPT_TX_WAIT},
         {0}};
     optind = 1;
     int ch;
@@ -633,6 +655,9 @@ int main(int argc, char **argv)
         case 'Q': g_delay.pending_delay_ms = strtoll(optarg, &end, 10); break;
         case 'U': g_delay.burst = strtoll(optarg, &end, 10); break;
         case 'W': g_delay.burst_lead_ms = strtoll(optarg, &end, 10); break;
+        case OPT_TX_ROLLBACK: g_o.rollback_ratio = strtod(optarg, &end); break;
+        case OPT_TX_UNKNOWN: g_o.unknown_ratio = strtod(optarg, &end); break;
+        case OPT_TX_WAIT: g_o.wait = strtod(optarg, &end); break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }

@@ -539,6 +539,18 @@ int mq_producer_send(mq_producer *p, const mq_message *msg, mq_send_result *resu
     return mqc_producer_send_sync(p, msg, 0, result, err);
 }
 
+int mqc_producer_send_prepared(mq_producer *p, const mq_message *msg, const char *uniq_id, const char *props,
+                               mq_send_result *result, mq_error *err)
+{
+    int rc = mqc_prod_check_send(p, msg, err);
+    if (rc != MQ_OK)
+        return rc;
+    mqc_send_req r = {RC_SEND_MESSAGE_V2, mq_message_topic(msg), props, mq_message_flag(msg), NULL, 0, now_ms(),
+                      MSG_SYSFLAG_TX_PREPARED};
+    r.body = mqc_message_body(msg, &r.body_len);
+    return send_blocking(p, &r, NULL, uniq_id, result, err);
+}
+
 /* The queue is resolved in the snapshot the caller chose it from, so a
  * route refresh between the choice and the send cannot move the message. */
 int mqc_producer_send_chosen(mq_producer *p, const mq_message *msg, int32_t sysflag, const mqc_topic_pub *snap,

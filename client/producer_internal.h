@@ -60,6 +60,13 @@ int mqc_producer_send_chosen(mq_producer *p, const mq_message *msg, int32_t sysf
  * broker (mq_producer_send with a sysFlag). */
 int mqc_producer_send_sync(mq_producer *p, const mq_message *msg, int32_t sysflag, mq_send_result *result,
                            mq_error *err);
+/* A transactional half message (transaction_producer.c): like
+ * mqc_producer_send_sync with sysFlag TRANSACTION_PREPARED, but with the
+ * wire properties props built by the caller (the message's own plus
+ * TRAN_MSG and PGROUP, which the public API reserves) and the unique id
+ * uniq_id they already carry. */
+int mqc_producer_send_prepared(mq_producer *p, const mq_message *msg, const char *uniq_id, const char *props,
+                               mq_send_result *result, mq_error *err);
 
 #ifdef __cplusplus
 }
