@@ -35,9 +35,14 @@ static const mqadmin_command commands[] = {
      "create or update a consumer group", cmd_update_sub_group},
     {"brokerStatus", "n:b:c:", "-n NAMESRV (-b BROKER | -c CLUSTER) [--json]", "runtime statistics of a broker", cmd_broker_status},
     {"consumerProgress", "n:g:t:", "-n NAMESRV -g GROUP [-t TOPIC] [--json]", "per-queue broker offset, consumer offset and lag", cmd_consumer_progress},
-    {"queryMsgById", "n:i:", "-n NAMESRV -i MSGID", "print a message by offset or unique id", NULL},
-    {"queryMsgByKey", "n:t:k:b:e:", "-n NAMESRV -t TOPIC -k KEY [-b BEGIN] [-e END]", "messages with a key", NULL},
-    {"queryMsgByOffset", "n:t:b:i:o:", "-n NAMESRV -t TOPIC -b BROKER_NAME -i QUEUE -o OFFSET", "a message by queue offset", NULL},
+    {"queryMsgById", "n:i:t:l:", "-n NAMESRV -i MSGID [-t TOPIC] [-l BODY_BYTES] [--json]",
+     "print a message by offset id, or by unique id (needs -t)", cmd_query_msg_by_id},
+    {"queryMsgByUniqueKey", "n:i:t:l:", "-n NAMESRV -i UNIQUE_ID -t TOPIC [-l BODY_BYTES] [--json]",
+     "print a message by the id its producer got", cmd_query_msg_by_unique_key},
+    {"queryMsgByKey", "n:t:k:b:e:m:l:", "-n NAMESRV -t TOPIC -k KEY [-b BEGIN] [-e END] [-m MAX_PER_BROKER] [-l BODY_BYTES] [--json]",
+     "messages with a key, from every broker of the topic", cmd_query_msg_by_key},
+    {"queryMsgByOffset", "n:t:b:i:o:l:", "-n NAMESRV -t TOPIC -b BROKER_NAME -i QUEUE -o OFFSET [-l BODY_BYTES] [--json]",
+     "a message by queue offset", cmd_query_msg_by_offset},
     {"resetOffsetByTime", "n:g:t:s:f:b:q:o:",
      "-n NAMESRV -g GROUP -t TOPIC (-s TIMESTAMP [-f FORCE] | -b BROKER_NAME -q QUEUE -o OFFSET) [--json]",
      "move a group's offsets to a time (now, ms or yyyy-MM-dd#HH:mm:ss:SSS) or one queue to an offset, online or not",
@@ -54,7 +59,9 @@ static const mqadmin_command commands[] = {
      "half messages waiting for a decision (-p: parked after the maximum checks), with age and checks", cmd_query_transaction},
     {"resolveTransaction", "n:b:i:a:", "-n NAMESRV -b BROKER -i MSGID -a commit|rollback [--json]",
      "commit or roll back a pending or parked half message by hand", cmd_resolve_transaction},
-    {"printMsg", "n:t:b:e:", "-n NAMESRV -t TOPIC [-b BEGIN] [-e END]", "print the messages of a topic", NULL},
+    {"printMsg", "n:t:b:e:a:i:o:x:s:m:l:",
+     "-n NAMESRV -t TOPIC [-b BEGIN] [-e END] [-a BROKER_NAME [-i QUEUE [-o FROM] [-x TO]]] [-s TAGS] [-m MAX] [-l BODY_BYTES] [--json]",
+     "print the messages of a topic over a time range, or of one queue over an offset range", cmd_print_msg},
 };
 
 static void usage(FILE *out)

@@ -650,7 +650,7 @@ TEST(Nameserver, MqadminCommandsAsProcesses) {
     EXPECT_EQ(2, r.exit_code);
     r = c.mqadmin({"queryMsgById", "-n", n, "-i", "X"});
     EXPECT_EQ(2, r.exit_code);
-    EXPECT_TRUE(contains(r.err, "not implemented yet")) << r.err;
+    EXPECT_TRUE(contains(r.err, "'X' is not an offset id; give -t TOPIC")) << r.err;
 }
 
 } // namespace

@@ -1,0 +1,255 @@
+// ops_test.cc - the operator's view (issue 16) against real mqnamesrv,
+// mqbroker and mqadmin processes (tests/support/cluster.h): message
+// lookups by key, offset id, unique id and queue offset across two
+// brokers, "not found" answers, printMsg ranges.
+
+#include <gtest/gtest.h>
+
+#include <cstdio>
+#include <fstream>
+#include <map>
+#include <regex>
+#include <sstream>
+#include <string>
+#include <vector>
+
+#include "cluster.h"
+#include "wait.h"
+
+extern "C" {
+#include "log.h"
+#include "mq/consumer.h"
+#include "mq/producer.h"
+}
+
+namespace {
+
+const char *kTopic = "OpsTopic";
+
+struct Sent {
+    std::string body, key, msg_id, offset_id, broker;
+    int queue = 0;
+    int64_t offset = 0;
+};
+
+int count_of(const std::string &s, const std::string &what) {
+    int n = 0;
+    for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + what.size()))
+        n++;
+    return n;
+}
+
+class OpsTest : public ::testing::Test {
+  protected:
+    void SetUp() override { log_set_level(LOG_ERROR); }
+    void TearDown() override {
+        if (producer)
+            mq_producer_destroy(producer);
+    }
+
+    void start(std::vector<std::string> broker_flags = {}, std::vector<std::string> ns_flags = {}) {
+        ns = &c.add_namesrv(ns_flags);
+        ASSERT_TRUE(ns->start());
+        a = &c.add_broker("broker-a", c.namesrv_list(), broker_flags);
+        b = &c.add_broker("broker-b", c.namesrv_list(), broker_flags);
+        ASSERT_TRUE(c.start_all());
+        ASSERT_TRUE(a->wait_log("registered with nameserver", 10000));
+        ASSERT_TRUE(b->wait_log("registered with nameserver", 10000));
+        ToolResult r = c.mqadmin(
+            {"updateTopic", "-n", c.namesrv_list(), "-c", "DefaultCluster", "-t", kTopic, "-r", "2", "-w", "2"});
+        ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+        ASSERT_TRUE(wait_for(
+            [&] {
+                ToolResult t = c.mqadmin({"topicRoute", "-n", c.namesrv_list(), "-t", kTopic});
+                return t.exit_code == 0 && t.out.find("broker-a") != std::string::npos &&
+                       t.out.find("broker-b") != std::string::npos;
+            },
+            10000));
+        mq_error err{};
+        ASSERT_EQ(MQ_OK, mq_producer_new("ops_producer", c.namesrv_list().c_str(), nullptr, &producer, &err))
+            << err.message;
+        ASSERT_EQ(MQ_OK, mq_producer_start(producer, &err)) << err.message;
+    }
+
+    // Sends n messages "body-i" with key "key-i", round robin over the queues.
+    void send(int n, const std::string &prefix = "") {
+        for (int i = 0; i < n; i++) {
+            Sent s;
+            s.body = prefix + "body-" + std::to_string(i);
+            s.key = prefix + "key-" + std::to_string(i);
+            mq_message *m = mq_message_new(kTopic);
+            mq_message_set_body(m, s.body.data(), s.body.size(), nullptr);
+            mq_message_set_keys(m, s.key.c_str(), nullptr);
+            mq_message_set_tags(m, i % 2 ? "odd" : "even", nullptr);
+            mq_send_result r;
+            mq_error err{};
+            ASSERT_EQ(MQ_OK, mq_producer_send(producer, m, &r, &err)) << err.message;
+            mq_message_destroy(m);
+            s.msg_id = r.msg_id;
+            s.offset_id = r.offset_msg_id;
+            s.broker = r.queue.broker_name;
+            s.queue = r.queue.queue_id;
+            s.offset = r.queue_offset;
+            mq_send_result_destroy(&r);
+            sent.push_back(s);
+        }
+    }
+
+    // First sent message stored on broker.
+    const Sent &on(const std::string &broker) {
+        for (auto &s : sent)
+            if (s.broker == broker)
+                return s;
+        ADD_FAILURE() << "nothing was sent to " << broker;
+        return sent.front();
+    }
+
+    MqCluster c;
+    MqProcess *ns = nullptr, *a = nullptr, *b = nullptr;
+    mq_producer *producer = nullptr;
+    std::vector<Sent> sent;
+};
+
+TEST_F(OpsTest, QueriesFindTheRightMessageOnEitherBrokerAndSayNotFoundOtherwise) {
+    start();
+    send(100);
+    const std::string ns_list = c.namesrv_list();
+
+    // By key, across both brokers: each key once, with its body.
+    for (const char *broker : {"broker-a", "broker-b"}) {
+        const Sent &s = on(broker);
+        ToolResult r = c.mqadmin({"queryMsgByKey", "-n", ns_list, "-t", kTopic, "-k", s.key});
+        ASSERT_EQ(0, r.exit_code) << r.err;
+        EXPECT_EQ(1, count_of(r.out, "OffsetID:")) << r.out;
+        EXPECT_NE(std::string::npos, r.out.find("\n" + s.body + "\n")) << r.out;
+        EXPECT_NE(std::string::npos, r.out.find("Keys:               [" + s.key + "]")) << r.out;
+        EXPECT_NE(std::string::npos, r.out.find("Broker Name:        " + s.broker)) << r.out;
+
+        // By offset id (no topic needed), by unique id (with -t), and queryMsgByUniqueKey.
+        for (auto args : std::vector<std::vector<std::string>>{
+                 {"queryMsgById", "-n", ns_list, "-i", s.offset_id},
+                 {"queryMsgById", "-n", ns_list, "-i", s.msg_id, "-t", kTopic},
+                 {"queryMsgByUniqueKey", "-n", ns_list, "-i", s.msg_id, "-t", kTopic},
+                 {"queryMsgByOffset", "-n", ns_list, "-t", kTopic, "-b", s.broker, "-i", std::to_string(s.queue),
+                  "-o", std::to_string(s.offset)}}) {
+            ToolResult q = c.mqadmin(args);
+            ASSERT_EQ(0, q.exit_code) << args[0] << " " << args[4] << ": " << q.err;
+            EXPECT_EQ(1, count_of(q.out, "OffsetID:")) << q.out;
+            EXPECT_NE(std::string::npos, q.out.find("OffsetID:           " + s.offset_id)) << q.out;
+            EXPECT_NE(std::string::npos, q.out.find("MsgId:              " + s.msg_id)) << q.out;
+            EXPECT_NE(std::string::npos, q.out.find("\n" + s.body + "\n")) << q.out;
+        }
+    }
+
+    // JSON: the same fields, machine-readable.
+    const Sent &s = sent[42];
+    ToolResult j = c.mqadmin({"queryMsgByKey", "-n", ns_list, "-t", kTopic, "-k", s.key, "--json"});
+    ASSERT_EQ(0, j.exit_code) << j.err;
+    EXPECT_NE(std::string::npos, j.out.find("\"body\": \"" + s.body + "\"")) << j.out;
+    EXPECT_NE(std::string::npos, j.out.find("\"offsetMsgId\": \"" + s.offset_id + "\"")) << j.out;
+    EXPECT_NE(std::string::npos, j.out.find("\"UNIQ_KEY\": \"" + s.msg_id + "\"")) << j.out;
+
+    // A time range that ends before the messages were stored finds nothing.
+    ToolResult old = c.mqadmin({"queryMsgByKey", "-n", ns_list, "-t", kTopic, "-k", s.key, "-b", "1000", "-e", "2000"});
+    EXPECT_EQ(1, old.exit_code) << old.out;
+    EXPECT_NE(std::string::npos, old.err.find("not found")) << old.err;
+
+    // Not found, clearly, with exit status 1.
+    for (auto args : std::vector<std::vector<std::string>>{
+             {"queryMsgByKey", "-n", ns_list, "-t", kTopic, "-k", "no-such-key"},
+             {"queryMsgByUniqueKey", "-n", ns_list, "-t", kTopic, "-i", "7F00000100002A9F0000000000ABCDEF"},
+             {"queryMsgByOffset", "-n", ns_list, "-t", kTopic, "-b", "broker-a", "-i", "0", "-o", "100000"}}) {
+        ToolResult q = c.mqadmin(args);
+        EXPECT_EQ(1, q.exit_code) << args[0] << ": " << q.out;
+        EXPECT_EQ("", q.out);
+        EXPECT_NE(std::string::npos, q.err.find("not found")) << args[0] << ": " << q.err;
+    }
+    // An offset id of a real broker but past its CommitLog end.
+    {
+        std::string id = on("broker-a").offset_id;
+        id.replace(16, 16, "00000000FFFFFFFF");
+        ToolResult q = c.mqadmin({"queryMsgById", "-n", ns_list, "-i", id});
+        EXPECT_EQ(1, q.exit_code) << q.out;
+        EXPECT_NE(std::string::npos, q.err.find("not found")) << q.err;
+    }
+    // An id that is neither, without a topic: the tool says what to add.
+    ToolResult bad = c.mqadmin({"queryMsgById", "-n", ns_list, "-i", "0123456789ABCDEF0123456789ABCDEF"});
+    EXPECT_EQ(2, bad.exit_code);
+    EXPECT_NE(std::string::npos, bad.err.find("-t TOPIC")) << bad.err;
+    // A topic nobody knows.
+    ToolResult nt = c.mqadmin({"queryMsgByKey", "-n", ns_list, "-t", "NoSuchTopic", "-k", "k"});
+    EXPECT_EQ(1, nt.exit_code);
+}
+
+TEST_F(OpsTest, PrintMsgWalksAQueueRangeAndATimeRange) {
+    start();
+    send(40);
+    const std::string ns_list = c.namesrv_list();
+    std::map<std::string, int> per_queue;
+    for (auto &s : sent)
+        per_queue[s.broker + "/" + std::to_string(s.queue)]++;
+
+    // One queue, whole range: exactly its messages, in offset order.
+    const Sent &first = on("broker-b");
+    ToolResult r = c.mqadmin({"printMsg", "-n", ns_list, "-t", kTopic, "-a", "broker-b", "-i",
+                              std::to_string(first.queue), "--json"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_EQ(per_queue["broker-b/" + std::to_string(first.queue)], count_of(r.out, "\n")) << r.out;
+    EXPECT_EQ(0u, r.out.find("{\"msgId\":\"" + first.msg_id + "\"")) << r.out;
+
+    // An offset range of that queue: [1, 3).
+    r = c.mqadmin({"printMsg", "-n", ns_list, "-t", kTopic, "-a", "broker-b", "-i", std::to_string(first.queue), "-o",
+                   "1", "-x", "3", "--json"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_EQ(2, count_of(r.out, "\n")) << r.out;
+    EXPECT_NE(std::string::npos, r.out.find("\"queueOffset\":1,")) << r.out;
+    EXPECT_NE(std::string::npos, r.out.find("\"queueOffset\":2,")) << r.out;
+
+    // The whole topic over all time: all 40; with a tag filter: half.
+    r = c.mqadmin({"printMsg", "-n", ns_list, "-t", kTopic, "-b", "0", "-e", "now", "--json"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_EQ(40, count_of(r.out, "\n"));
+    r = c.mqadmin({"printMsg", "-n", ns_list, "-t", kTopic, "-s", "odd", "--json"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_EQ(20, count_of(r.out, "\n"));
+    EXPECT_EQ(0, count_of(r.out, "\"tags\":\"even\""));
+
+    // A range in the past: not found.
+    r = c.mqadmin({"printMsg", "-n", ns_list, "-t", kTopic, "-b", "1000", "-e", "2000"});
+    EXPECT_EQ(1, r.exit_code);
+    EXPECT_NE(std::string::npos, r.err.find("not found")) << r.err;
+    // Offsets without a queue are a usage error.
+    r = c.mqadmin({"printMsg", "-n", ns_list, "-t", kTopic, "-o", "1"});
+    EXPECT_EQ(2, r.exit_code);
+}
+
+TEST_F(OpsTest, BinaryBodiesPrintAsHexAndLongBodiesAreCutUnlessAsked) {
+    start();
+    const std::string ns_list = c.namesrv_list();
+    std::string bin("\x01\x02\xff\x00 ok", 7);
+    std::string text(10000, 'x');
+    std::vector<std::pair<std::string, std::string>> msgs{{"bin", bin}, {"long", text}};
+    for (auto &kv : msgs) {
+        mq_message *m = mq_message_new(kTopic);
+        mq_message_set_body(m, kv.second.data(), kv.second.size(), nullptr);
+        mq_message_set_keys(m, kv.first.c_str(), nullptr);
+        mq_send_result r;
+        mq_error err{};
+        ASSERT_EQ(MQ_OK, mq_producer_send(producer, m, &r, &err)) << err.message;
+        mq_message_destroy(m);
+        mq_send_result_destroy(&r);
+    }
+    ToolResult r = c.mqadmin({"queryMsgByKey", "-n", ns_list, "-t", kTopic, "-k", "bin"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_NE(std::string::npos, r.out.find("7 bytes, hex\n0102FF00206F6B\n")) << r.out;
+
+    r = c.mqadmin({"queryMsgByKey", "-n", ns_list, "-t", kTopic, "-k", "long"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_NE(std::string::npos, r.out.find("10000 bytes, text (cut at -l; -l 0 prints all)\n" + std::string(4096, 'x') + "\n"))
+        << r.out.substr(0, 2000);
+    r = c.mqadmin({"queryMsgByKey", "-n", ns_list, "-t", kTopic, "-k", "long", "-l", "0"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_NE(std::string::npos, r.out.find("10000 bytes, text\n" + text + "\n"));
+}
+
+} // namespace
