@@ -6,6 +6,7 @@
  *   GET /clusters               ClusterInfo    {"brokerAddrTable":{...},"clusterAddrTable":{...}}
  *   GET /topics                 TopicList      {"topicList":[...]}
  *   GET /topics/{topic}/route   TopicRouteData {"queueDatas":[...],"brokerDatas":[...]}
+ *   GET /metrics                Prometheus text format (ns_metrics.c)
  *
  * Bodies are the same protobuf messages the TCP queries answer, rendered by
  * common/json.c, so both views always agree. Errors are JSON too:
@@ -34,7 +35,7 @@ static void respond_message(http_response *resp, const ProtobufCMessage *m)
     json_from_message(m, false, &resp->body);
 }
 
-#define NO_SUCH_PATH "no such path: try /clusters, /topics or /topics/{topic}/route"
+#define NO_SUCH_PATH "no such path: try /clusters, /topics, /topics/{topic}/route or /metrics"
 
 static void on_request(void *arg, const http_request *req, http_response *resp)
 {
@@ -55,6 +56,9 @@ static void on_request(void *arg, const http_request *req, http_response *resp)
         Mq__TopicList *tl;
         ns_routes_topic_list(ns->routes, NULL, &ns->scratch, &tl);
         respond_message(resp, &tl->base);
+    } else if (PATH_IS("/metrics")) {
+        resp->content_type = "text/plain; version=0.0.4; charset=utf-8";
+        ns_metrics_write(ns, &resp->body);
     } else if (path_len > 14 && !memcmp(path, "/topics/", 8) && !memcmp(path + path_len - 6, "/route", 6)) {
         char topic[512], err[256];
         size_t tlen = path_len - 8 - 6;

@@ -14,6 +14,8 @@
 #include <vector>
 
 #include "cluster.h"
+#include "http_client.h"
+#include "ports.h"
 #include "wait.h"
 
 extern "C" {
@@ -95,6 +97,23 @@ class OpsTest : public ::testing::Test {
         }
     }
 
+    // The store indexes and dispatches messages after it acknowledged them
+    // (asynchronously, as RocketMQ does): waits until the last message sent
+    // to each broker can be found by key, so every earlier one can too.
+    void wait_indexed() {
+        std::map<std::string, std::string> last_key;
+        for (auto &s : sent)
+            last_key[s.broker] = s.key;
+        for (auto &kv : last_key)
+            ASSERT_TRUE(wait_for(
+                [&] {
+                    return c.mqadmin({"queryMsgByKey", "-n", c.namesrv_list(), "-t", kTopic, "-k", kv.second})
+                               .exit_code == 0;
+                },
+                10000))
+                << kv.second << " on " << kv.first << " never became searchable";
+    }
+
     // First sent message stored on broker.
     const Sent &on(const std::string &broker) {
         for (auto &s : sent)
@@ -113,6 +132,7 @@ class OpsTest : public ::testing::Test {
 TEST_F(OpsTest, QueriesFindTheRightMessageOnEitherBrokerAndSayNotFoundOtherwise) {
     start();
     send(100);
+    wait_indexed();
     const std::string ns_list = c.namesrv_list();
 
     // By key, across both brokers: each key once, with its body.
@@ -184,6 +204,7 @@ TEST_F(OpsTest, QueriesFindTheRightMessageOnEitherBrokerAndSayNotFoundOtherwise)
 TEST_F(OpsTest, PrintMsgWalksAQueueRangeAndATimeRange) {
     start();
     send(40);
+    wait_indexed();
     const std::string ns_list = c.namesrv_list();
     std::map<std::string, int> per_queue;
     for (auto &s : sent)
@@ -237,8 +258,13 @@ TEST_F(OpsTest, BinaryBodiesPrintAsHexAndLongBodiesAreCutUnlessAsked) {
         mq_error err{};
         ASSERT_EQ(MQ_OK, mq_producer_send(producer, m, &r, &err)) << err.message;
         mq_message_destroy(m);
+        Sent s;
+        s.key = kv.first;
+        s.broker = r.queue.broker_name;
+        sent.push_back(s);
         mq_send_result_destroy(&r);
     }
+    wait_indexed();
     ToolResult r = c.mqadmin({"queryMsgByKey", "-n", ns_list, "-t", kTopic, "-k", "bin"});
     ASSERT_EQ(0, r.exit_code) << r.err;
     EXPECT_NE(std::string::npos, r.out.find("7 bytes, hex\n0102FF00206F6B\n")) << r.out;
@@ -250,6 +276,145 @@ TEST_F(OpsTest, BinaryBodiesPrintAsHexAndLongBodiesAreCutUnlessAsked) {
     r = c.mqadmin({"queryMsgByKey", "-n", ns_list, "-t", kTopic, "-k", "long", "-l", "0"});
     ASSERT_EQ(0, r.exit_code) << r.err;
     EXPECT_NE(std::string::npos, r.out.find("10000 bytes, text\n" + text + "\n"));
+}
+
+// The value of the sample `name{labels}` (labels exactly as printed), or -1.
+double sample(const std::string &text, const std::string &series) {
+    size_t at = text.find("\n" + series + " ");
+    if (at == std::string::npos)
+        return -1;
+    return atof(text.c_str() + at + 1 + series.size() + 1);
+}
+
+// Checks the Prometheus text format line by line (strictly: HELP/TYPE
+// before samples of a family, names and labels well-formed, numeric
+// values), and with promtool when Debian's prometheus package is
+// installed. Returns "" or what is wrong.
+std::string check_exposition(const std::string &text, const std::string &dir) {
+    static const std::regex help("# HELP [a-zA-Z_:][a-zA-Z0-9_:]* .+");
+    static const std::regex type("# TYPE ([a-zA-Z_:][a-zA-Z0-9_:]*) (counter|gauge|histogram)");
+    static const std::regex sample_re(
+        "([a-zA-Z_:][a-zA-Z0-9_:]*)(\\{[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\"(,[a-zA-Z_][a-zA-Z0-9_]*=\"([^\"\\\\]|\\\\.)*\")*\\})? "
+        "(-?[0-9.e+-]+|\\+Inf|NaN)");
+    std::istringstream in(text);
+    std::string line, family;
+    int n = 0;
+    while (std::getline(in, line)) {
+        n++;
+        std::smatch m;
+        if (std::regex_match(line, help))
+            continue;
+        if (std::regex_match(line, m, type)) {
+            family = m[1];
+            continue;
+        }
+        if (!std::regex_match(line, m, sample_re))
+            return "line " + std::to_string(n) + " is malformed: " + line;
+        std::string name = m[1];
+        if (name != family && name != family + "_bucket" && name != family + "_sum" && name != family + "_count")
+            return "line " + std::to_string(n) + ": sample " + name + " outside its family " + family;
+    }
+    if (n == 0)
+        return "empty exposition";
+    if (system("command -v promtool >/dev/null 2>&1") == 0) {
+        std::string path = dir + "/metrics.txt";
+        std::ofstream(path) << text;
+        std::string cmd = "promtool check metrics < " + path + " > " + path + ".out 2>&1";
+        int rc = system(cmd.c_str());
+        if (rc != 0)
+            return "promtool: " + mqtest::read_file(path + ".out");
+    }
+    return "";
+}
+
+TEST_F(OpsTest, MetricsScrapeAfterKnownTrafficShowsTheRightCounters) {
+    int broker_metrics = unused_port();
+    int ns_metrics = unused_port();
+    ns = &c.add_namesrv({"--metricsPort=" + std::to_string(ns_metrics)});
+    ASSERT_TRUE(ns->start());
+    a = &c.add_broker("broker-a", c.namesrv_list(), {"--metricsPort=" + std::to_string(broker_metrics)});
+    ASSERT_TRUE(c.start_all());
+    ASSERT_TRUE(a->wait_log("registered with nameserver", 10000));
+    ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-b", a->addr(), "-t", kTopic, "-r", "2", "-w", "2"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    mq_error err{};
+    ASSERT_EQ(MQ_OK, mq_producer_new("ops_producer", c.namesrv_list().c_str(), nullptr, &producer, &err));
+    ASSERT_EQ(MQ_OK, mq_producer_start(producer, &err)) << err.message;
+
+    std::string before = http_body(http_get(broker_metrics, "/metrics"));
+    const std::string sends = "mq_send_requests_total{topic=\"OpsTopic\",result=\"SUCCESS\"}";
+    EXPECT_EQ(-1, sample(before, sends)) << "no traffic yet";
+    send(30);
+    wait_indexed();
+    size_t body_bytes = 0;
+    for (auto &s : sent)
+        body_bytes += s.body.size();
+
+    // A group consumes queue 0 up to its end and commits: its lag is what queue 1 holds.
+    mq_pull_consumer *pc = nullptr;
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_new("ops_metrics_group", c.namesrv_list().c_str(), nullptr, &pc, &err));
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_start(pc, &err));
+    mq_message_queue q{};
+    snprintf(q.topic, sizeof q.topic, "%s", kTopic);
+    snprintf(q.broker_name, sizeof q.broker_name, "broker-a");
+    q.queue_id = 0;
+    mq_pull_result pr;
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_pull(pc, &q, "*", 0, 32, 0, &pr, &err)) << err.message;
+    EXPECT_EQ(MQ_PULL_FOUND, pr.status);
+    int64_t next = pr.next_begin_offset;
+    mq_pull_result_destroy(&pr);
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_commit_offset(pc, &q, next, &err));
+    mq_pull_consumer_destroy(pc);
+    int in_q1 = 0;
+    for (auto &s : sent)
+        in_q1 += s.queue == 1;
+
+    std::string text;
+    ASSERT_TRUE(wait_for([&] {
+        text = http_body(http_get(broker_metrics, "/metrics"));
+        return sample(text, "mq_consumer_lag_messages{group=\"ops_metrics_group\",topic=\"OpsTopic\"}") == in_q1;
+    })) << text;
+    EXPECT_EQ(30, sample(text, sends)) << text;
+    EXPECT_EQ((double)body_bytes, sample(text, "mq_received_bytes_total{topic=\"OpsTopic\"}")) << text;
+    EXPECT_EQ(1, sample(text, "mq_pull_requests_total{topic=\"OpsTopic\",result=\"SUCCESS\"}")) << text;
+    EXPECT_GT(sample(text, "mq_sent_bytes_total{topic=\"OpsTopic\"}"), (double)body_bytes / 4) << text;
+    EXPECT_EQ(30, sample(text, "mq_messages_stored_total"));
+    EXPECT_EQ(31, sample(text, "mq_request_duration_seconds_count{op=\"send\"}") +
+                      sample(text, "mq_request_duration_seconds_count{op=\"pull\"}"));
+    EXPECT_GE(sample(text, "mq_connections"), 1);
+    EXPECT_GT(sample(text, "mq_commitlog_max_offset_bytes"), (double)body_bytes);
+    EXPECT_GT(sample(text, "mq_disk_used_ratio"), 0);
+    EXPECT_EQ("", check_exposition(text, c.dir()));
+
+    // Refused sends are counted by their result.
+    {
+        mq_message *m = mq_message_new("NoSuchTopicHere");
+        mq_message_set_body(m, "x", 1, nullptr);
+        mq_send_result sr;
+        mq_message_queue bad{};
+        snprintf(bad.topic, sizeof bad.topic, "%s", kTopic);
+        snprintf(bad.broker_name, sizeof bad.broker_name, "broker-a");
+        bad.queue_id = 7; // the topic has 2 queues
+        mq_message_set_topic(m, kTopic, nullptr);
+        EXPECT_NE(MQ_OK, mq_producer_send_to_queue(producer, m, &bad, &sr, &err));
+        mq_message_destroy(m);
+    }
+    text = http_body(http_get(broker_metrics, "/metrics"));
+    EXPECT_EQ(1, sample(text, "mq_send_requests_total{topic=\"OpsTopic\",result=\"SYSTEM_ERROR\"}")) << text;
+
+    // The nameserver's metrics: requests by type, route sizes.
+    std::string ns_text = http_body(http_get(ns_metrics, "/metrics"));
+    EXPECT_GE(sample(ns_text, "mq_namesrv_requests_total{request=\"REGISTER_BROKER\",result=\"SUCCESS\"}"), 1) << ns_text;
+    EXPECT_GE(sample(ns_text, "mq_namesrv_requests_total{request=\"GET_ROUTEINFO_BY_TOPIC\",result=\"SUCCESS\"}"), 1);
+    EXPECT_EQ(1, sample(ns_text, "mq_namesrv_live_brokers"));
+    EXPECT_EQ("", check_exposition(ns_text, c.dir()));
+
+    // Bad requests get clear answers.
+    EXPECT_EQ(404, http_status(http_get(broker_metrics, "/nope")));
+    EXPECT_EQ(405, http_status(http_exchange(broker_metrics, "POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n")));
+    EXPECT_EQ(505, http_status(http_exchange(broker_metrics, "GET /metrics HTTP/7.0\r\n\r\n")));
+    EXPECT_EQ(414, http_status(http_exchange(broker_metrics, "GET /" + std::string(40000, 'x') + " HTTP/1.1\r\n\r\n")));
+    EXPECT_EQ(200, http_status(http_get(broker_metrics, "/metrics"))) << "still serving";
 }
 
 } // namespace
