@@ -417,4 +417,82 @@ TEST_F(OpsTest, MetricsScrapeAfterKnownTrafficShowsTheRightCounters) {
     EXPECT_EQ(200, http_status(http_get(broker_metrics, "/metrics"))) << "still serving";
 }
 
+// Runs headless Chromium on url and returns the DOM after the page's
+// scripts ran (their fetches included: virtual time waits for them).
+std::string chromium_dom(MqCluster &c, const std::string &url) {
+    std::string profile = c.dir() + "/chromium-profile", out = c.dir() + "/dom.html";
+    std::string cmd = "chromium --headless --no-sandbox --disable-gpu --disable-quic --no-first-run "
+                      "--disable-background-networking --disable-component-update --disable-sync "
+                      "--user-data-dir=" + profile + " --virtual-time-budget=5000 --dump-dom '" + url + "' > " + out +
+                      " 2>/dev/null";
+    if (system(cmd.c_str()) != 0)
+        return "";
+    return mqtest::read_file(out);
+}
+
+TEST_F(OpsTest, ConsoleRendersClusterTopicAndGroupLagInHeadlessChromium) {
+    ASSERT_EQ(0, system("command -v chromium >/dev/null 2>&1")) << "chromium is not installed (deploy/setup.sh)";
+    start();
+    send(20);
+    wait_indexed();
+    // Group ops_console commits offset 2 on both queues of broker-a.
+    mq_error err{};
+    mq_pull_consumer *pc = nullptr;
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_new("ops_console", c.namesrv_list().c_str(), nullptr, &pc, &err));
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_start(pc, &err));
+    int expected_lag = 0;
+    for (int qid = 0; qid < 2; qid++) {
+        mq_message_queue q{};
+        snprintf(q.topic, sizeof q.topic, "%s", kTopic);
+        snprintf(q.broker_name, sizeof q.broker_name, "broker-a");
+        q.queue_id = qid;
+        ASSERT_EQ(MQ_OK, mq_pull_consumer_commit_offset(pc, &q, 2, &err)) << err.message;
+        int n = 0;
+        for (auto &s : sent)
+            n += s.broker == "broker-a" && s.queue == qid;
+        expected_lag += n - 2;
+    }
+    mq_pull_consumer_destroy(pc);
+    int lag_a = expected_lag; // the group's queues: those it has offsets on
+    for (auto &s : sent)
+        expected_lag += s.broker == "broker-b"; // asked with the topic, queues without offsets count from 0
+
+    MqProcess console("mqconsole", MqCluster::bin("mqconsole"), {"-n", c.namesrv_list(), "--listenPort=0"},
+                      c.dir() + "/logs/mqconsole.log");
+    ASSERT_TRUE(console.start());
+    int port = console.port();
+
+    // The JSON API first: what the page reads.
+    std::string g = http_get(port, "/api/group?group=ops_console&topic=" + std::string(kTopic));
+    ASSERT_EQ(200, http_status(g)) << g;
+    EXPECT_NE(std::string::npos, g.find("\"totalLag\":" + std::to_string(expected_lag))) << g;
+    EXPECT_EQ(400, http_status(http_get(port, "/api/group")));
+    EXPECT_EQ(404, http_status(http_get(port, "/api/topic?topic=NoSuchTopic")));
+    EXPECT_EQ(404, http_status(http_get(port, "/nope")));
+    EXPECT_EQ(405, http_status(http_get(port, "/api/reset?group=ops_console&topic=OpsTopic&time=0")));
+    std::string m = http_get(port, "/api/message?topic=" + std::string(kTopic) + "&key=" + sent[7].key);
+    EXPECT_NE(std::string::npos, m.find("\"body\":\"" + sent[7].body + "\"")) << m;
+
+    // The page in a real browser.
+    std::string url = "http://127.0.0.1:" + std::to_string(port) + "/?topic=" + kTopic + "&group=ops_console";
+    std::string dom = chromium_dom(c, url);
+    ASSERT_NE(std::string::npos, dom.find("id=\"broker-table\"")) << dom;
+    for (const char *b : {"broker-a", "broker-b"})
+        EXPECT_NE(std::string::npos, dom.find("<td class=\" \">" + std::string(b) + "</td><td class=\"num \">0</td>"))
+            << b << " missing from the broker table:\n" << dom;
+    EXPECT_NE(std::string::npos, dom.find("<h2 id=\"topic-name\">OpsTopic</h2>")) << dom;
+    EXPECT_NE(std::string::npos, dom.find("id=\"queue-table\"")) << dom;
+    EXPECT_NE(std::string::npos, dom.find("total lag <span class=\"lag\">" + std::to_string(lag_a) + "</span>"))
+        << dom;
+
+    // "Reset to time" (what the page's button posts): back to the start, the lag is everything.
+    std::string r = http_exchange(port, "POST /api/reset?group=ops_console&topic=OpsTopic&time=0 HTTP/1.1\r\n"
+                                        "Content-Length: 0\r\n\r\n");
+    ASSERT_EQ(200, http_status(r)) << r;
+    EXPECT_NE(std::string::npos, r.find("\"offset\":0")) << r;
+    g = http_get(port, "/api/group?group=ops_console&topic=" + std::string(kTopic));
+    EXPECT_NE(std::string::npos, g.find("\"totalLag\":" + std::to_string(sent.size()))) << g;
+    EXPECT_TRUE(console.stop());
+}
+
 } // namespace
