@@ -183,8 +183,8 @@ static int update_subscriptions(consumer_group *g, const Mq__ConsumerData *cd, c
     return rc;
 }
 
-int client_manager_heartbeat(client_manager *m, rm_conn *conn, const Mq__HeartbeatData *hb,
-                             char *err, size_t errlen)
+int client_manager_heartbeat(client_manager *m, rm_conn *conn, const Mq__HeartbeatData *hb, int32_t language,
+                             int32_t version, char *err, size_t errlen)
 {
     int rc = 0;
     if (!hb->clientid || !*hb->clientid) {
@@ -201,7 +201,7 @@ int client_manager_heartbeat(client_manager *m, rm_conn *conn, const Mq__Heartbe
             strmap_init(&g->channels);
             strmap_put(&m->producers, name, g);
         }
-        if (channel_upsert(&g->channels, hb->clientid, conn, 0, 0))
+        if (channel_upsert(&g->channels, hb->clientid, conn, language, version))
             log_info("producer %s of group %s registered from %s", hb->clientid, name, rm_conn_peer(conn));
     }
     for (size_t i = 0; i < hb->n_consumerdataset; i++) {
@@ -220,7 +220,7 @@ int client_manager_heartbeat(client_manager *m, rm_conn *conn, const Mq__Heartbe
         set_str(&g->consume_from_where, cd->consumefromwhere);
         if (update_subscriptions(g, cd, err, errlen) != 0)
             rc = -1;
-        if (channel_upsert(&g->channels, hb->clientid, conn, 0, 0)) {
+        if (channel_upsert(&g->channels, hb->clientid, conn, language, version)) {
             log_info("consumer %s joined group %s (%zu members)", hb->clientid, cd->groupname,
                      g->channels.count);
             notify_ids_changed(m, cd->groupname, g);
@@ -437,6 +437,10 @@ bool client_manager_connection_info(client_manager *m, const char *group, Mq__Co
         mq__connection__init(c);
         c->clientid = xstrdup(ch->client_id);
         c->clientaddr = xstrdup(rm_conn_peer(ch->conn));
+        c->language = ch->language;
+        c->has_language = 1;
+        c->version = ch->version;
+        c->has_version = 1;
         out->connectionset[out->n_connectionset++] = c;
     }
     out->subscriptiontable = xcalloc(g->subs.count ? g->subs.count : 1, sizeof *out->subscriptiontable);

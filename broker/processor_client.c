@@ -54,7 +54,7 @@ static void on_heartbeat(rm_conn *c, const rm_cmd *req, void *arg)
             (!cd->messagemodel || strcmp(cd->messagemodel, "BROADCASTING") != 0))
             ensure_group_and_retry_topic(b, cd->groupname);
     }
-    if (client_manager_heartbeat(b->clients, c, hb, err, sizeof err) != 0) {
+    if (client_manager_heartbeat(b->clients, c, hb, req->hdr->language, req->hdr->version, err, sizeof err) != 0) {
         rm_reply_status(c, req, RS_SUBSCRIPTION_PARSE_FAILED, "heartbeat partly rejected: %s", err);
         return;
     }

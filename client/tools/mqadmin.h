@@ -69,6 +69,12 @@ int cmd_query_msg_by_unique_key(const mqadmin_args *a);
 int cmd_query_msg_by_key(const mqadmin_args *a);
 int cmd_query_msg_by_offset(const mqadmin_args *a);
 int cmd_print_msg(const mqadmin_args *a);
+int cmd_consumer_connection(const mqadmin_args *a); /* cmd_status.c */
+int cmd_consumer_progress_all(const mqadmin_args *a);
+int cmd_wipe_write_perm(const mqadmin_args *a);
+int cmd_add_write_perm(const mqadmin_args *a);
+int cmd_get_broker_config(const mqadmin_args *a);
+int cmd_delete_sub_group(const mqadmin_args *a);
 
 /* ---- helpers (mqadmin.c) ---- */
 

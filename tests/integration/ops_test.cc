@@ -34,6 +34,14 @@ struct Sent {
     int64_t offset = 0;
 };
 
+mq_message_queue queue_of(const char *broker, int queue_id) {
+    mq_message_queue q{};
+    snprintf(q.topic, sizeof q.topic, "%s", kTopic);
+    snprintf(q.broker_name, sizeof q.broker_name, "%s", broker);
+    q.queue_id = queue_id;
+    return q;
+}
+
 int count_of(const std::string &s, const std::string &what) {
     int n = 0;
     for (size_t at = s.find(what); at != std::string::npos; at = s.find(what, at + what.size()))
@@ -354,10 +362,7 @@ TEST_F(OpsTest, MetricsScrapeAfterKnownTrafficShowsTheRightCounters) {
     mq_pull_consumer *pc = nullptr;
     ASSERT_EQ(MQ_OK, mq_pull_consumer_new("ops_metrics_group", c.namesrv_list().c_str(), nullptr, &pc, &err));
     ASSERT_EQ(MQ_OK, mq_pull_consumer_start(pc, &err));
-    mq_message_queue q{};
-    snprintf(q.topic, sizeof q.topic, "%s", kTopic);
-    snprintf(q.broker_name, sizeof q.broker_name, "broker-a");
-    q.queue_id = 0;
+    mq_message_queue q = queue_of("broker-a", 0);
     mq_pull_result pr;
     ASSERT_EQ(MQ_OK, mq_pull_consumer_pull(pc, &q, "*", 0, 32, 0, &pr, &err)) << err.message;
     EXPECT_EQ(MQ_PULL_FOUND, pr.status);
@@ -388,14 +393,10 @@ TEST_F(OpsTest, MetricsScrapeAfterKnownTrafficShowsTheRightCounters) {
 
     // Refused sends are counted by their result.
     {
-        mq_message *m = mq_message_new("NoSuchTopicHere");
+        mq_message *m = mq_message_new(kTopic);
         mq_message_set_body(m, "x", 1, nullptr);
         mq_send_result sr;
-        mq_message_queue bad{};
-        snprintf(bad.topic, sizeof bad.topic, "%s", kTopic);
-        snprintf(bad.broker_name, sizeof bad.broker_name, "broker-a");
-        bad.queue_id = 7; // the topic has 2 queues
-        mq_message_set_topic(m, kTopic, nullptr);
+        mq_message_queue bad = queue_of("broker-a", 7); // the topic has 2 queues
         EXPECT_NE(MQ_OK, mq_producer_send_to_queue(producer, m, &bad, &sr, &err));
         mq_message_destroy(m);
     }
@@ -442,10 +443,7 @@ TEST_F(OpsTest, ConsoleRendersClusterTopicAndGroupLagInHeadlessChromium) {
     ASSERT_EQ(MQ_OK, mq_pull_consumer_start(pc, &err));
     int expected_lag = 0;
     for (int qid = 0; qid < 2; qid++) {
-        mq_message_queue q{};
-        snprintf(q.topic, sizeof q.topic, "%s", kTopic);
-        snprintf(q.broker_name, sizeof q.broker_name, "broker-a");
-        q.queue_id = qid;
+        mq_message_queue q = queue_of("broker-a", qid);
         ASSERT_EQ(MQ_OK, mq_pull_consumer_commit_offset(pc, &q, 2, &err)) << err.message;
         int n = 0;
         for (auto &s : sent)
@@ -493,6 +491,155 @@ TEST_F(OpsTest, ConsoleRendersClusterTopicAndGroupLagInHeadlessChromium) {
     g = http_get(port, "/api/group?group=ops_console&topic=" + std::string(kTopic));
     EXPECT_NE(std::string::npos, g.find("\"totalLag\":" + std::to_string(sent.size()))) << g;
     EXPECT_TRUE(console.stop());
+}
+
+mq_consume_status ignore_messages(const mq_message_ext *const *, int, void *) { return MQ_CONSUME_SUCCESS; }
+
+TEST_F(OpsTest, ConsumerConnectionListsTheLiveMembersOfAGroup) {
+    start();
+    const std::string ns_list = c.namesrv_list();
+    ToolResult none = c.mqadmin({"consumerConnection", "-n", ns_list, "-g", "ops_conn"});
+    EXPECT_EQ(1, none.exit_code);
+    EXPECT_NE(std::string::npos, none.err.find("not online")) << none.err;
+
+    std::vector<mq_push_consumer *> members;
+    for (const char *instance : {"member1", "member2"}) {
+        mq_push_consumer_options o;
+        mq_push_consumer_options_init(&o);
+        o.instance_name = instance;
+        mq_push_consumer *pc = nullptr;
+        mq_error err{};
+        ASSERT_EQ(MQ_OK, mq_push_consumer_new("ops_conn", ns_list.c_str(), &o, &pc, &err)) << err.message;
+        ASSERT_EQ(MQ_OK, mq_push_consumer_subscribe(pc, kTopic, "TagA || TagB", &err)) << err.message;
+        mq_push_consumer_set_listener(pc, ignore_messages, nullptr);
+        ASSERT_EQ(MQ_OK, mq_push_consumer_start(pc, &err)) << err.message;
+        members.push_back(pc);
+    }
+    std::string id1 = mq_push_consumer_client_id(members[0]), id2 = mq_push_consumer_client_id(members[1]);
+    ToolResult r;
+    ASSERT_TRUE(wait_for(
+        [&] {
+            r = c.mqadmin({"consumerConnection", "-n", ns_list, "-g", "ops_conn"});
+            return r.exit_code == 0 && r.out.find(id1) != std::string::npos && r.out.find(id2) != std::string::npos;
+        },
+        10000))
+        << r.out << r.err;
+    EXPECT_NE(std::string::npos, r.out.find("TagA || TagB")) << r.out;
+    EXPECT_NE(std::string::npos, r.out.find("MessageModel: CLUSTERING")) << r.out;
+    EXPECT_NE(std::string::npos, r.out.find("ConsumeType: CONSUME_PASSIVELY")) << r.out;
+    ToolResult j = c.mqadmin({"consumerConnection", "-n", ns_list, "-g", "ops_conn", "--json"});
+    EXPECT_NE(std::string::npos, j.out.find("\"clientId\": \"" + id1 + "\"")) << j.out;
+    EXPECT_NE(std::string::npos, j.out.find("\"language\": \"CPP\"")) << j.out;
+
+    // consumerProgress without -g lists the group with its members.
+    ToolResult all = c.mqadmin({"consumerProgress", "-n", ns_list, "--json"});
+    ASSERT_EQ(0, all.exit_code) << all.err;
+    EXPECT_NE(std::string::npos, all.out.find("\"group\": \"ops_conn\",\n      \"consumers\": 2")) << all.out;
+
+    // A member that leaves is gone from the list (it unregisters on shutdown).
+    mq_push_consumer_destroy(members[0]);
+    ASSERT_TRUE(wait_for(
+        [&] {
+            r = c.mqadmin({"consumerConnection", "-n", ns_list, "-g", "ops_conn"});
+            return r.exit_code == 0 && r.out.find(id1) == std::string::npos && r.out.find(id2) != std::string::npos;
+        },
+        10000))
+        << r.out << r.err;
+    mq_push_consumer_destroy(members[1]);
+}
+
+TEST_F(OpsTest, WipeWritePermStopsSendsWhilePullsDrainAndAddWritePermRestores) {
+    start();
+    send(16); // round robin over 4 queues: 8 on each broker
+    wait_indexed();
+    const std::string ns_list = c.namesrv_list();
+    int on_a = 0;
+    for (auto &s : sent)
+        on_a += s.broker == "broker-a";
+    ASSERT_GT(on_a, 0);
+
+    ToolResult w = c.mqadmin({"wipeWritePerm", "-n", ns_list, "-b", "broker-a"});
+    ASSERT_EQ(0, w.exit_code) << w.err;
+    EXPECT_NE(std::string::npos, w.out.find("wipe write perm of broker[broker-a] in name server[" + ns->addr() + "] OK, ")) << w.out;
+    ToolResult route = c.mqadmin({"topicRoute", "-n", ns_list, "-t", kTopic, "--json"});
+    EXPECT_NE(std::string::npos, route.out.find("\"brokerName\": \"broker-a\",\n      \"readQueueNums\": 2,\n      \"writeQueueNums\": 2,\n      \"perm\": 4"))
+        << route.out;
+
+    // A producer that learns the route now sends only to broker-b.
+    auto sends_to = [&](int n) {
+        std::map<std::string, int> where;
+        mq_producer *p = nullptr;
+        mq_error err{};
+        EXPECT_EQ(MQ_OK, mq_producer_new("ops_wipe", ns_list.c_str(), nullptr, &p, &err));
+        EXPECT_EQ(MQ_OK, mq_producer_start(p, &err)) << err.message;
+        for (int i = 0; i < n; i++) {
+            mq_message *m = mq_message_new(kTopic);
+            mq_message_set_body(m, "w", 1, nullptr);
+            mq_send_result r;
+            if (mq_producer_send(p, m, &r, &err) == MQ_OK) {
+                where[r.queue.broker_name]++;
+                mq_send_result_destroy(&r);
+            } else {
+                where["error: " + std::string(err.message)]++;
+            }
+            mq_message_destroy(m);
+        }
+        mq_producer_destroy(p);
+        return where;
+    };
+    std::map<std::string, int> where = sends_to(8);
+    EXPECT_EQ((std::map<std::string, int>{{"broker-b", 8}}), where);
+
+    // Pulls still drain broker-a.
+    mq_pull_consumer *pc = nullptr;
+    mq_error err{};
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_new("ops_drain", ns_list.c_str(), nullptr, &pc, &err));
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_start(pc, &err));
+    int drained = 0;
+    for (int qid = 0; qid < 2; qid++) {
+        mq_message_queue q = queue_of("broker-a", qid);
+        mq_pull_result pr;
+        ASSERT_EQ(MQ_OK, mq_pull_consumer_pull(pc, &q, "*", 0, 32, 0, &pr, &err)) << err.message;
+        drained += pr.n;
+        mq_pull_result_destroy(&pr);
+    }
+    mq_pull_consumer_destroy(pc);
+    EXPECT_EQ(on_a, drained);
+
+    ToolResult add = c.mqadmin({"addWritePerm", "-n", ns_list, "-b", "broker-a"});
+    ASSERT_EQ(0, add.exit_code) << add.err;
+    EXPECT_NE(std::string::npos, add.out.find("add write perm of broker[broker-a] in name server[" + ns->addr() + "] OK, ")) << add.out;
+    where = sends_to(8);
+    EXPECT_EQ(4, where["broker-a"]) << "round robin over 4 writable queues again";
+    EXPECT_EQ(4, where["broker-b"]);
+
+    ToolResult bad = c.mqadmin({"wipeWritePerm", "-n", ns_list});
+    EXPECT_EQ(2, bad.exit_code);
+}
+
+TEST_F(OpsTest, GetBrokerConfigAndDeleteSubGroup) {
+    start();
+    const std::string ns_list = c.namesrv_list();
+    ToolResult r = c.mqadmin({"getBrokerConfig", "-n", ns_list, "-b", a->addr()});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_NE(std::string::npos, r.out.find("brokerName") ) << r.out;
+    EXPECT_NE(std::string::npos, r.out.find("=  broker-a\n")) << r.out;
+    r = c.mqadmin({"brokerStatus", "-n", ns_list, "-b", a->addr()});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    for (const char *key : {"putTpsLastMinute", "getTpsLastMinute", "commitLogMinOffset", "commitLogMaxOffset",
+                            "commitLogDiskRatio", "diskWarningLevelRatio", "diskMaxUsedSpaceRatio", "connectionCount",
+                            "uptimeSeconds"})
+        EXPECT_NE(std::string::npos, r.out.find(std::string("\n") + key + " ")) << key << " missing:\n" << r.out;
+    r = c.mqadmin({"updateSubGroup", "-n", ns_list, "-c", "DefaultCluster", "-g", "ops_doomed"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    r = c.mqadmin({"consumerProgress", "-n", ns_list});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_NE(std::string::npos, r.out.find("ops_doomed")) << r.out;
+    r = c.mqadmin({"deleteSubGroup", "-n", ns_list, "-c", "DefaultCluster", "-g", "ops_doomed"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_EQ(2, count_of(r.out, "delete subscription group [ops_doomed] from broker")) << r.out;
+    r = c.mqadmin({"consumerProgress", "-n", ns_list});
+    EXPECT_EQ(std::string::npos, r.out.find("ops_doomed")) << r.out;
 }
 
 } // namespace
