@@ -189,6 +189,7 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     processor_offset_register(b);
     processor_query_register(b);
     processor_transaction_register(b);
+    processor_config_register(b);
     rm_server_on_close(b->server, on_conn_closed, b);
     broker_rates_start(b);
     if (cfg->metrics_port >= 0 && !(b->metrics = broker_metrics_start(b, cfg->metrics_port, err, errlen)))

@@ -5,6 +5,7 @@
  * group list and group deletion on one broker. Blocking calls on the
  * caller's thread through the handle's client runtime (admin_internal.h).
  */
+#define _GNU_SOURCE /* asprintf */
 #include "mq/admin_status.h"
 
 #include <stdio.h>
@@ -260,5 +261,35 @@ int mq_admin_delete_group(mq_admin *a, const char *broker_addr, const char *grou
     int rc = admin_call(a, broker_addr, &h, NULL, 0, "delete group", &r, err);
     if (rc == MQ_OK)
         mqc_response_free(&r);
+    return rc;
+}
+
+int mq_admin_update_broker_config(mq_admin *a, const char *broker_addr, const char *key, const char *value,
+                                  mq_error *err)
+{
+    if (!check_arg("broker address", broker_addr, err) || !check_arg("key", key, err) || !value)
+        return value ? MQ_EINVAL : (mqc_error_set(err, MQ_EINVAL, "no value given"), MQ_EINVAL);
+    if (strpbrk(key, "=\n") || strchr(value, '\n')) {
+        mqc_error_set(err, MQ_EINVAL, "key and value must not contain '=' (key) or line breaks");
+        return MQ_EINVAL;
+    }
+    char *body = NULL;
+    int len = asprintf(&body, "%s=%s\n", key, value);
+    if (len < 0) {
+        mqc_error_set(err, MQ_ENOMEM, "out of memory");
+        return MQ_ENOMEM;
+    }
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    h.code = RC_UPDATE_BROKER_CONFIG;
+    mqc_response r;
+    int rc = mqc_invoke_sync(a->inst, broker_addr, &h, body, (size_t)len, a->timeout_ms, &r, err);
+    free(body);
+    if (rc != MQ_OK)
+        return rc;
+    if (r.code != RS_SUCCESS) {
+        mqc_error_from_response(err, "update broker config", &r);
+        rc = MQ_EBROKER;
+    }
+    mqc_response_free(&r);
     return rc;
 }

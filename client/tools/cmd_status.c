@@ -4,7 +4,8 @@
  * ids, addresses, languages and versions; subscriptions; consume mode),
  * consumerProgress without -g (every group of every master with its total
  * lag), wipeWritePerm / addWritePerm -b BROKER_NAME (on every nameserver),
- * getBrokerConfig -b ADDR, deleteSubGroup (-b ADDR | -c CLUSTER) -g G.
+ * getBrokerConfig -b ADDR, updateBrokerConfig and deleteSubGroup
+ * (-b ADDR | -c CLUSTER).
  * Layouts follow RocketMQ's mqadmin; --json prints one JSON document.
  */
 #include <stdio.h>
@@ -113,6 +114,25 @@ static int masters(mq_admin *admin, const char *cluster, mq_string_list **out, m
     mq_cluster_info_free(ci);
     *out = l;
     return MQ_OK;
+}
+
+/* The brokers a command acts on: -b BROKER_ADDR, or every master of -c
+ * CLUSTER (then *all owns the list). Returns 0 or the exit code. */
+static int targets(const mqadmin_args *a, mq_admin *admin, const char **broker, mq_string_list *one,
+                   mq_string_list **all, mq_string_list **addrs)
+{
+    const char *cluster = a->flags['c'];
+    *broker = a->flags['b'];
+    *all = NULL;
+    *one = (mq_string_list){1, (char **)broker};
+    *addrs = one;
+    if (!cluster || !*cluster)
+        return 0;
+    mq_error err = {0};
+    if (masters(admin, cluster, all, &err) != MQ_OK)
+        return mqadmin_fail_err("cluster masters", &err);
+    *addrs = *all;
+    return 0;
 }
 
 int cmd_consumer_progress_all(const mqadmin_args *a)
@@ -266,14 +286,10 @@ int cmd_delete_sub_group(const mqadmin_args *a)
     if ((rc = mqadmin_open(a, &admin)) != 0)
         return rc;
     mq_error err = {0};
-    mq_string_list one = {1, (char **)&broker};
-    mq_string_list *addrs = &one, *all = NULL;
-    if (cluster && *cluster) {
-        if (masters(admin, cluster, &all, &err) != MQ_OK) {
-            mq_admin_free(admin);
-            return mqadmin_fail_err("cluster masters", &err);
-        }
-        addrs = all;
+    mq_string_list one, *addrs, *all;
+    if ((rc = targets(a, admin, &broker, &one, &all, &addrs)) != 0) {
+        mq_admin_free(admin);
+        return rc;
     }
     for (size_t i = 0; i < addrs->n && rc == 0; i++) {
         if (mq_admin_delete_group(admin, addrs->items[i], group, clean, &err) != MQ_OK)
@@ -281,6 +297,36 @@ int cmd_delete_sub_group(const mqadmin_args *a)
         else
             printf("delete subscription group [%s] from broker [%s] success%s.\n", group, addrs->items[i],
                    clean ? ", offsets removed" : "");
+    }
+    mq_string_list_free(all);
+    mq_admin_free(admin);
+    return rc;
+}
+
+int cmd_update_broker_config(const mqadmin_args *a)
+{
+    const char *key = mqadmin_required(a, 'k', "KEY");
+    const char *value = key ? mqadmin_required(a, 'v', "VALUE") : NULL;
+    const char *broker = a->flags['b'], *cluster = a->flags['c'];
+    if (!value)
+        return MQADMIN_USAGE;
+    if ((!broker || !*broker) == (!cluster || !*cluster))
+        return mqadmin_usage(a, "give either -b BROKER_ADDR or -c CLUSTER");
+    mq_admin *admin;
+    int rc = mqadmin_open(a, &admin);
+    if (rc != 0)
+        return rc;
+    mq_error err = {0};
+    mq_string_list one, *addrs, *all;
+    if ((rc = targets(a, admin, &broker, &one, &all, &addrs)) != 0) {
+        mq_admin_free(admin);
+        return rc;
+    }
+    for (size_t i = 0; i < addrs->n && rc == 0; i++) {
+        if (mq_admin_update_broker_config(admin, addrs->items[i], key, value, &err) != MQ_OK)
+            rc = err.code == MQ_EINVAL ? mqadmin_usage(a, "%s", err.message) : mqadmin_fail_err("update broker config", &err);
+        else
+            printf("update broker config success, %s\n", addrs->items[i]);
     }
     mq_string_list_free(all);
     mq_admin_free(admin);

@@ -40,6 +40,8 @@ static const mqadmin_command commands[] = {
      cmd_consumer_connection},
     {"deleteSubGroup", "n:b:c:g:r:", "-n NAMESRV (-b BROKER | -c CLUSTER) -g GROUP [-r CLEAN_OFFSETS]",
      "delete a consumer group from brokers", cmd_delete_sub_group},
+    {"updateBrokerConfig", "n:b:c:k:v:", "-n NAMESRV (-b BROKER_ADDR | -c CLUSTER) -k KEY -v VALUE",
+     "change a broker key that needs no restart (brokerPermission, autoCreateTopicEnable, ...)", cmd_update_broker_config},
     {"getBrokerConfig", "n:b:", "-n NAMESRV -b BROKER_ADDR [--json]", "a broker's configuration", cmd_get_broker_config},
     {"wipeWritePerm", "n:b:", "-n NAMESRV -b BROKER_NAME", "stop routing sends to a broker (pulls continue), on every nameserver",
      cmd_wipe_write_perm},

@@ -75,6 +75,7 @@ int cmd_wipe_write_perm(const mqadmin_args *a);
 int cmd_add_write_perm(const mqadmin_args *a);
 int cmd_get_broker_config(const mqadmin_args *a);
 int cmd_delete_sub_group(const mqadmin_args *a);
+int cmd_update_broker_config(const mqadmin_args *a);
 
 /* ---- helpers (mqadmin.c) ---- */
 

@@ -617,7 +617,7 @@ TEST_F(OpsTest, WipeWritePermStopsSendsWhilePullsDrainAndAddWritePermRestores) {
     EXPECT_EQ(2, bad.exit_code);
 }
 
-TEST_F(OpsTest, GetBrokerConfigAndDeleteSubGroup) {
+TEST_F(OpsTest, BrokerStatusConfigAndDeleteSubGroup) {
     start();
     const std::string ns_list = c.namesrv_list();
     ToolResult r = c.mqadmin({"getBrokerConfig", "-n", ns_list, "-b", a->addr()});
@@ -630,6 +630,39 @@ TEST_F(OpsTest, GetBrokerConfigAndDeleteSubGroup) {
                             "commitLogDiskRatio", "diskWarningLevelRatio", "diskMaxUsedSpaceRatio", "connectionCount",
                             "uptimeSeconds"})
         EXPECT_NE(std::string::npos, r.out.find(std::string("\n") + key + " ")) << key << " missing:\n" << r.out;
+    // updateBrokerConfig: brokerPermission 4 (read only) reaches the route at once; 6 restores it.
+    r = c.mqadmin({"updateBrokerConfig", "-n", ns_list, "-b", a->addr(), "-k", "brokerPermission", "-v", "4"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_NE(std::string::npos, r.out.find("update broker config success, " + a->addr())) << r.out;
+    ToolResult route;
+    EXPECT_TRUE(wait_for([&] {
+        route = c.mqadmin({"topicRoute", "-n", ns_list, "-t", kTopic});
+        return route.out.find("broker-a      2             2              R--") != std::string::npos;
+    })) << route.out;
+    r = c.mqadmin({"getBrokerConfig", "-n", ns_list, "-b", a->addr(), "--json"});
+    EXPECT_NE(std::string::npos, r.out.find("\"brokerPermission\": \"4\"")) << r.out;
+    {
+        mq_message *m = mq_message_new(kTopic);
+        mq_message_set_body(m, "x", 1, nullptr);
+        mq_send_result sr;
+        mq_error err{};
+        mq_message_queue qa = queue_of("broker-a", 0);
+        EXPECT_NE(MQ_OK, mq_producer_send_to_queue(producer, m, &qa, &sr, &err));
+        EXPECT_NE(std::string::npos, std::string(err.message).find("forbidden")) << err.message;
+        mq_message_destroy(m);
+    }
+    r = c.mqadmin({"updateBrokerConfig", "-n", ns_list, "-c", "DefaultCluster", "-k", "brokerPermission", "-v", "6"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    EXPECT_TRUE(wait_for([&] {
+        route = c.mqadmin({"topicRoute", "-n", ns_list, "-t", kTopic});
+        return route.out.find("R--") == std::string::npos;
+    })) << route.out;
+    r = c.mqadmin({"updateBrokerConfig", "-n", ns_list, "-b", a->addr(), "-k", "listenPort", "-v", "1"});
+    EXPECT_EQ(1, r.exit_code);
+    EXPECT_NE(std::string::npos, r.err.find("listenPort cannot change at run time")) << r.err;
+    r = c.mqadmin({"updateBrokerConfig", "-n", ns_list, "-b", a->addr(), "-k", "brokerPermission", "-v", "nine"});
+    EXPECT_EQ(1, r.exit_code);
+
     r = c.mqadmin({"updateSubGroup", "-n", ns_list, "-c", "DefaultCluster", "-g", "ops_doomed"});
     ASSERT_EQ(0, r.exit_code) << r.err;
     r = c.mqadmin({"consumerProgress", "-n", ns_list});

@@ -61,6 +61,15 @@ int mq_admin_set_write_perm(mq_admin *admin, const char *broker_name, bool writa
 /* GET_BROKER_CONFIG: the broker's configuration as key/value pairs. */
 int mq_admin_broker_config(mq_admin *admin, const char *broker_addr, mq_kv_list **out, mq_error *err);
 
+/* UPDATE_BROKER_CONFIG: sets key=value on the running broker. Only keys
+ * whose change needs no restart are accepted (brokerPermission,
+ * autoCreateTopicEnable, autoCreateSubscriptionGroup, defaultTopicQueueNums,
+ * longPollingEnable, shortPollingTimeMills, maxTransfer*OnMessageInMemory,
+ * channelExpiredTimeout); others fail with MQ_EBROKER naming them. Not
+ * persisted: a restart reads broker.conf again. */
+int mq_admin_update_broker_config(mq_admin *admin, const char *broker_addr, const char *key, const char *value,
+                                  mq_error *err);
+
 /* Names of the consumer groups configured on a broker (sorted). */
 int mq_admin_group_list(mq_admin *admin, const char *broker_addr, mq_string_list **out, mq_error *err);
 
