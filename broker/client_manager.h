@@ -68,6 +68,10 @@ size_t client_manager_producer_conns(client_manager *m, const char *group, rm_co
  * client_manager_connection_free. */
 bool client_manager_connection_info(client_manager *m, const char *group, Mq__ConsumerConnection *out);
 void client_manager_connection_free(Mq__ConsumerConnection *c);
+/* GET_PRODUCER_CONNECTION_LIST body of a producer group; false if no
+ * producer of it is connected. Free with client_manager_producer_info_free. */
+bool client_manager_producer_info(client_manager *m, const char *group, Mq__ProducerConnection *out);
+void client_manager_producer_info_free(Mq__ProducerConnection *c);
 
 /* Names of known consumer groups (for stats); same ownership as ids. */
 size_t client_manager_consumer_groups(client_manager *m, char ***groups);

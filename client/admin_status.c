@@ -61,11 +61,11 @@ void mq_consumer_connection_free(mq_consumer_connection *c)
 
 static char *dup_or_null(const char *s) { return s && *s ? xstrdup(s) : NULL; }
 
-/* Adds what one broker reported, skipping members and subscriptions already known. */
-static void merge_connection(mq_consumer_connection *out, const Mq__ConsumerConnection *cc)
+/* Adds the members one broker reported that are not known yet. */
+static void merge_members(mq_consumer_connection *out, Mq__Connection *const *set, size_t n)
 {
-    for (size_t i = 0; i < cc->n_connectionset; i++) {
-        const Mq__Connection *c = cc->connectionset[i];
+    for (size_t i = 0; i < n; i++) {
+        const Mq__Connection *c = set[i];
         bool seen = !c->clientid;
         for (size_t k = 0; k < out->n_conns && !seen; k++)
             seen = !strcmp(out->conns[k].client_id, c->clientid);
@@ -78,6 +78,12 @@ static void merge_connection(mq_consumer_connection *out, const Mq__ConsumerConn
         m->language = c->language;
         m->version = c->version;
     }
+}
+
+/* Adds what one broker reported, skipping members and subscriptions already known. */
+static void merge_connection(mq_consumer_connection *out, const Mq__ConsumerConnection *cc)
+{
+    merge_members(out, cc->connectionset, cc->n_connectionset);
     for (size_t i = 0; i < cc->n_subscriptiontable; i++) {
         const Mq__SubscriptionData *s = cc->subscriptiontable[i];
         bool seen = !s->topic;
@@ -147,6 +153,47 @@ int mq_admin_consumer_connection(mq_admin *a, const char *group, mq_consumer_con
             return first.code;
         }
         mqc_error_set(err, MQ_ENOTFOUND, "consumer group %s has no live member on any broker (not online)", group);
+        return MQ_ENOTFOUND;
+    }
+    qsort(res->conns, res->n_conns, sizeof *res->conns, cmp_conn);
+    *out = res;
+    return MQ_OK;
+}
+
+int mq_admin_producer_connection(mq_admin *a, const char *group, const char *topic, mq_consumer_connection **out,
+                                 mq_error *err)
+{
+    if (!check_arg("producer group", group, err) || !check_arg("topic", topic, err))
+        return MQ_EINVAL;
+    mq_topic_route *route;
+    int rc = mq_admin_topic_route(a, topic, &route, err);
+    if (rc != MQ_OK)
+        return rc;
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    Mq__GetProducerConnectionListRequestHeader g = MQ__GET_PRODUCER_CONNECTION_LIST_REQUEST_HEADER__INIT;
+    h.code = RC_GET_PRODUCER_CONNECTION_LIST;
+    g.producergroup = (char *)group;
+    h.ext_case = MQ__REMOTING_HEADER__EXT_GET_PRODUCER_CONNECTION_LIST;
+    h.get_producer_connection_list = &g;
+    mq_consumer_connection *res = xcalloc(1, sizeof *res);
+    for (size_t i = 0; i < route->n_brokers; i++) {
+        const mq_broker_info *b = &route->brokers[i];
+        mqc_response r;
+        mq_error e = {0};
+        if (!b->n_addrs || admin_call(a, b->addrs[0].addr, &h, NULL, 0, "producer connections", &r, &e) != MQ_OK)
+            continue; /* the group is not connected there (SYSTEM_ERROR), or the broker is down */
+        Mq__ProducerConnection *pc = mq__producer_connection__unpack(NULL, r.body_len, r.body);
+        mqc_response_free(&r);
+        if (pc) {
+            merge_members(res, pc->connectionset, pc->n_connectionset);
+            mq__producer_connection__free_unpacked(pc, NULL);
+        }
+    }
+    mq_topic_route_free(route);
+    if (res->n_conns == 0) {
+        mq_consumer_connection_free(res);
+        mqc_error_set(err, MQ_ENOTFOUND, "producer group %s has no producer connected to the brokers of topic %s",
+                      group, topic);
         return MQ_ENOTFOUND;
     }
     qsort(res->conns, res->n_conns, sizeof *res->conns, cmp_conn);

@@ -23,6 +23,67 @@ static const char *language_name(int32_t l)
     return l >= 0 && l < (int32_t)(sizeof names / sizeof names[0]) ? names[l] : "UNKNOWN";
 }
 
+/* The members table: # ClientId ClientAddr Language Version. */
+static void print_members(const mq_consumer_connection *cc)
+{
+    mqadmin_table t;
+    mqadmin_table_init(&t, 5, "#", "#ClientId", "#ClientAddr", "#Language", "#Version");
+    for (size_t i = 0; i < cc->n_conns; i++) {
+        char n[24], v[16];
+        snprintf(n, sizeof n, "%zu", i + 1);
+        snprintf(v, sizeof v, "%d", cc->conns[i].version);
+        mqadmin_table_row(&t, n, cc->conns[i].client_id, cc->conns[i].client_addr,
+                          language_name(cc->conns[i].language), v);
+    }
+    mqadmin_table_print(&t, stdout);
+    mqadmin_table_free(&t);
+}
+
+static void json_members(json_writer *w, const mq_consumer_connection *cc)
+{
+    json_key(w, "connectionSet");
+    json_array_begin(w);
+    for (size_t i = 0; i < cc->n_conns; i++) {
+        json_object_begin(w);
+        json_kv_string(w, "clientId", cc->conns[i].client_id);
+        json_kv_string(w, "clientAddr", cc->conns[i].client_addr);
+        json_kv_string(w, "language", language_name(cc->conns[i].language));
+        json_kv_int(w, "version", cc->conns[i].version);
+        json_object_end(w);
+    }
+    json_array_end(w);
+}
+
+int cmd_producer_connection(const mqadmin_args *a)
+{
+    const char *group = mqadmin_required(a, 'g', "GROUP");
+    const char *topic = group ? mqadmin_required(a, 't', "TOPIC") : NULL;
+    if (!topic)
+        return MQADMIN_USAGE;
+    mq_admin *admin;
+    int rc = mqadmin_open(a, &admin);
+    if (rc != 0)
+        return rc;
+    mq_error err = {0};
+    mq_consumer_connection *pc;
+    if (mq_admin_producer_connection(admin, group, topic, &pc, &err) != MQ_OK) {
+        mq_admin_free(admin);
+        return mqadmin_fail_err("producer connection", &err);
+    }
+    if (a->json) {
+        bytebuf buf;
+        json_writer w;
+        mqadmin_json_object_start(&w, &buf);
+        json_members(&w, pc);
+        rc = mqadmin_json_object_done(&w, &buf);
+    } else {
+        print_members(pc);
+    }
+    mq_consumer_connection_free(pc);
+    mq_admin_free(admin);
+    return rc;
+}
+
 int cmd_consumer_connection(const mqadmin_args *a)
 {
     const char *group = mqadmin_required(a, 'g', "GROUP");
@@ -42,17 +103,7 @@ int cmd_consumer_connection(const mqadmin_args *a)
         bytebuf buf;
         json_writer w;
         mqadmin_json_object_start(&w, &buf);
-        json_key(&w, "connectionSet");
-        json_array_begin(&w);
-        for (size_t i = 0; i < cc->n_conns; i++) {
-            json_object_begin(&w);
-            json_kv_string(&w, "clientId", cc->conns[i].client_id);
-            json_kv_string(&w, "clientAddr", cc->conns[i].client_addr);
-            json_kv_string(&w, "language", language_name(cc->conns[i].language));
-            json_kv_int(&w, "version", cc->conns[i].version);
-            json_object_end(&w);
-        }
-        json_array_end(&w);
+        json_members(&w, cc);
         json_key(&w, "subscriptionTable");
         json_object_begin(&w);
         for (size_t i = 0; i < cc->n_subs; i++) {
@@ -68,17 +119,8 @@ int cmd_consumer_connection(const mqadmin_args *a)
         json_kv_string(&w, "consumeFromWhere", cc->consume_from_where);
         rc = mqadmin_json_object_done(&w, &buf);
     } else {
+        print_members(cc);
         mqadmin_table t;
-        mqadmin_table_init(&t, 5, "#", "#ClientId", "#ClientAddr", "#Language", "#Version");
-        for (size_t i = 0; i < cc->n_conns; i++) {
-            char n[24], v[16];
-            snprintf(n, sizeof n, "%zu", i + 1);
-            snprintf(v, sizeof v, "%d", cc->conns[i].version);
-            mqadmin_table_row(&t, n, cc->conns[i].client_id, cc->conns[i].client_addr,
-                              language_name(cc->conns[i].language), v);
-        }
-        mqadmin_table_print(&t, stdout);
-        mqadmin_table_free(&t);
         printf("\nBelow is subscription:\n");
         mqadmin_table_init(&t, 3, "#", "#Topic", "#SubExpression");
         for (size_t i = 0; i < cc->n_subs; i++) {

@@ -38,6 +38,8 @@ static const mqadmin_command commands[] = {
      "per-queue broker offset, consumer offset and lag of a group; without -g every group's total lag", cmd_consumer_progress},
     {"consumerConnection", "n:g:", "-n NAMESRV -g GROUP [--json]", "live members of a consumer group, subscriptions, mode",
      cmd_consumer_connection},
+    {"producerConnection", "n:g:t:", "-n NAMESRV -g GROUP -t TOPIC [--json]",
+     "producers of a group connected to the brokers of a topic", cmd_producer_connection},
     {"deleteSubGroup", "n:b:c:g:r:", "-n NAMESRV (-b BROKER | -c CLUSTER) -g GROUP [-r CLEAN_OFFSETS]",
      "delete a consumer group from brokers", cmd_delete_sub_group},
     {"updateBrokerConfig", "n:b:c:k:v:", "-n NAMESRV (-b BROKER_ADDR | -c CLUSTER) -k KEY -v VALUE",

@@ -70,6 +70,7 @@ int cmd_query_msg_by_key(const mqadmin_args *a);
 int cmd_query_msg_by_offset(const mqadmin_args *a);
 int cmd_print_msg(const mqadmin_args *a);
 int cmd_consumer_connection(const mqadmin_args *a); /* cmd_status.c */
+int cmd_producer_connection(const mqadmin_args *a);
 int cmd_consumer_progress_all(const mqadmin_args *a);
 int cmd_wipe_write_perm(const mqadmin_args *a);
 int cmd_add_write_perm(const mqadmin_args *a);

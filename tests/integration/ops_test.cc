@@ -546,6 +546,17 @@ TEST_F(OpsTest, ConsumerConnectionListsTheLiveMembersOfAGroup) {
         10000))
         << r.out << r.err;
     mq_push_consumer_destroy(members[1]);
+
+    // producerConnection: the fixture's producer, by its client id.
+    send(1);
+    std::string pid = mq_producer_client_id(producer);
+    ToolResult p = c.mqadmin({"producerConnection", "-n", ns_list, "-g", "ops_producer", "-t", kTopic});
+    ASSERT_EQ(0, p.exit_code) << p.err;
+    EXPECT_NE(std::string::npos, p.out.find(pid)) << p.out;
+    EXPECT_EQ(1, count_of(p.out, pid)) << "merged across the two brokers: " << p.out;
+    p = c.mqadmin({"producerConnection", "-n", ns_list, "-g", "nobody_produces", "-t", kTopic});
+    EXPECT_EQ(1, p.exit_code);
+    EXPECT_NE(std::string::npos, p.err.find("has no producer connected")) << p.err;
 }
 
 TEST_F(OpsTest, WipeWritePermStopsSendsWhilePullsDrainAndAddWritePermRestores) {

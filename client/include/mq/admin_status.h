@@ -49,6 +49,12 @@ typedef struct mq_consumer_connection {
 int mq_admin_consumer_connection(mq_admin *admin, const char *group, mq_consumer_connection **out, mq_error *err);
 void mq_consumer_connection_free(mq_consumer_connection *c);
 
+/* The producers of a group connected to the masters of topic's route
+ * (distinct client ids, sorted), as a consumer connection without
+ * subscriptions or modes. MQ_ENOTFOUND if none is connected. */
+int mq_admin_producer_connection(mq_admin *admin, const char *group, const char *topic,
+                                 mq_consumer_connection **out, mq_error *err);
+
 /* wipeWritePerm (writable false) / addWritePerm (true): asks every
  * nameserver of the handle's list to clear or set the WRITE permission of
  * broker group broker_name on every topic's route, so producers stop (or
