@@ -10,6 +10,7 @@
  * builds is broker_context.h; the counters' rates are broker_stats.c.
  */
 #include "broker.h"
+#include "metrics.h"
 
 #include <arpa/inet.h>
 #include <stdio.h>
@@ -188,8 +189,11 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     processor_offset_register(b);
     processor_query_register(b);
     processor_transaction_register(b);
+    processor_config_register(b);
     rm_server_on_close(b->server, on_conn_closed, b);
     broker_rates_start(b);
+    if (cfg->metrics_port >= 0 && !(b->metrics = broker_metrics_start(b, cfg->metrics_port, err, errlen)))
+        goto fail;
 
     if (registrar_new(b, &b->registrar, err, errlen) != 0)
         goto fail;
@@ -251,6 +255,8 @@ void broker_destroy(broker *b)
     processor_send_unregister(b);
     if (b->clients)
         processor_client_unregister(b);
+    broker_metrics_stop(b->metrics);
+    b->metrics = NULL;
     rm_dispatch_free(b->dispatch);
     b->dispatch = NULL;
     group_table_free(b->groups);

@@ -19,6 +19,7 @@ const cfg_option broker_config_options[] = {
     CFG_STRING(B, broker_ip1, "brokerIP1", "", "address announced to nameservers (default: first non-loopback IPv4)"),
     CFG_INT(B, listen_port, "listenPort", "10911", 0, 65535, "TCP port for clients (0 = any free port)"),
     CFG_INT(B, ha_listen_port, "haListenPort", "10912", 0, 65535, "TCP port for slaves"),
+    CFG_INT(B, metrics_port, "metricsPort", "-1", -1, 65535, "HTTP port of GET /metrics (Prometheus; -1 = off, 0 = any free port)"),
     CFG_ENUM(B, broker_role, "brokerRole", "ASYNC_MASTER", roles, "replication role"),
     CFG_INT(B, register_name_server_period, "registerNameServerPeriod", "30000", 1000, 600000, "ms between registrations with the nameservers"),
     CFG_INT(B, broker_perm, "brokerPermission", "6", 0, 7, "READ 4 | WRITE 2 for the whole broker"),

@@ -28,6 +28,7 @@ typedef struct broker_config {
     char broker_ip1[64];
     int32_t listen_port;
     int32_t ha_listen_port;
+    int32_t metrics_port;
     int32_t broker_role;
     int32_t register_name_server_period;
     int32_t broker_perm;

@@ -44,6 +44,7 @@ struct queue_locks;        /* queue_lock.h: orderly consumers' queue locks */
 struct send_state;         /* processor_send.c: send policy state (processor_send.h) */
 struct sched_service;      /* schedule/schedule.h: delay-level and exact-time delivery */
 struct txn_service;        /* transaction/transaction.h: half messages, check-back */
+struct broker_metrics;     /* metrics.h: Prometheus metrics (metricsPort) */
 
 /* Counters only the broker sees; the processors bump them on the loop
  * thread and GET_BROKER_RUNTIME_INFO reports them. Messages and bytes put
@@ -100,6 +101,7 @@ typedef struct broker {
     struct send_state *send;
     struct sched_service *sched;
     struct txn_service *txn;      /* transaction/transaction.h */
+    struct broker_metrics *metrics; /* NULL unless metricsPort is set */
 
     bool stopping;                /* broker_stop ran */
     broker_stats stats;

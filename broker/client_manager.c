@@ -183,8 +183,8 @@ static int update_subscriptions(consumer_group *g, const Mq__ConsumerData *cd, c
     return rc;
 }
 
-int client_manager_heartbeat(client_manager *m, rm_conn *conn, const Mq__HeartbeatData *hb,
-                             char *err, size_t errlen)
+int client_manager_heartbeat(client_manager *m, rm_conn *conn, const Mq__HeartbeatData *hb, int32_t language,
+                             int32_t version, char *err, size_t errlen)
 {
     int rc = 0;
     if (!hb->clientid || !*hb->clientid) {
@@ -201,7 +201,7 @@ int client_manager_heartbeat(client_manager *m, rm_conn *conn, const Mq__Heartbe
             strmap_init(&g->channels);
             strmap_put(&m->producers, name, g);
         }
-        if (channel_upsert(&g->channels, hb->clientid, conn, 0, 0))
+        if (channel_upsert(&g->channels, hb->clientid, conn, language, version))
             log_info("producer %s of group %s registered from %s", hb->clientid, name, rm_conn_peer(conn));
     }
     for (size_t i = 0; i < hb->n_consumerdataset; i++) {
@@ -220,7 +220,7 @@ int client_manager_heartbeat(client_manager *m, rm_conn *conn, const Mq__Heartbe
         set_str(&g->consume_from_where, cd->consumefromwhere);
         if (update_subscriptions(g, cd, err, errlen) != 0)
             rc = -1;
-        if (channel_upsert(&g->channels, hb->clientid, conn, 0, 0)) {
+        if (channel_upsert(&g->channels, hb->clientid, conn, language, version)) {
             log_info("consumer %s joined group %s (%zu members)", hb->clientid, cd->groupname,
                      g->channels.count);
             notify_ids_changed(m, cd->groupname, g);
@@ -420,6 +420,51 @@ size_t client_manager_producer_conns(client_manager *m, const char *group, rm_co
     return g ? conns_of(&g->channels, out, max) : 0;
 }
 
+/* The members of a group as RocketMQ's Connection list (malloc'd). */
+static void connection_set(const strmap *channels, Mq__Connection ***out, size_t *n)
+{
+    *out = xcalloc(channels->count ? channels->count : 1, sizeof **out);
+    *n = 0;
+    void *v;
+    for (size_t it = 0; strmap_next(channels, &it, NULL, &v);) {
+        client_channel *ch = v;
+        Mq__Connection *c = xmalloc(sizeof *c);
+        mq__connection__init(c);
+        c->clientid = xstrdup(ch->client_id);
+        c->clientaddr = xstrdup(rm_conn_peer(ch->conn));
+        c->language = ch->language;
+        c->has_language = 1;
+        c->version = ch->version;
+        c->has_version = 1;
+        (*out)[(*n)++] = c;
+    }
+}
+
+static void connection_set_free(Mq__Connection **set, size_t n)
+{
+    for (size_t i = 0; i < n; i++) {
+        free(set[i]->clientid);
+        free(set[i]->clientaddr);
+        free(set[i]);
+    }
+    free(set);
+}
+
+bool client_manager_producer_info(client_manager *m, const char *group, Mq__ProducerConnection *out)
+{
+    mq__producer_connection__init(out);
+    producer_group *g = strmap_get(&m->producers, group);
+    if (!g || g->channels.count == 0)
+        return false;
+    connection_set(&g->channels, &out->connectionset, &out->n_connectionset);
+    return true;
+}
+
+void client_manager_producer_info_free(Mq__ProducerConnection *c)
+{
+    connection_set_free(c->connectionset, c->n_connectionset);
+}
+
 bool client_manager_connection_info(client_manager *m, const char *group, Mq__ConsumerConnection *out)
 {
     mq__consumer_connection__init(out);
@@ -429,16 +474,8 @@ bool client_manager_connection_info(client_manager *m, const char *group, Mq__Co
     out->consumetype = g->consume_type ? xstrdup(g->consume_type) : NULL;
     out->messagemodel = g->message_model ? xstrdup(g->message_model) : NULL;
     out->consumefromwhere = g->consume_from_where ? xstrdup(g->consume_from_where) : NULL;
-    out->connectionset = xcalloc(g->channels.count, sizeof *out->connectionset);
+    connection_set(&g->channels, &out->connectionset, &out->n_connectionset);
     void *v;
-    for (size_t it = 0; strmap_next(&g->channels, &it, NULL, &v);) {
-        client_channel *ch = v;
-        Mq__Connection *c = xmalloc(sizeof *c);
-        mq__connection__init(c);
-        c->clientid = xstrdup(ch->client_id);
-        c->clientaddr = xstrdup(rm_conn_peer(ch->conn));
-        out->connectionset[out->n_connectionset++] = c;
-    }
     out->subscriptiontable = xcalloc(g->subs.count ? g->subs.count : 1, sizeof *out->subscriptiontable);
     const char *topic;
     for (size_t it = 0; strmap_next(&g->subs, &it, &topic, &v);) {
@@ -457,12 +494,7 @@ bool client_manager_connection_info(client_manager *m, const char *group, Mq__Co
 
 void client_manager_connection_free(Mq__ConsumerConnection *c)
 {
-    for (size_t i = 0; i < c->n_connectionset; i++) {
-        free(c->connectionset[i]->clientid);
-        free(c->connectionset[i]->clientaddr);
-        free(c->connectionset[i]);
-    }
-    free(c->connectionset);
+    connection_set_free(c->connectionset, c->n_connectionset);
     for (size_t i = 0; i < c->n_subscriptiontable; i++) {
         free(c->subscriptiontable[i]->topic);
         free(c->subscriptiontable[i]->substring);

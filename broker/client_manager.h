@@ -32,10 +32,11 @@ typedef struct client_manager client_manager;
 client_manager *client_manager_new(broker *b);
 void client_manager_free(client_manager *m);
 
-/* Records a heartbeat from conn. Returns 0, or -1 with err (bad group name,
- * unparsable subscription) after recording what was valid. */
-int client_manager_heartbeat(client_manager *m, rm_conn *conn, const Mq__HeartbeatData *hb,
-                             char *err, size_t errlen);
+/* Records a heartbeat from conn, whose request header said language and
+ * version (shown by consumerConnection). Returns 0, or -1 with err (bad
+ * group name, unparsable subscription) after recording what was valid. */
+int client_manager_heartbeat(client_manager *m, rm_conn *conn, const Mq__HeartbeatData *hb, int32_t language,
+                             int32_t version, char *err, size_t errlen);
 /* UNREGISTER_CLIENT: removes client_id from the named groups (either may be NULL). */
 void client_manager_unregister(client_manager *m, const char *client_id, const char *producer_group,
                                const char *consumer_group);
@@ -67,6 +68,10 @@ size_t client_manager_producer_conns(client_manager *m, const char *group, rm_co
  * client_manager_connection_free. */
 bool client_manager_connection_info(client_manager *m, const char *group, Mq__ConsumerConnection *out);
 void client_manager_connection_free(Mq__ConsumerConnection *c);
+/* GET_PRODUCER_CONNECTION_LIST body of a producer group; false if no
+ * producer of it is connected. Free with client_manager_producer_info_free. */
+bool client_manager_producer_info(client_manager *m, const char *group, Mq__ProducerConnection *out);
+void client_manager_producer_info_free(Mq__ProducerConnection *c);
 
 /* Names of known consumer groups (for stats); same ownership as ids. */
 size_t client_manager_consumer_groups(client_manager *m, char ***groups);

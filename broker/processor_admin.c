@@ -296,6 +296,12 @@ static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
            broker_rate(b, BROKER_RATE_PUT_MSGS, 60), broker_rate(b, BROKER_RATE_PUT_MSGS, 1));
     kv_add(&k, "getTransferedTps", "%.1f %.1f %.1f", broker_rate(b, BROKER_RATE_GET_MSGS, 10),
            broker_rate(b, BROKER_RATE_GET_MSGS, 60), broker_rate(b, BROKER_RATE_GET_MSGS, 1));
+    kv_add(&k, "putTpsLastMinute", "%.1f", broker_rate(b, BROKER_RATE_PUT_MSGS, 60));
+    kv_add(&k, "getTpsLastMinute", "%.1f", broker_rate(b, BROKER_RATE_GET_MSGS, 60));
+    kv_add(&k, "uptimeSeconds", "%lld", (long long)up);
+    kv_add(&k, "diskWarningLevelRatio", "%.2f", b->cfg.disk_space_warning_level_ratio / 100.0);
+    kv_add(&k, "diskCleanForciblyRatio", "%.2f", b->cfg.disk_space_clean_forcibly_ratio / 100.0);
+    kv_add(&k, "diskMaxUsedSpaceRatio", "%.2f", b->cfg.disk_max_used_space_ratio / 100.0);
     kv_add(&k, "getFoundTps", "%.1f", broker_rate(b, BROKER_RATE_GET_FOUND, 10));
     kv_add(&k, "getMissTps", "%.1f", broker_rate(b, BROKER_RATE_GET_MISS, 10));
     store_stats ss = {0};

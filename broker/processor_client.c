@@ -1,7 +1,8 @@
 /*
  * processor_client.c - requests about clients rather than messages:
  * HEART_BEAT (34), UNREGISTER_CLIENT (35), GET_CONSUMER_LIST_BY_GROUP (38),
- * GET_CONSUMER_CONNECTION_LIST (203), LOCK_BATCH_MQ (41), UNLOCK_BATCH_MQ (42).
+ * GET_CONSUMER_CONNECTION_LIST (203), GET_PRODUCER_CONNECTION_LIST (204),
+ * LOCK_BATCH_MQ (41), UNLOCK_BATCH_MQ (42).
  *
  * Loop thread. State lives in client_manager.c (membership) and
  * queue_lock.c (orderly locks); this file decodes, validates and answers.
@@ -54,7 +55,7 @@ static void on_heartbeat(rm_conn *c, const rm_cmd *req, void *arg)
             (!cd->messagemodel || strcmp(cd->messagemodel, "BROADCASTING") != 0))
             ensure_group_and_retry_topic(b, cd->groupname);
     }
-    if (client_manager_heartbeat(b->clients, c, hb, err, sizeof err) != 0) {
+    if (client_manager_heartbeat(b->clients, c, hb, req->hdr->language, req->hdr->version, err, sizeof err) != 0) {
         rm_reply_status(c, req, RS_SUBSCRIPTION_PARSE_FAILED, "heartbeat partly rejected: %s", err);
         return;
     }
@@ -105,6 +106,19 @@ static void on_consumer_connections(rm_conn *c, const rm_cmd *req, void *arg)
     }
     rm_reply_ok(c, req, &cc.base);
     client_manager_connection_free(&cc);
+}
+
+static void on_producer_connections(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    broker *b = arg;
+    const char *group = req->hdr->get_producer_connection_list->producergroup;
+    Mq__ProducerConnection pc;
+    if (!group || !client_manager_producer_info(b->clients, group, &pc)) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "the producer group[%s] not exist", group ? group : "");
+        return;
+    }
+    rm_reply_ok(c, req, &pc.base);
+    client_manager_producer_info_free(&pc);
 }
 
 static Mq__LockBatchRequestBody *decode_lock_body(rm_conn *c, const rm_cmd *req)
@@ -179,6 +193,7 @@ void processor_client_register(broker *b)
     rm_dispatch_on(b->dispatch, RC_UNREGISTER_CLIENT, on_unregister, b);
     rm_dispatch_on(b->dispatch, RC_GET_CONSUMER_LIST_BY_GROUP, on_consumer_list, b);
     rm_dispatch_on(b->dispatch, RC_GET_CONSUMER_CONNECTION_LIST, on_consumer_connections, b);
+    rm_dispatch_on(b->dispatch, RC_GET_PRODUCER_CONNECTION_LIST, on_producer_connections, b);
     rm_dispatch_on(b->dispatch, RC_LOCK_BATCH_MQ, on_lock_batch, b);
     rm_dispatch_on(b->dispatch, RC_UNLOCK_BATCH_MQ, on_unlock_batch, b);
     ev_timer_init(&sweep_timer, on_sweep, 10.0, 10.0);

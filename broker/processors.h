@@ -44,6 +44,9 @@ void processor_query_register(broker *b);
 /* processor_transaction.c: END_TRANSACTION, QUERY_TRANSACTION, RESOLVE_TRANSACTION */
 void processor_transaction_register(broker *b);
 
+/* processor_config.c: UPDATE_BROKER_CONFIG (keys that can change at run time). */
+void processor_config_register(broker *b);
+
 #ifdef __cplusplus
 }
 #endif

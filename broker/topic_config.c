@@ -145,6 +145,8 @@ static void changed(struct topic_table *t)
         t->on_change(t->on_change_arg);
 }
 
+void topic_table_touch(struct topic_table *t) { changed(t); }
+
 const topic_config *topic_table_find(struct topic_table *t, const char *name)
 {
     return name ? strmap_get(&t->topics, name) : NULL;

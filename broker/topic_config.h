@@ -66,6 +66,9 @@ const topic_config *topic_table_ensure(struct topic_table *t, const char *name, 
                                        int32_t write, int32_t perm, int32_t sys_flag);
 
 size_t topic_table_count(const struct topic_table *t);
+/* Moves the data version and calls the change callback without changing a
+ * topic (the broker's permission changed: the nameservers must re-read). */
+void topic_table_touch(struct topic_table *t);
 /* Iteration: for (size_t it = 0; topic_table_next(t, &it, &tc);) ... No
  * changes to the table during an iteration. */
 bool topic_table_next(const struct topic_table *t, size_t *it, const topic_config **out);

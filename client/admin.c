@@ -16,18 +16,12 @@
 #include <string.h>
 
 #include "addr.h"
+#include "admin_internal.h"
 #include "body.pb-c.h"
 #include "instance.h"
 #include "names.h"
 #include "protocol.h"
 #include "util.h"
-
-struct mq_admin {
-    mqc_instance *inst;
-    int timeout_ms;
-    char namesrv[MAX_NAMESRV][ADDR_TEXT_MAX];
-    int namesrv_count;
-};
 
 int mq_admin_new(const char *namesrv_addr, int timeout_ms, mq_admin **out, mq_error *err)
 {
@@ -44,7 +38,7 @@ int mq_admin_new(const char *namesrv_addr, int timeout_ms, mq_admin **out, mq_er
     }
     const char *list = namesrv_addr && *namesrv_addr ? namesrv_addr : getenv("NAMESRV_ADDR");
     char why[256];
-    a->namesrv_count = addr_list_split(list, a->namesrv, MAX_NAMESRV, why, sizeof why);
+    a->namesrv_count = addr_list_split(list, a->namesrv, MQ_ADMIN_MAX_NAMESRV, why, sizeof why);
     if (a->namesrv_count < 0)
         a->namesrv_count = 0; /* the runtime accepted it, so this cannot happen */
     *out = a;

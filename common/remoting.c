@@ -79,6 +79,7 @@ typedef struct handler_entry {
 
 struct rm_dispatch {
     u64map handlers; /* code -> handler_entry* */
+    rm_observer observer;
 };
 
 typedef struct out_seg {
@@ -127,6 +128,8 @@ struct rm_conn {
     arena arena;
     bytebuf scratch;
     void *data;
+    void *obs_tag;          /* the observer's tag of the request being handled */
+    int64_t obs_start_ns;
     rm_close_fn on_close;
     void *on_close_arg;
 };
@@ -173,6 +176,8 @@ void rm_dispatch_free(rm_dispatch *d)
     u64map_free(&d->handlers);
     free(d);
 }
+
+void rm_dispatch_observe(rm_dispatch *d, const rm_observer *o) { d->observer = *o; }
 
 void rm_dispatch_on(rm_dispatch *d, int32_t code, rm_handler_fn fn, void *arg)
 {
@@ -680,7 +685,11 @@ static void handle_request(rm_conn *c, const rm_cmd *cmd)
                         h->code, fd ? ((const ProtobufCMessageDescriptor *)fd->descriptor)->short_name : "typed");
         return;
     }
+    const rm_observer *o = &c->dispatch->observer;
+    if (o->on_request && (c->obs_tag = o->on_request(o->arg, cmd)) != NULL)
+        c->obs_start_ns = mono_ns();
     e->fn(c, cmd, e->arg);
+    c->obs_tag = NULL;
 }
 
 static void handle_response(rm_conn *c, const rm_cmd *cmd)
@@ -1045,6 +1054,8 @@ static void reply_to_init(rm_reply_to *to, rm_conn *c, const rm_cmd *req, bool h
     to->serialize_type = req->serialize_type;
     to->oneway = (req->hdr->flag & RM_FLAG_ONEWAY) != 0;
     to->holds_ref = hold;
+    to->obs_tag = c->obs_tag;
+    to->obs_start_ns = c->obs_start_ns;
     if (hold)
         rm_conn_ref(c);
 }
@@ -1083,6 +1094,13 @@ static int respond(rm_reply_to *to, Mq__RemotingHeader *h, const void *body, siz
         if (!h->has_version) {
             h->version = RM_VERSION_OURS;
             h->has_version = 1;
+        }
+        if (to->obs_tag && c->dispatch && c->dispatch->observer.on_response) {
+            size_t bytes = body_len;
+            for (int i = 0; i < iovcnt; i++)
+                bytes += iov[i].iov_len;
+            c->dispatch->observer.on_response(c->dispatch->observer.arg, to->obs_tag, to->request_code, h->code,
+                                              bytes, mono_ns() - to->obs_start_ns);
         }
         rc = queue_frame(c, to->serialize_type, h, body, body_len, iov, iovcnt, release,
                          release_arg);

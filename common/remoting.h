@@ -101,6 +101,19 @@ void rm_dispatch_free(rm_dispatch *d);
 /* Routes requests with this code to fn(conn, req, arg). Replaces an earlier entry. */
 void rm_dispatch_on(rm_dispatch *d, int32_t code, rm_handler_fn fn, void *arg);
 
+/* Watches the traffic of a dispatch table (metrics): on_request runs on the
+ * loop before each request's handler and returns a tag for it (NULL: not
+ * observed); on_response runs when an observed request is answered, also
+ * later through rm_defer, with its status, the answer's body bytes and the
+ * nanoseconds since the request arrived. One observer per table. */
+typedef struct rm_observer {
+    void *(*on_request)(void *arg, const rm_cmd *req);
+    void (*on_response)(void *arg, void *tag, int32_t request_code, int32_t status, size_t body_bytes,
+                        int64_t elapsed_ns);
+    void *arg;
+} rm_observer;
+void rm_dispatch_observe(rm_dispatch *d, const rm_observer *o);
+
 /* ---- servers ---- */
 
 /* A server on loop with options (copied) and a dispatch table (borrowed; must
@@ -177,6 +190,8 @@ typedef struct rm_reply_to {
     uint8_t serialize_type;
     bool oneway;
     bool holds_ref;
+    void *obs_tag;          /* the dispatch observer's tag for this request, or NULL */
+    int64_t obs_start_ns;   /* monotonic arrival time, when obs_tag is set */
 } rm_reply_to;
 
 /* Keeps what is needed to answer req later; must end with rm_respond* or

@@ -11,6 +11,9 @@ PACKAGES=(
   librocksdb-dev zlib1g-dev
   libisal-dev
   libgtest-dev
+  libmicrohttpd-dev   # HTTP endpoints (common/http_server.c)
+  prometheus          # promtool checks the /metrics format in tests/integration/ops_test.cc
+  chromium            # headless browser for the console test
   procps psmisc
 )
 

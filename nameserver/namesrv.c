@@ -17,6 +17,7 @@ const cfg_option namesrv_config_options[] = {
     CFG_INT(N, scan_not_active_broker_interval, "scanNotActiveBrokerInterval", "5000", 10, 600000, "ms between sweeps for silent brokers"),
     CFG_INT(N, http_port, "httpPort", "0", 0, 65535, "read-only HTTP/JSON port (0 = off)"),
     CFG_INT(N, http_max_connections, "httpMaxConnections", "64", 1, 10000, "concurrent HTTP connections served"),
+    CFG_INT(N, metrics_port, "metricsPort", "-1", -1, 65535, "HTTP port of GET /metrics (Prometheus; -1 = off, 0 = any free port)"),
     CFG_STRING(N, log_level, "logLevel", "info", "debug, info, warn or error"),
     CFG_STRING(N, log_file, "logFile", "", "append logs to this file (default: stderr)"),
     CFG_END,
@@ -42,6 +43,7 @@ int namesrv_start(namesrv *ns, const namesrv_config *cfg, struct ev_loop *loop, 
     ns->dispatch = rm_dispatch_new();
     ns->server = rm_server_new(loop, NULL, ns->dispatch);
     ns_processor_register(ns);
+    ns_metrics_init(ns);
     if (rm_server_listen(ns->server, "0.0.0.0", cfg->listen_port, err, errlen) != 0) {
         namesrv_stop(ns);
         return -1;
@@ -49,6 +51,13 @@ int namesrv_start(namesrv *ns, const namesrv_config *cfg, struct ev_loop *loop, 
     if (cfg->http_port > 0) {
         ns->http = ns_http_start(ns, cfg->http_port, cfg->http_max_connections, err, errlen);
         if (!ns->http) {
+            namesrv_stop(ns);
+            return -1;
+        }
+    }
+    if (cfg->metrics_port >= 0) {
+        ns->metrics_http = ns_http_start(ns, cfg->metrics_port, cfg->http_max_connections, err, errlen);
+        if (!ns->metrics_http) {
             namesrv_stop(ns);
             return -1;
         }
@@ -67,8 +76,11 @@ void namesrv_stop(namesrv *ns)
     ev_timer_stop(ns->loop, &ns->scan_timer);
     ns_http_stop(ns->http);
     ns->http = NULL;
+    ns_http_stop(ns->metrics_http);
+    ns->metrics_http = NULL;
     rm_server_free(ns->server); /* its close callbacks still see the tables */
     ns->server = NULL;
+    ns_metrics_free(ns);
     rm_dispatch_free(ns->dispatch);
     ns->dispatch = NULL;
     ns_routes_free(ns->routes);

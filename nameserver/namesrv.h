@@ -15,6 +15,7 @@
 #include <ev.h>
 
 #include "arena.h"
+#include "bytes.h"
 #include "config.h"
 #include "remoting.h"
 #include "route_info.h"
@@ -25,6 +26,7 @@ typedef struct namesrv_config {
     int32_t scan_not_active_broker_interval;
     int32_t http_port;
     int32_t http_max_connections;
+    int32_t metrics_port;
     char log_level[16];
     char log_file[1024];
 } namesrv_config;
@@ -32,6 +34,7 @@ typedef struct namesrv_config {
 extern const cfg_option namesrv_config_options[];
 
 struct ns_http;
+struct ns_metrics;
 
 typedef struct namesrv {
     namesrv_config cfg;
@@ -42,6 +45,8 @@ typedef struct namesrv {
     arena scratch;          /* answers are built here; reset after each request */
     ev_timer scan_timer;    /* expiry sweep */
     struct ns_http *http;   /* NULL when httpPort = 0 */
+    struct ns_http *metrics_http; /* NULL when metricsPort = -1 */
+    struct ns_metrics *metrics;   /* metrics.c: request counters */
 } namesrv;
 
 /* Creates the tables, registers the request handlers, listens on
@@ -59,5 +64,10 @@ void ns_processor_register(namesrv *ns);
 struct ns_http *ns_http_start(namesrv *ns, int port, int max_connections, char *err, size_t errlen);
 int ns_http_port(const struct ns_http *h);
 void ns_http_stop(struct ns_http *h);
+
+/* metrics.c: Prometheus metrics (served on httpPort and metricsPort). */
+void ns_metrics_init(namesrv *ns);
+void ns_metrics_free(namesrv *ns);
+void ns_metrics_write(namesrv *ns, bytebuf *out);
 
 #endif

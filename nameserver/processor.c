@@ -164,6 +164,34 @@ static void on_delete_topic(rm_conn *c, const rm_cmd *req, void *arg)
     rm_reply_status(c, req, RS_SUCCESS, NULL);
 }
 
+/* WIPE_WRITE_PERM_OF_BROKER / ADD_WRITE_PERM_OF_BROKER */
+static void on_write_perm(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    namesrv *ns = arg;
+    const char *name = req->hdr->wipe_write_perm->brokername;
+    if (!name || !*name) {
+        rm_reply_status(c, req, RS_INVALID_PARAMETER, "brokerName is required");
+        return;
+    }
+    bool add = req->hdr->code == RC_ADD_WRITE_PERM_OF_BROKER;
+    int n = ns_routes_set_write_perm(ns->routes, name, add);
+    log_info("%s write permission of broker %s on %d topics (requested by %s)", add ? "restored" : "wiped", name, n,
+             rm_conn_peer(c));
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    Mq__WipeWritePermOfBrokerResponseHeader r = MQ__WIPE_WRITE_PERM_OF_BROKER_RESPONSE_HEADER__INIT;
+    h.code = RS_SUCCESS;
+    if (add) {
+        r.addtopiccount = n;
+        r.has_addtopiccount = 1;
+    } else {
+        r.wipetopiccount = n;
+        r.has_wipetopiccount = 1;
+    }
+    h.ext_case = MQ__REMOTING_HEADER__EXT_WIPE_WRITE_PERM_RESPONSE;
+    h.wipe_write_perm_response = &r;
+    rm_reply(c, req, &h, NULL, 0);
+}
+
 static void on_query_data_version(rm_conn *c, const rm_cmd *req, void *arg)
 {
     namesrv *ns = arg;
@@ -210,5 +238,7 @@ void ns_processor_register(namesrv *ns)
     rm_dispatch_on(d, RC_GET_TOPICS_BY_CLUSTER, on_topics_by_cluster, ns);
     rm_dispatch_on(d, RC_DELETE_TOPIC_IN_NAMESRV, on_delete_topic, ns);
     rm_dispatch_on(d, RC_QUERY_DATA_VERSION, on_query_data_version, ns);
+    rm_dispatch_on(d, RC_WIPE_WRITE_PERM_OF_BROKER, on_write_perm, ns);
+    rm_dispatch_on(d, RC_ADD_WRITE_PERM_OF_BROKER, on_write_perm, ns);
     rm_server_on_close(ns->server, on_conn_close, ns);
 }

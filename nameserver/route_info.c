@@ -19,6 +19,7 @@
 #include "hashmap.h"
 #include "log.h"
 #include "names.h"
+#include "protocol.h"
 #include "util.h"
 
 enum { NAME_MAX_LEN = 127 };
@@ -667,4 +668,23 @@ int ns_routes_delete_topic(ns_routes *r, const char *topic, const char *cluster)
     }
     topic_entry_free(strmap_remove(&r->topics, topic));
     return 0;
+}
+
+int ns_routes_set_write_perm(ns_routes *r, const char *broker_name, bool writable)
+{
+    int changed = 0;
+    void *v;
+    for (size_t it = 0; strmap_next(&r->topics, &it, NULL, &v);) {
+        topic_entry *t = v;
+        bool found;
+        uint32_t i = qd_find(t, broker_name, &found);
+        if (!found)
+            continue;
+        int32_t perm = writable ? t->qd[i].perm | PERM_WRITE : t->qd[i].perm & ~PERM_WRITE;
+        if (perm != t->qd[i].perm) {
+            t->qd[i].perm = perm;
+            changed++;
+        }
+    }
+    return changed;
 }

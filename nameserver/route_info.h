@@ -97,6 +97,11 @@ void ns_routes_topic_list(const ns_routes *r, const char *cluster, arena *a, Mq_
  * those of brokers in cluster. Returns 0, or -1 if the topic was unknown. */
 int ns_routes_delete_topic(ns_routes *r, const char *topic, const char *cluster);
 
+/* wipeWritePerm / addWritePerm: clears (writable false) or sets the WRITE
+ * bit of broker_name's queue data on every topic. Returns how many topics
+ * changed. A later registration that carries new topic data (the broker's
+ * data version changed) writes the broker's own perms again. */
+int ns_routes_set_write_perm(ns_routes *r, const char *broker_name, bool writable);
 size_t ns_routes_topic_count(const ns_routes *r);
 size_t ns_routes_live_count(const ns_routes *r);
 

@@ -72,9 +72,9 @@ int cmd_topic_status(const mqadmin_args *a)
 
 int cmd_consumer_progress(const mqadmin_args *a)
 {
-    const char *group = mqadmin_required(a, 'g', "GROUP");
-    if (!group)
-        return MQADMIN_USAGE;
+    const char *group = a->flags['g'];
+    if (!group || !*group)
+        return cmd_consumer_progress_all(a); /* cmd_status.c: every group, its total lag */
     mq_admin *admin;
     int rc = mqadmin_open(a, &admin);
     if (rc != 0)

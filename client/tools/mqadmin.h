@@ -64,6 +64,19 @@ int cmd_query_dlq_msg(const mqadmin_args *a);   /* cmd_dlq.c */
 int cmd_resend_dlq(const mqadmin_args *a);
 int cmd_query_transaction(const mqadmin_args *a);   /* cmd_transaction.c */
 int cmd_resolve_transaction(const mqadmin_args *a);
+int cmd_query_msg_by_id(const mqadmin_args *a); /* cmd_query.c */
+int cmd_query_msg_by_unique_key(const mqadmin_args *a);
+int cmd_query_msg_by_key(const mqadmin_args *a);
+int cmd_query_msg_by_offset(const mqadmin_args *a);
+int cmd_print_msg(const mqadmin_args *a);
+int cmd_consumer_connection(const mqadmin_args *a); /* cmd_status.c */
+int cmd_producer_connection(const mqadmin_args *a);
+int cmd_consumer_progress_all(const mqadmin_args *a);
+int cmd_wipe_write_perm(const mqadmin_args *a);
+int cmd_add_write_perm(const mqadmin_args *a);
+int cmd_get_broker_config(const mqadmin_args *a);
+int cmd_delete_sub_group(const mqadmin_args *a);
+int cmd_update_broker_config(const mqadmin_args *a);
 
 /* ---- helpers (mqadmin.c) ---- */
 

@@ -1,0 +1,21 @@
+/*
+ * msg_json.h - a received message as mqadmin and mqconsole print it
+ * (msg_json.c).
+ */
+#ifndef MQ_MSG_JSON_H
+#define MQ_MSG_JSON_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+#include "json.h"
+#include "mq/message.h"
+
+/* The body as printed: text, or hex when it is not printable UTF-8, of at
+ * most limit bytes (0 = all; a text cut keeps whole characters). *total is
+ * the body's size. Returns a malloc'd string. */
+char *msg_body_text(const mq_message_ext *m, size_t limit, bool *hex, bool *cut, size_t *total);
+/* The message as one JSON object (mqadmin --json's shape), body as above. */
+void msg_json_write(json_writer *w, const mq_message_ext *m, size_t limit);
+
+#endif
