@@ -297,18 +297,10 @@ std::string props(const std::string &tags, const std::string &keys = "") {
     return s;
 }
 
-class BrokerProtocolTest : public ::testing::Test {
+class BrokerProtocolTest : public OneBrokerTest {
   protected:
+    BrokerProtocolTest() : OneBrokerTest("broker_protocol") {}
     void SetUp() override { log_set_level(LOG_ERROR); }
-    MqCluster c{"broker_protocol"};
-    MqProcess *ns = nullptr, *broker = nullptr;
-    void start(std::vector<std::string> flags = {}) {
-        ns = &c.add_namesrv();
-        ASSERT_TRUE(ns->start());
-        flags.push_back("--mapedFileSizeCommitLog=1048576");
-        broker = &c.add_broker("broker-a", c.namesrv_list(), flags);
-        ASSERT_TRUE(broker->start());
-    }
 };
 
 TEST_F(BrokerProtocolTest, SendThenPullReturnsTheStoredRecords) {

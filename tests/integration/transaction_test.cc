@@ -337,18 +337,10 @@ int64_t num(const std::map<std::string, std::string> &m, const std::string &k) {
     return it == m.end() ? -1 : std::stoll(it->second);
 }
 
-class TransactionTest : public ::testing::Test {
+class TransactionTest : public OneBrokerTest {
   protected:
+    TransactionTest() : OneBrokerTest("transaction") {}
     void SetUp() override { log_set_level(LOG_ERROR); }
-    MqCluster c{"transaction"};
-    MqProcess *ns = nullptr, *broker = nullptr;
-    void start(std::vector<std::string> flags = {}) {
-        ns = &c.add_namesrv();
-        ASSERT_TRUE(ns->start());
-        flags.push_back("--mapedFileSizeCommitLog=1048576");
-        broker = &c.add_broker("broker-a", c.namesrv_list(), flags);
-        ASSERT_TRUE(broker->start());
-    }
     bool has_messages(Producer &p, const std::string &topic, int32_t q, int64_t n) {
         return wait_for([&] { return p.max_offset(topic, q) >= n; });
     }

@@ -376,3 +376,20 @@ class MqCluster {
     int n_namesrv_ = 0;
     int n_runs_ = 0;
 };
+
+// A fixture with one nameserver and one broker ("broker-a", 1 MiB CommitLog
+// segments so tests cross segment boundaries), started by start(flags).
+class OneBrokerTest : public ::testing::Test {
+  protected:
+    explicit OneBrokerTest(const char *tag) : c(tag) {}
+    MqCluster c;
+    MqProcess *ns = nullptr, *broker = nullptr;
+    void start(std::vector<std::string> flags = {}) {
+        ns = &c.add_namesrv();
+        ASSERT_TRUE(ns->start());
+        flags.push_back("--mapedFileSizeCommitLog=1048576");
+        broker = &c.add_broker("broker-a", c.namesrv_list(), flags);
+        ASSERT_TRUE(broker->start());
+    }
+};
+
