@@ -185,16 +185,8 @@ static void api_topic(console *c, const http_request *req, http_response *resp)
     json_array_end(&w);
     json_key(&w, "queues");
     json_array_begin(&w);
-    for (size_t i = 0; i < st->n; i++) {
-        const mq_queue_offsets *q = &st->queues[i];
-        json_object_begin(&w);
-        json_kv_string(&w, "brokerName", q->broker_name);
-        json_kv_int(&w, "queueId", q->queue_id);
-        json_kv_int(&w, "minOffset", q->min_offset);
-        json_kv_int(&w, "maxOffset", q->max_offset);
-        json_kv_int(&w, "lastUpdateTimestamp", q->last_update_ms);
-        json_object_end(&w);
-    }
+    for (size_t i = 0; i < st->n; i++)
+        queue_offsets_json_write(&w, &st->queues[i]);
     json_array_end(&w);
     end(&w);
     mq_topic_route_free(r);

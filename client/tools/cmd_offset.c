@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mqadmin.h"
+#include "msg_json.h"
 #include "util.h"
 
 /* Opens the JSON object of one queue: {"brokerName":..,"queueId":.., */
@@ -42,13 +43,8 @@ int cmd_topic_status(const mqadmin_args *a)
         mqadmin_json_object_start(&w, &buf);
         json_key(&w, "offsetTable");
         json_array_begin(&w);
-        for (size_t i = 0; i < st->n; i++) {
-            json_queue_begin(&w, st->queues[i].broker_name, st->queues[i].queue_id);
-            json_kv_int(&w, "minOffset", st->queues[i].min_offset);
-            json_kv_int(&w, "maxOffset", st->queues[i].max_offset);
-            json_kv_int(&w, "lastUpdateTimestamp", st->queues[i].last_update_ms);
-            json_object_end(&w);
-        }
+        for (size_t i = 0; i < st->n; i++)
+            queue_offsets_json_write(&w, &st->queues[i]);
         json_array_end(&w);
         rc = mqadmin_json_object_done(&w, &buf);
     } else {

@@ -97,3 +97,14 @@ void msg_json_write(json_writer *w, const mq_message_ext *m, size_t limit)
     json_object_end(w);
     free(body);
 }
+
+void queue_offsets_json_write(json_writer *w, const mq_queue_offsets *q)
+{
+    json_object_begin(w);
+    json_kv_string(w, "brokerName", q->broker_name);
+    json_kv_int(w, "queueId", q->queue_id);
+    json_kv_int(w, "minOffset", q->min_offset);
+    json_kv_int(w, "maxOffset", q->max_offset);
+    json_kv_int(w, "lastUpdateTimestamp", q->last_update_ms);
+    json_object_end(w);
+}

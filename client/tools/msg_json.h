@@ -1,6 +1,6 @@
 /*
- * msg_json.h - a received message as mqadmin and mqconsole print it
- * (msg_json.c).
+ * msg_json.h - the JSON views that mqadmin and mqconsole both print
+ * (msg_json.c): a received message, a queue's offsets.
  */
 #ifndef MQ_MSG_JSON_H
 #define MQ_MSG_JSON_H
@@ -9,6 +9,7 @@
 #include <stddef.h>
 
 #include "json.h"
+#include "mq/admin.h"
 #include "mq/message.h"
 
 /* The body as printed: text, or hex when it is not printable UTF-8, of at
@@ -17,5 +18,7 @@
 char *msg_body_text(const mq_message_ext *m, size_t limit, bool *hex, bool *cut, size_t *total);
 /* The message as one JSON object (mqadmin --json's shape), body as above. */
 void msg_json_write(json_writer *w, const mq_message_ext *m, size_t limit);
+/* One queue's offsets as one JSON object (topicStatus's offsetTable entry). */
+void queue_offsets_json_write(json_writer *w, const mq_queue_offsets *q);
 
 #endif
