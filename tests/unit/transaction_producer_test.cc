@@ -352,7 +352,8 @@ TEST_F(TransactionProducerTest, CheckBackRunsOnACheckThreadAndAnswers) {
         EXPECT_EQ(0u, script.check_threads[0].rfind("mq-txcheck", 0)) << script.check_threads[0];
     }
     mq_transaction_stats st;
-    mq_transaction_producer_stats(tp, &st);
+    // the answer is counted just after it is written, so the broker may see it first
+    EXPECT_TRUE(wait_for([&] { mq_transaction_producer_stats(tp, &st); return st.checks_answered == 1; }));
     EXPECT_EQ(1u, st.checks);
     EXPECT_EQ(1u, st.checks_answered);
 }
@@ -371,7 +372,8 @@ TEST_F(TransactionProducerTest, AnotherMemberThatOnlyAnnouncedAnswersChecks) {
     EXPECT_TRUE(ends.at(1).from_check);
     EXPECT_EQ(MSG_SYSFLAG_TX_COMMIT, ends.at(1).type);
     mq_transaction_stats st;
-    mq_transaction_producer_stats(other, &st);
+    // the answer is counted just after it is written, so the broker may see it first
+    EXPECT_TRUE(wait_for([&] { mq_transaction_producer_stats(other, &st); return st.checks_answered == 1; }));
     EXPECT_EQ(1u, st.checks_answered);
     EXPECT_EQ(0u, st.sent);
 }
