@@ -154,6 +154,14 @@ static int masters(mq_admin *admin, const char *cluster, mq_string_list **out, m
         if (ci->brokers[i].n_addrs && ci->brokers[i].addrs[0].id == 0)
             l->items[l->n++] = xstrdup(ci->brokers[i].addrs[0].addr);
     mq_cluster_info_free(ci);
+    if (l->n == 0) { /* nothing to ask: an empty table would look like success */
+        mq_string_list_free(l);
+        if (err) {
+            err->code = MQ_ENOTFOUND;
+            snprintf(err->message, sizeof err->message, "no master broker is registered with the nameservers");
+        }
+        return MQ_ENOTFOUND;
+    }
     *out = l;
     return MQ_OK;
 }

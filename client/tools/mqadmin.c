@@ -296,8 +296,8 @@ const char *mqadmin_namesrv(const mqadmin_args *a)
 int mqadmin_fail_err(const char *what, const mq_error *err)
 {
     if (err->code == MQ_EBROKER && err->status == 3) /* REQUEST_CODE_NOT_SUPPORTED */
-        return mqadmin_fail("%s: %s: the server does not know this request; is that a broker port rather than a "
-                            "nameserver's (default 9876)?", what, err->message);
+        return mqadmin_fail("%s: the server does not know this request; is that a broker port rather than a "
+                            "nameserver's (default 9876)?", err->message);
     if (err->code == MQ_ENETWORK || err->code == MQ_ETIMEOUT)
         return mqadmin_fail("%s: cannot reach the server: %s", what, err->message);
     if (err->code == MQ_EBROKER || err->code == MQ_ENOROUTE) /* the message names the request */

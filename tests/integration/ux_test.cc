@@ -194,6 +194,9 @@ TEST(UxNoBrokerTest, ClusterListAndTopicListWithoutABrokerExitOne) {
     r = c.mqadmin({"topicList", "-n", c.namesrv_list()});
     EXPECT_EQ(1, r.exit_code) << r.out << r.err;
     EXPECT_TRUE(has(r.err, "no broker is registered")) << r.err;
+    r = c.mqadmin({"consumerProgress", "-n", c.namesrv_list()});
+    EXPECT_EQ(1, r.exit_code) << r.out << r.err;
+    EXPECT_TRUE(has(r.err, "no master broker is registered")) << r.err;
 }
 
 TEST(UxHelpTest, EveryVerbHasFlagHelpAndUnknownFlagsAreNamed) {
