@@ -1,9 +1,12 @@
 /*
- * mqadmin.c - the operations tool: the command table, argument parsing,
- * help, and the helpers the command files share (mqadmin.h). Subcommands
- * and flags follow RocketMQ's mqadmin (-n nameservers, -t topic, -g group,
- * -c cluster, -b broker address, -i message id, -k key, -s timestamp);
- * --json prints machine-readable output.
+ * mqadmin.c - the operations tool: the command table with one option
+ * table per command (each flag's value name, meaning and default), the one
+ * argument parser, help (`mqadmin VERB -h`, `mqadmin help VERB`), the one
+ * unknown-flag message, --version, and the helpers the command files share
+ * (mqadmin.h). Subcommands and flags follow RocketMQ's mqadmin (-n
+ * nameservers, -t topic, -g group, -c cluster, -b broker, -i message id or
+ * queue id, -k key, -s timestamp); flags of ours have long names (--json,
+ * --tags, --commit).
  *
  * The tool itself keeps no state beyond one call: it parses, runs one
  * command with the admin API (mq/admin.h), prints, and exits. The client
