@@ -317,6 +317,13 @@ int cfg_cli_parse(const cfg_cli *cli, void *cfg, int argc, char **argv, char *er
                 return CFG_CLI_ERROR;
             }
         } else if (a[0] == '-' && a[1] == '-' && a[2]) {
+            char key[256];
+            size_t n = strcspn(a + 2, "=");
+            snprintf(key, sizeof key, "%.*s", (int)(n < sizeof key ? n : sizeof key - 1), a + 2);
+            if (!cfg_find(cli->options, key)) {
+                snprintf(err, errlen, "unknown flag '--%s' (see --help)", key);
+                return CFG_CLI_ERROR;
+            }
             if (!strchr(a, '=') && ++i >= argc) {
                 snprintf(err, errlen, "option %s needs a value", a);
                 return CFG_CLI_ERROR;

@@ -243,6 +243,11 @@ TEST(UxHelpTest, EveryVerbHasFlagHelpAndUnknownFlagsAreNamed) {
     bad = c.mqadmin({"help", "noSuchVerb"});
     EXPECT_EQ(2, bad.exit_code);
 
+    for (const char *prog : {"mqnamesrv", "mqbroker", "mqconsole"}) {
+        ToolResult u = c.run(prog, {"--no-such-flag"});
+        EXPECT_EQ(2, u.exit_code) << prog;
+        EXPECT_TRUE(has(u.err, "unknown flag '--no-such-flag'")) << prog << u.err;
+    }
     for (const char *prog : {"mqadmin", "mqnamesrv", "mqbroker", "mqbench", "mqconsole", "store_bench"}) {
         ToolResult v = c.run(prog, {"--version"});
         EXPECT_EQ(0, v.exit_code) << prog << v.err;
