@@ -170,6 +170,9 @@ TEST_F(UxTest, EmptyAnswersAndMissingThingsExitOneWithAReason) {
     EXPECT_EQ(1, r.exit_code) << r.out << r.err;
     EXPECT_TRUE(has(r.err, "does not exist")) << r.err;
     EXPECT_FALSE(has(r.out, "success")) << r.out;
+    r = c.mqadmin({"deleteSubGroup", "-n", c.namesrv_list(), "-c", "DefaultCluster", "-g", "nobody"});
+    EXPECT_EQ(1, r.exit_code) << r.out << r.err;
+    EXPECT_TRUE(has(r.err, "does not exist, nothing deleted")) << r.err;
     r = c.mqadmin({"topicRoute", "-n", c.namesrv_list(), "-t", "NoSuchTopic"});
     EXPECT_EQ(1, r.exit_code) << r.out << r.err;
     // A broker's port given as the nameserver.
