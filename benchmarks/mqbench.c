@@ -6,9 +6,10 @@
  *             with --mode sync | async | oneway | batch; latency = send call
  *             to result (async: to its callback; oneway: the call itself;
  *             batch: per batch).
- *   consumer  a push consumer of group -g (--from first|last); latency =
- *             the send time mqbench wrote into the body, else the born
- *             timestamp, to the listener.
+ *   consumer  a push consumer of group -g (--from first|last; it says
+ *             where it starts); "age" instead of latency: the send time
+ *             mqbench wrote into the body, else the born timestamp, to the
+ *             listener, so a backlog shows as its age, not as slowness.
  *   e2e       a consumer (fresh group) and -w producer threads sending
  *             asynchronously at --rate messages/s in total, each body
  *             carrying its send time; latency = send to receive.
@@ -45,6 +46,7 @@
 #include "mqbench_tx.h"
 #include "mq/consumer.h"
 #include "mq/producer.h"
+#include "process.h"
 
 #define STAMP_MAGIC "MQB1"
 #define STAMP_LEN 12 /* magic + 8-byte wall-clock microseconds */
@@ -390,6 +392,9 @@ static void report_tick(report *r, bool show_sent)
     r->last_sent = sent;
 }
 
+/* What the percentiles measure: "latency", or "age" (consumer mode). */
+static const char *g_measure = "latency";
+
 static void summary(const char *mode, const report *r)
 {
     double secs = (double)(mono_now_us() - r->start_us) / 1e6;
@@ -397,10 +402,10 @@ static void summary(const char *mode, const report *r)
     hist_snapshot(&g_hist, &all);
     uint64_t msgs = atomic_load(&g_msgs), bytes = atomic_load(&g_bytes);
     double max_ms = (double)__atomic_load_n(&g_hist.max, __ATOMIC_RELAXED) / 1000.0;
-    printf("summary: %s%s%s %llu msgs in %.2f s: %.0f msgs/s, %.2f MB/s, latency p50 %.3f ms p99 %.3f ms "
+    printf("summary: %s%s%s %llu msgs in %.2f s: %.0f msgs/s, %.2f MB/s, %s p50 %.3f ms p99 %.3f ms "
            "p999 %.3f ms max %.3f ms, errors %llu\n",
            mode, g_kind ? " " : "", g_kind ? g_kind->name : "", (unsigned long long)msgs, secs,
-           (double)msgs / secs, (double)bytes / secs / 1048576.0, hist_quantile(&all, 0.5) / 1000.0,
+           (double)msgs / secs, (double)bytes / secs / 1048576.0, g_measure, hist_quantile(&all, 0.5) / 1000.0,
            hist_quantile(&all, 0.99) / 1000.0, hist_quantile(&all, 0.999) / 1000.0, max_ms,
            (unsigned long long)atomic_load(&g_errors));
     if (g_o.json)
@@ -471,7 +476,16 @@ static int mode_consumer(void)
     mq_push_consumer *c;
     mq_consume_from from = g_o.from && !strcmp(g_o.from, "first") ? MQ_CONSUME_FROM_FIRST_OFFSET
                                                                   : MQ_CONSUME_FROM_LAST_OFFSET;
-    if (start_consumer(g_o.group ? g_o.group : "mqbench_consumer", from, 0, &c))
+    const char *group = g_o.group ? g_o.group : "mqbench_consumer";
+    g_measure = "age";
+    printf("consuming %s as group %s from its committed offsets; where it has none, from the %s (--from %s%s)\n"
+           "age = time from send (or birth) to receipt: for a backlog this is how old the messages are, "
+           "not how slow delivery is\n",
+           g_o.topic, group, from == MQ_CONSUME_FROM_FIRST_OFFSET ? "first message stored" : "next message sent",
+           from == MQ_CONSUME_FROM_FIRST_OFFSET ? "first" : "last",
+           from == MQ_CONSUME_FROM_FIRST_OFFSET ? "" : "; --from first reads what is stored already");
+    fflush(stdout);
+    if (start_consumer(group, from, 0, &c))
         return 1;
     report r;
     report_init(&r);
@@ -588,7 +602,7 @@ static void usage(FILE *out)
             "  --duration S     run for S seconds (10; 0 = until --count or Ctrl-C)\n"
             "  --count N        stop after N messages\n"
             "  -g GROUP         consumer group (consumer: mqbench_consumer; e2e: a fresh one)\n"
-            "  --from W         consumer: first | last (last)\n"
+            "  --from W         consumer: where a group with no offsets starts: first | last (last: only new messages)\n"
             "  --rollback-ratio R  tx: share of transactions rolled back (0.1)\n"
             "  --unknown-ratio R   tx: share left UNKNOWN, resolved by check-back (0)\n"
             "  --wait S         tx: after sending, wait up to S s for check-backs and deliveries (120)\n"
@@ -603,6 +617,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    if (process_version_asked("mqbench", argc, argv))
+        return 0;
     if (argc < 2 || !strcmp(argv[1], "-h") || !strcmp(argv[1], "--help")) {
         usage(argc < 2 ? stderr : stdout);
         return argc < 2 ? 2 : 0;

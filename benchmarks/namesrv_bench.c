@@ -34,6 +34,7 @@
 #include "frame.h"
 #include "protocol.h"
 #include "util.h"
+#include "process.h"
 
 static int connect_port(int port)
 {
@@ -161,6 +162,8 @@ static pid_t start_namesrv(const char *bin, const char *log, int *port)
 
 int main(int argc, char **argv)
 {
+    if (process_version_asked("namesrv_bench", argc, argv))
+        return 0;
     char default_bin[1024];
     snprintf(default_bin, sizeof default_bin, "%s/mqnamesrv", dirname(xstrdup(argv[0])));
     const char *bin = default_bin;

@@ -41,6 +41,7 @@
 #include "message.h"
 #include "store.h"
 #include "util.h"
+#include "process.h"
 
 extern char **environ;
 
@@ -476,6 +477,8 @@ static void run_latency(int run, latency_result *out)
 
 int main(int argc, char **argv)
 {
+    if (process_version_asked("store_bench", argc, argv))
+        return 0;
     static const struct option longs[] = {
         {"dir", 1, 0, 'd'},  {"runs", 1, 0, 'r'},         {"bytes", 1, 0, 'b'},
         {"size", 1, 0, 's'}, {"sync-seconds", 1, 0, 'S'}, {"only", 1, 0, 'o'},

@@ -20,6 +20,7 @@
 #include "message.h"
 #include "protocol.h"
 #include "util.h"
+#include "process.h"
 
 typedef struct job {
     mqc_instance *inst;
@@ -112,6 +113,8 @@ static void *sender(void *arg)
 
 int main(int argc, char **argv)
 {
+    if (process_version_asked("txn_pending_bench", argc, argv))
+        return 0;
     const char *namesrv = NULL, *broker = NULL;
     int pid = 0, threads = 4, body_bytes = 100;
     long count = 200000;

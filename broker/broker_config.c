@@ -5,7 +5,10 @@
  */
 #include "broker_config.h"
 
+#include <stdbool.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 static const char *const roles[] = {"ASYNC_MASTER", "SYNC_MASTER", "SLAVE", NULL};
 static const char *const flush_types[] = {"ASYNC_FLUSH", "SYNC_FLUSH", NULL};
@@ -56,6 +59,53 @@ const cfg_option broker_config_options[] = {
     CFG_INT(B, server_write_limit_bytes, "serverWriteLimitBytes", "67108864", 65536, 1 << 30, "queued output above which a client that does not read is dropped"),
     CFG_STRING(B, log_level, "logLevel", "info", "debug, info, warn or error"),
     CFG_STRING(B, log_file, "logFile", "", "append logs to this file (default: stderr)"),
+    /* ---- RocketMQ broker.conf compatibility (issue 18) ---- */
+    CFG_INT64(B, maped_file_size_commit_log, "mappedFileSizeCommitLog", "1073741824", 4096, (int64_t)1 << 40, "newer spelling of mapedFileSizeCommitLog"),
+    CFG_INT(B, maped_file_size_consume_queue, "mappedFileSizeConsumeQueue", "6000000", 20 * 16, 2000000000, "newer spelling of mapedFileSizeConsumeQueue"),
+    CFG_STRING(B, store_path_commit_log, "storePathCommitLog", "", "CommitLog folder; must be storePathRootDir/commitlog (default)"),
+    CFG_STRING(B, store_path_consume_queue, "storePathConsumeQueue", "", "ConsumeQueue folder; must be storePathRootDir/consumequeue (default)"),
+    CFG_STRING(B, store_path_index, "storePathIndex", "", "index folder; our index lives in storePathRootDir/kv, other values are ignored with a warning"),
+    CFG_STRING(B, store_checkpoint, "storeCheckpoint", "", "checkpoint file; must be storePathRootDir/checkpoint (default)"),
+    CFG_STRING(B, abort_file, "abortFile", "", "abort marker file; must be storePathRootDir/abort (default)"),
+    CFG_BOOL(B, strict_config, "strictConfig", "false", "refuse to start when the configuration names keys this broker does not use"),
+#define N(name) CFG_NOTED(B, not_used_keys, name)
+    /* RocketMQ 4.9 BrokerConfig / MessageStoreConfig / NettyServerConfig keys that
+     * stock and documented broker.conf files set and this broker does not use
+     * (an ordinary row above with the same name takes precedence) */
+    N("rocketmqHome"), N("brokerIP2"), N("aclEnable"), N("traceTopicEnable"), N("msgTraceTopicName"),
+    N("sendMessageThreadPoolNums"), N("pullMessageThreadPoolNums"), N("queryMessageThreadPoolNums"),
+    N("adminBrokerThreadPoolNums"), N("clientManageThreadPoolNums"), N("consumerManageThreadPoolNums"),
+    N("heartbeatThreadPoolNums"), N("endTransactionThreadPoolNums"), N("processReplyMessageThreadPoolNums"),
+    N("sendThreadPoolQueueCapacity"), N("pullThreadPoolQueueCapacity"), N("queryThreadPoolQueueCapacity"),
+    N("clientManagerThreadPoolQueueCapacity"), N("consumerManagerThreadPoolQueueCapacity"),
+    N("heartbeatThreadPoolQueueCapacity"), N("endTransactionPoolQueueCapacity"),
+    N("useReentrantLockWhenPutMessage"), N("waitTimeMillsInSendQueue"), N("waitTimeMillsInPullQueue"),
+    N("waitTimeMillsInHeartbeatQueue"), N("waitTimeMillsInTransactionQueue"), N("brokerFastFailureEnable"),
+    N("osPageCacheBusyTimeOutMills"), N("transientStorePoolEnable"), N("transientStorePoolSize"),
+    N("fastFailIfNoBufferInStorePool"), N("slaveReadEnable"), N("haMasterAddress"), N("haSendHeartbeatInterval"),
+    N("haHousekeepingInterval"), N("haTransferBatchSize"), N("haSlaveFallbehindMax"),
+    N("flushIntervalConsumeQueue"), N("flushConsumeQueueLeastPages"), N("flushConsumeQueueThoroughInterval"),
+    N("commitIntervalCommitLog"), N("commitCommitLogLeastPages"), N("commitCommitLogThoroughInterval"),
+    N("flushCommitLogTimed"), N("deleteCommitLogFilesInterval"), N("deleteConsumeQueueFilesInterval"),
+    N("destroyMapedFileIntervalForcibly"), N("redeleteHangedFileInterval"), N("cleanFileForciblyEnable"),
+    N("cleanResourceInterval"), N("maxTransferBytesOnMessageInDisk"), N("maxTransferCountOnMessageInDisk"),
+    N("accessMessageInMemoryMaxRatio"), N("maxHashSlotNum"), N("maxIndexNum"), N("maxMsgsNumBatch"),
+    N("messageIndexSafe"), N("enableConsumeQueueExt"), N("enableCalcFilterBitMap"), N("filterServerNums"),
+    N("checkCRCOnRecover"), N("serverWorkerThreads"), N("serverCallbackExecutorThreads"),
+    N("serverSelectorThreads"), N("serverOnewaySemaphoreValue"), N("serverAsyncSemaphoreValue"),
+    N("serverChannelMaxIdleTimeSeconds"), N("serverSocketSndBufSize"), N("serverSocketRcvBufSize"),
+    N("serverPooledByteBufAllocatorEnable"), N("useEpollNativeSelector"), N("fetchNamesrvAddrByAddressServer"),
+    N("rejectTransactionMessage"), N("checkTransactionMessageEnable"), N("brokerTopicEnable"),
+    N("clusterTopicEnable"), N("autoDeleteUnusedStats"), N("isolateLogEnable"),
+    N("notifyConsumerIdsChangedEnable"), N("highSpeedMode"), N("commercialEnable"), N("enableDLegerCommitLog"),
+    N("dLegerGroup"), N("dLegerPeers"), N("dLegerSelfId"), N("duplicationEnable"), N("diskFallRecorded"),
+    N("defaultQueryMaxNum"), N("transferMsgByHeap"), N("startAcceptSendRequestTimeStamp"), N("traceOn"),
+    N("forceRegister"), N("registerBrokerTimeoutMills"), N("compressedRegister"), N("putMsgIndexHightWater"),
+    N("maxDelayTime"), N("warmMapedFileEnable"), N("offsetCheckInSlave"), N("debugLockEnable"),
+    N("flushDelayOffsetInterval"), N("flushConsumerOffsetInterval"), N("flushConsumerOffsetHistoryInterval"),
+    N("storeReplyMessageEnable"), N("autoCreateSubscriptionGroupEnable"), N("enableSlaveActingMaster"),
+    N("enableControllerMode"), N("controllerAddr"), N("listenPortFast"),
+#undef N
     CFG_END,
 };
 #undef B
@@ -64,3 +114,55 @@ const cfg_flag broker_config_flags[] = {
     {'n', "namesrvAddr"},
     {0, NULL},
 };
+
+/* A path key must be "" or root/name (trailing slashes ignored): the store
+ * keeps each part at a fixed place under storePathRootDir. */
+static bool at_default(const char *path, const char *root, const char *name)
+{
+    size_t n = strlen(path), r = strlen(root);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    while (r > 1 && root[r - 1] == '/')
+        r--;
+    if (n == 0)
+        return true;
+    return n == r + 1 + strlen(name) && !strncmp(path, root, r) && path[r] == '/' &&
+           !strncmp(path + r + 1, name, strlen(name));
+}
+
+int broker_config_check(const broker_config *c, char *warn, size_t warnlen, char *err, size_t errlen)
+{
+    static const struct {
+        size_t off;
+        const char *key, *name;
+    } paths[] = {
+        {offsetof(broker_config, store_path_commit_log), "storePathCommitLog", "commitlog"},
+        {offsetof(broker_config, store_path_consume_queue), "storePathConsumeQueue", "consumequeue"},
+        {offsetof(broker_config, store_checkpoint), "storeCheckpoint", "checkpoint"},
+        {offsetof(broker_config, abort_file), "abortFile", "abort"},
+    };
+    warn[0] = '\0';
+    for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
+        const char *p = (const char *)c + paths[i].off;
+        if (!at_default(p, c->store_path_root_dir, paths[i].name)) {
+            snprintf(err, errlen, "%s=%s: this broker keeps it at storePathRootDir/%s (%s/%s); set "
+                     "storePathRootDir to the parent folder instead", paths[i].key, p, paths[i].name,
+                     c->store_path_root_dir, paths[i].name);
+            return -1;
+        }
+    }
+    char keys[sizeof c->not_used_keys + 64];
+    snprintf(keys, sizeof keys, "%s", c->not_used_keys);
+    if (!at_default(c->store_path_index, c->store_path_root_dir, "index")) {
+        size_t n = strlen(keys);
+        snprintf(keys + n, sizeof keys - n, "%sstorePathIndex", n ? " " : "");
+    }
+    if (keys[0] && c->strict_config) {
+        snprintf(err, errlen, "strictConfig=true and these keys are not used by this broker: %s", keys);
+        return -1;
+    }
+    if (keys[0])
+        snprintf(warn, warnlen, "configuration keys accepted but not used by this broker (RocketMQ settings "
+                 "with no effect here; strictConfig=true refuses them): %s", keys);
+    return 0;
+}

@@ -70,9 +70,25 @@ typedef struct broker_config {
     /* logging */
     char log_level[16];
     char log_file[1024];
+    /* RocketMQ compatibility (issue 18): paths a RocketMQ broker.conf names
+     * ("" = the default under storePathRootDir), and the keys accepted
+     * without being used, which broker_config_check reports */
+    char store_path_commit_log[1024];
+    char store_path_consume_queue[1024];
+    char store_path_index[1024];
+    char store_checkpoint[1024];
+    char abort_file[1024];
+    bool strict_config;
+    char not_used_keys[4096];
 } broker_config;
 
 extern const cfg_option broker_config_options[];
+
+/* After parsing: checks the RocketMQ path keys against the layout this
+ * broker uses and collects what an operator must hear about. Returns 0, with
+ * warn filled ("" if nothing to say: log it once at WARN); or -1 with err
+ * (a path we cannot honour, or strictConfig=true and keys not used). */
+int broker_config_check(const broker_config *c, char *warn, size_t warnlen, char *err, size_t errlen);
 extern const cfg_flag broker_config_flags[];
 
 #ifdef __cplusplus

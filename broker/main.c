@@ -18,7 +18,7 @@ static void on_stop_signal(void *arg) { broker_stop(arg); }
 int main(int argc, char **argv)
 {
     broker_config cfg;
-    char err[512];
+    char err[4400];
     cfg_cli cli = {"mqbroker",
                    "mqbroker - the broker: stores messages in a CommitLog, serves producers and consumers.",
                    broker_config_options, broker_config_flags};
@@ -29,6 +29,18 @@ int main(int argc, char **argv)
         fprintf(stderr, "mqbroker: %s\n", err);
         return 2;
     }
+    char warn[4400];
+    if (broker_config_check(&cfg, warn, sizeof warn, err, sizeof err) != 0) {
+        fprintf(stderr, "mqbroker: %s\n", err);
+        return 2;
+    }
+    if (warn[0])
+        log_warn("%s", warn);
+    /* Replication (issue 14, branch ha) is not implemented yet: this is the
+     * one place that says so. Remove it when a slave really replicates. */
+    if (cfg.broker_role == ROLE_SLAVE)
+        log_warn("brokerRole=SLAVE: replication is not implemented yet; this broker copies nothing from its "
+                 "master and only serves what is written to it");
     struct ev_loop *loop = EV_DEFAULT;
     broker b;
     if (broker_init(&b, &cfg, loop, err, sizeof err) != 0) {

@@ -111,6 +111,14 @@ static void done(mqc_pq *pq, mq_message_ext *const *msgs, int n)
 }
 
 /* CONSUMER_SEND_MSG_BACK for m (blocking). delay_level -1 sends it to the DLQ. */
+/* Events that can happen once per message are logged as counts: a line for
+ * the first, then one per 1000 (total: the count including these n). */
+static bool worth_a_line(unsigned long long total, int n)
+{
+    unsigned long long before = total - (unsigned long long)n;
+    return before == 0 || before / 1000 != total / 1000;
+}
+
 static bool send_back(mq_push_consumer *c, mqc_pq *pq, const mq_message_ext *m, int delay_level)
 {
     char addr[ADDR_TEXT_MAX];
@@ -142,13 +150,20 @@ static bool send_back(mq_push_consumer *c, mqc_pq *pq, const mq_message_ext *m, 
     mq_error e;
     int rc = mqc_invoke_sync(c->inst, addr, &h, NULL, 0, c->o.request_timeout_ms, &r, &e);
     if (rc != MQ_OK) {
-        log_warn("consumer %s: send-back of %s to %s failed: %s", c->group, mq_message_ext_msg_id(m), addr, e.message);
+        unsigned long long n = atomic_fetch_add(&c->send_back_failures, 1) + 1;
+        if (worth_a_line(n, 1))
+            log_warn("consumer %s: send-back of %s to %s failed: %s (%llu send-back failures so far; the "
+                     "messages are consumed again here)", c->group, mq_message_ext_msg_id(m), addr, e.message, n);
         return false;
     }
     bool ok = r.code == RS_SUCCESS;
-    if (!ok)
-        log_warn("consumer %s: send-back of %s refused by %s: %s (%d) %s", c->group, mq_message_ext_msg_id(m), addr,
-                 rm_status_name(r.code), r.code, mqc_response_remark(&r));
+    if (!ok) {
+        unsigned long long n = atomic_fetch_add(&c->send_back_failures, 1) + 1;
+        if (worth_a_line(n, 1))
+            log_warn("consumer %s: send-back of %s refused by %s: %s (%d) %s (%llu send-back failures so far)",
+                     c->group, mq_message_ext_msg_id(m), addr, rm_status_name(r.code), r.code,
+                     mqc_response_remark(&r), n);
+    }
     mqc_response_free(&r);
     return ok;
 }
@@ -229,8 +244,11 @@ static void consume_concurrently(mq_push_consumer *c, mqc_pq *pq, mq_message_ext
     if (st == MQ_CONSUME_SUCCESS) {
         done(pq, msgs, n);
     } else if (c->o.message_model == MQ_BROADCASTING) {
-        log_warn("consumer %s: BROADCASTING listener asked to reconsume %d message(s) of %s/%d; dropped "
-                 "(broadcast messages are not retried)", c->group, n, pq->mq.topic, pq->mq.queue_id);
+        unsigned long long total = atomic_fetch_add(&c->dropped_broadcast, (unsigned long long)n) + (unsigned long long)n;
+        if (worth_a_line(total, n))
+            log_warn("consumer %s: BROADCASTING listener asked to reconsume messages of %s/%d; dropped "
+                     "(broadcast messages are not retried; %llu dropped so far)", c->group, pq->mq.topic,
+                     pq->mq.queue_id, total);
         done(pq, msgs, n);
     } else {
         mq_message_ext *failed[n];
@@ -346,9 +364,13 @@ static void consume_orderly(mq_push_consumer *c, mqc_pq *pq)
                 advance = true;
                 for (int i = 0; i < n && advance; i++)
                     advance = send_back(c, pq, msgs[i], -1);
+                unsigned long long total = 0;
                 if (advance)
-                    log_warn("consumer %s: %d message(s) of %s/%d reached max_reconsume_times (%d): sent to the "
-                             "dead-letter queue", c->group, n, pq->mq.topic, pq->mq.queue_id, c->max_reconsume);
+                    total = atomic_fetch_add(&c->dead_lettered, (unsigned long long)n) + (unsigned long long)n;
+                if (advance && worth_a_line(total, n))
+                    log_warn("consumer %s: messages of %s/%d reached max_reconsume_times (%d): sent to the "
+                             "dead-letter queue (%llu so far)", c->group, pq->mq.topic, pq->mq.queue_id,
+                             c->max_reconsume, total);
             }
         }
         pthread_mutex_lock(&pq->lock);

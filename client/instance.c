@@ -240,6 +240,7 @@ static void refresh_routes(struct ev_loop *loop, ev_timer *w, int revents);
 
 int mqc_instance_new(const mqc_options *o, mqc_instance **out, mq_error *err)
 {
+    log_set_default_level(LOG_WARN); /* the library's default (mq/mq.h), unless the application chose */
     mqc_options def;
     if (!o) {
         mqc_options_default(&def);
@@ -402,10 +403,13 @@ static void on_call_response(rm_conn *conn, int e, const rm_cmd *resp, void *arg
         call_finish(c, MQ_OK, resp);
         return;
     }
-    const char *what = e == RM_ETIMEDOUT ? "timed out" : "connection closed";
+    const char *why = conn ? rm_conn_close_reason(conn) : "";
+    const char *what = e == RM_ETIMEDOUT ? "timed out" : *why ? why : "connection closed";
     if (!c->addr) {
         mqc_instance *inst = c->inst;
         log_warn("nameserver %s: %s", inst->namesrv[inst->namesrv_current], what);
+        size_t used = strlen(c->tried_addrs);
+        snprintf(c->tried_addrs + used, sizeof c->tried_addrs - used, ": %s", what);
         inst->namesrv_current = (inst->namesrv_current + 1) % inst->namesrv_count;
         call_attempt(c);
         return;

@@ -126,6 +126,8 @@ struct mq_push_consumer {
     mqc_instance *inst;
     atomic_int state;
     atomic_bool suspended;
+    /* per-message events logged as counts, not one line each (consume_service.c) */
+    atomic_ullong send_back_failures, dropped_broadcast, dead_lettered;
 
     /* (io) */
     strmap pqs;              /* key -> mqc_pq* */

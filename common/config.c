@@ -9,14 +9,26 @@
 #include <string.h>
 #include <strings.h>
 
+#include "process.h"
 #include "util.h"
 
 const cfg_option *cfg_find(const cfg_option *opts, const char *key)
 {
+    const cfg_option *noted = NULL;
     for (const cfg_option *o = opts; o->name; o++)
-        if (strcmp(o->name, key) == 0)
-            return o;
-    return NULL;
+        if (strcmp(o->name, key) == 0) {
+            if (o->type != CFG_T_NOTED)
+                return o;
+            if (!noted)
+                noted = o;
+        }
+    return noted;
+}
+
+/* A CFG_NOTED row hidden by an ordinary row of the same name. */
+static bool shadowed(const cfg_option *opts, const cfg_option *o)
+{
+    return o->type == CFG_T_NOTED && cfg_find(opts, o->name) != o;
 }
 
 static void describe_expected(const cfg_option *o, char *buf, size_t cap)
@@ -29,6 +41,7 @@ static void describe_expected(const cfg_option *o, char *buf, size_t cap)
     case CFG_T_BOOL: snprintf(buf, cap, "true or false"); break;
     case CFG_T_STRING: snprintf(buf, cap, "text of at most %zu bytes", o->size - 1); break;
     case CFG_T_DOUBLE: snprintf(buf, cap, "a number"); break;
+    case CFG_T_NOTED: snprintf(buf, cap, "any value, for compatibility"); break;
     case CFG_T_ENUM: {
         size_t n = 0;
         buf[0] = '\0';
@@ -90,6 +103,15 @@ static int set_option(const cfg_option *o, void *cfg, const char *value)
             }
         }
         return -1;
+    case CFG_T_NOTED: {
+        size_t used = strnlen(field, o->size), n = strlen(o->name);
+        for (const char *at = strstr(field, o->name); at; at = strstr(at + 1, o->name))
+            if ((at == field || at[-1] == ' ') && (at[n] == ' ' || at[n] == '\0'))
+                return 0; /* named already */
+        if (used + n + 2 <= o->size)
+            snprintf(field + used, o->size - used, "%s%s", used ? " " : "", o->name);
+        return 0;
+    }
     }
     return -1;
 }
@@ -113,9 +135,14 @@ int cfg_set(const cfg_option *opts, void *cfg, const char *key, const char *valu
 
 int cfg_defaults(const cfg_option *opts, void *cfg, char *err, size_t errlen)
 {
-    for (const cfg_option *o = opts; o->name; o++)
+    for (const cfg_option *o = opts; o->name; o++) {
+        if (o->type == CFG_T_NOTED) {
+            ((char *)cfg + o->offset)[0] = '\0';
+            continue;
+        }
         if (cfg_set(opts, cfg, o->name, o->def ? o->def : "", err, errlen) != 0)
             return -1;
+    }
     return 0;
 }
 
@@ -196,6 +223,7 @@ static void format_value(const cfg_option *o, const void *cfg, char *buf, size_t
         snprintf(buf, cap, "%s", o->choices[v]);
         break;
     }
+    case CFG_T_NOTED: snprintf(buf, cap, "%s", ""); break;
     }
 }
 
@@ -203,6 +231,8 @@ void cfg_print(const cfg_option *opts, const void *cfg, FILE *out)
 {
     char buf[4096];
     for (const cfg_option *o = opts; o->name; o++) {
+        if (o->type == CFG_T_NOTED)
+            continue; /* not part of the effective configuration */
         format_value(o, cfg, buf, sizeof buf);
         fprintf(out, "%s=%s\n", o->name, buf);
     }
@@ -219,17 +249,29 @@ void cfg_cli_help(const cfg_cli *cli, FILE *out)
     fprintf(out, "  -c FILE          read key=value settings from FILE (RocketMQ properties style)\n");
     fprintf(out, "  -p               print the effective configuration and exit\n");
     fprintf(out, "  -h, --help       print this help and exit\n");
+    fprintf(out, "  --version        print the version and exit\n");
     if (cli->flags)
         for (const cfg_flag *f = cli->flags; f->letter; f++)
             fprintf(out, "  -%c VALUE         same as --%s=VALUE\n", f->letter, f->key);
     fprintf(out, "  --KEY=VALUE      set any key below (overrides the file)\n\n");
     fprintf(out, "Keys (default in brackets):\n");
     for (const cfg_option *o = cli->options; o->name; o++) {
+        if (o->type == CFG_T_NOTED)
+            continue;
         char expected[256];
         describe_expected(o, expected, sizeof expected);
         fprintf(out, "  %-32s %s [%s] (%s)\n", o->name, o->help ? o->help : "",
                 o->def ? o->def : "", expected);
     }
+    int noted = 0;
+    for (const cfg_option *o = cli->options; o->name; o++) {
+        if (o->type != CFG_T_NOTED || shadowed(cli->options, o))
+            continue;
+        fprintf(out, "%s%s", noted++ ? " " : "\nAccepted for compatibility, not used (a warning at start names them):\n  ",
+                o->name);
+    }
+    if (noted)
+        fputc('\n', out);
 }
 
 static const char *flag_key(const cfg_cli *cli, char letter)
@@ -254,6 +296,9 @@ int cfg_cli_parse(const cfg_cli *cli, void *cfg, int argc, char **argv, char *er
         if (!strcmp(a, "-h") || !strcmp(a, "--help")) {
             cfg_cli_help(cli, stdout);
             return CFG_CLI_EXIT_OK;
+        } else if (!strcmp(a, "--version")) {
+            printf("%s %s\n", cli->program, process_version());
+            return CFG_CLI_EXIT_OK;
         } else if (!strcmp(a, "-c")) {
             if (++i >= argc) {
                 snprintf(err, errlen, "-c needs a file name");
@@ -264,7 +309,7 @@ int cfg_cli_parse(const cfg_cli *cli, void *cfg, int argc, char **argv, char *er
             print = true;
         } else if (a[0] == '-' && a[1] != '-' && a[1] && !a[2]) {
             if (!flag_key(cli, a[1])) {
-                snprintf(err, errlen, "unknown option '%s' (see --help)", a);
+                snprintf(err, errlen, "unknown flag '%s' (see --help)", a);
                 return CFG_CLI_ERROR;
             }
             if (++i >= argc) {
@@ -272,6 +317,13 @@ int cfg_cli_parse(const cfg_cli *cli, void *cfg, int argc, char **argv, char *er
                 return CFG_CLI_ERROR;
             }
         } else if (a[0] == '-' && a[1] == '-' && a[2]) {
+            char key[256];
+            size_t n = strcspn(a + 2, "=");
+            snprintf(key, sizeof key, "%.*s", (int)(n < sizeof key ? n : sizeof key - 1), a + 2);
+            if (!cfg_find(cli->options, key)) {
+                snprintf(err, errlen, "unknown flag '--%s' (see --help)", key);
+                return CFG_CLI_ERROR;
+            }
             if (!strchr(a, '=') && ++i >= argc) {
                 snprintf(err, errlen, "option %s needs a value", a);
                 return CFG_CLI_ERROR;

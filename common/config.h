@@ -33,6 +33,8 @@ typedef enum cfg_type {
     CFG_T_STRING, /* char[size] */
     CFG_T_ENUM,   /* int: index into choices */
     CFG_T_DOUBLE, /* double */
+    CFG_T_NOTED,  /* accepted, not used: any value; the key's name is added to a char[size]
+                   * field (space separated) so the program can warn once */
 } cfg_type;
 
 typedef struct cfg_option {
@@ -53,6 +55,10 @@ typedef struct cfg_option {
 #define CFG_STRING(st, f, name, def, help) {name, CFG_T_STRING, CFG_FIELD(st, f), def, 0, 0, NULL, help}
 #define CFG_ENUM(st, f, name, def, choices, help) {name, CFG_T_ENUM, CFG_FIELD(st, f), def, 0, 0, choices, help}
 #define CFG_DOUBLE(st, f, name, def, help) {name, CFG_T_DOUBLE, CFG_FIELD(st, f), def, 0, 0, NULL, help}
+/* A key some other program (RocketMQ) uses that this one accepts without
+ * using; f is a char[] shared by all such rows. An ordinary row with the
+ * same name wins over it, wherever it is in the table. */
+#define CFG_NOTED(st, f, name) {name, CFG_T_NOTED, CFG_FIELD(st, f), NULL, 0, 0, NULL, "accepted, not used"}
 #define CFG_END {NULL, CFG_T_INT, 0, 0, NULL, 0, 0, NULL, NULL}
 
 /* Fills every field with its default. Returns 0, or -1 (a bad default is a bug). */
@@ -86,7 +92,7 @@ enum {
     CFG_CLI_ERROR = -1,   /* err says why: exit non-zero */
 };
 
-/* Parses argv: -h/--help, -c FILE, -p (print config and exit), the short
+/* Parses argv: -h/--help, --version, -c FILE, -p (print config and exit), the short
  * flags, and --key=value or --key value for any key. Applies defaults, then
  * the file, then the rest, whatever their order on the line. */
 int cfg_cli_parse(const cfg_cli *cli, void *cfg, int argc, char **argv, char *err, size_t errlen);

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <pthread.h>
 #include <stdatomic.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <string.h>
 #include <sys/time.h>
@@ -23,7 +24,27 @@ static _Thread_local char t_name[16] = "main";
 
 static const char *const level_names[] = {"DEBUG", "INFO ", "WARN ", "ERROR"};
 
-void log_set_level(log_level level) { atomic_store(&g_level, (int)level); }
+static atomic_bool g_level_set;
+static _Atomic(log_sink_fn) g_sink;
+static void *_Atomic g_sink_arg;
+
+void log_set_level(log_level level)
+{
+    atomic_store(&g_level_set, true);
+    atomic_store(&g_level, (int)level);
+}
+
+void log_set_default_level(log_level level)
+{
+    if (!atomic_load(&g_level_set))
+        atomic_store(&g_level, (int)level);
+}
+
+void log_set_sink(log_sink_fn fn, void *arg)
+{
+    atomic_store(&g_sink_arg, arg);
+    atomic_store(&g_sink, fn);
+}
 
 log_level log_get_level(void) { return (log_level)atomic_load_explicit(&g_level, memory_order_relaxed); }
 
@@ -80,6 +101,12 @@ void log_write(log_level level, const char *file, int line, const char *fmt, ...
     size_t len = (size_t)n + (size_t)m;
     if (len > sizeof buf - 2)
         len = sizeof buf - 2; /* truncated line */
+    log_sink_fn sink = atomic_load(&g_sink);
+    if (sink) {
+        buf[len] = '\0';
+        sink(level, buf, atomic_load(&g_sink_arg));
+        return;
+    }
     buf[len++] = '\n';
     ssize_t w = write(atomic_load(&g_fd), buf, len);
     (void)w;

@@ -28,6 +28,16 @@ typedef enum log_level {
 void log_set_level(log_level level);
 log_level log_get_level(void);
 
+/* Sets the level only if log_set_level was never called: a library's
+ * default that an application's explicit choice overrides. */
+void log_set_default_level(log_level level);
+
+/* Sends each line to fn (line without newline, NUL-terminated) instead of
+ * the fd; fn NULL restores the fd. For embedders (libmqclient's
+ * mq_log_set_callback). */
+typedef void (*log_sink_fn)(log_level level, const char *line, void *arg);
+void log_set_sink(log_sink_fn fn, void *arg);
+
 /* Parses "debug", "info", "warn", "error", "off"; returns -1 if unknown. */
 int log_level_parse(const char *name, log_level *out);
 

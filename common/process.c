@@ -10,6 +10,22 @@
 
 #include "log.h"
 
+#ifndef MQ_VERSION_STRING
+#define MQ_VERSION_STRING "0.0.0"
+#endif
+
+const char *process_version(void) { return MQ_VERSION_STRING; }
+
+bool process_version_asked(const char *program, int argc, char **argv)
+{
+    for (int i = 1; i < argc; i++)
+        if (!strcmp(argv[i], "--version")) {
+            printf("%s %s\n", program, MQ_VERSION_STRING);
+            return true;
+        }
+    return false;
+}
+
 static ev_signal sig_term, sig_int;
 static void (*stop_fn)(void *arg);
 static void *stop_arg;

@@ -131,6 +131,7 @@ struct rm_conn {
     void *obs_tag;          /* the observer's tag of the request being handled */
     int64_t obs_start_ns;
     rm_close_fn on_close;
+    char close_why[160];    /* why close_for closed it ("connect failed: ...") */
     void *on_close_arg;
 };
 
@@ -290,6 +291,8 @@ void rm_conn_set_on_close(rm_conn *c, rm_close_fn fn, void *arg)
     c->on_close_arg = arg;
 }
 
+const char *rm_conn_close_reason(const rm_conn *c) { return c->close_why; }
+
 static void drop_output(rm_conn *c)
 {
     out_seg *s = c->out_head;
@@ -365,6 +368,7 @@ void rm_conn_close(rm_conn *c)
 static void close_for(rm_conn *c, const char *why)
 {
     log_info("closing connection %s: %s", c->peer, why);
+    str_copy(c->close_why, sizeof c->close_why, why);
     rm_conn_close(c);
 }
 

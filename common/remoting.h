@@ -158,6 +158,9 @@ void rm_conn_set_data(rm_conn *c, void *data);
 void *rm_conn_data(const rm_conn *c);
 /* One close callback per connection (in addition to the server's). */
 void rm_conn_set_on_close(rm_conn *c, rm_close_fn fn, void *arg);
+/* Why the connection was closed by this side ("connect failed: Connection
+ * refused", "connect timed out", ...), or "" (open, or closed by the peer). */
+const char *rm_conn_close_reason(const rm_conn *c);
 size_t rm_conn_queued_bytes(const rm_conn *c);
 size_t rm_conn_pending_requests(const rm_conn *c);
 

@@ -36,6 +36,7 @@
 #include "mq/admin_query.h"
 #include "msg_json.h"
 #include "util.h"
+#include "process.h"
 
 extern const unsigned char console_page[];
 extern const unsigned long console_page_len;
@@ -324,6 +325,8 @@ static void usage(FILE *out)
 
 int main(int argc, char **argv)
 {
+    if (process_version_asked("mqconsole", argc, argv))
+        return 0;
     const char *ns = NULL, *listen = "127.0.0.1";
     int64_t port = 8080;
     for (int i = 1; i < argc; i++) {
@@ -343,7 +346,7 @@ int main(int argc, char **argv)
                 return 2;
             }
         } else {
-            fprintf(stderr, "mqconsole: unexpected argument '%s'\n", a);
+            fprintf(stderr, "mqconsole: %s '%s' (see mqconsole --help)\n", a[0] == '-' ? "unknown flag" : "unexpected argument", a);
             usage(stderr);
             return 2;
         }

@@ -65,6 +65,12 @@ int cmd_cluster_list(const mqadmin_args *a)
         mq_admin_free(admin);
         return mqadmin_fail_err("cluster info", &err);
     }
+    if (ci->n_brokers == 0) { /* an empty table would look like success */
+        mq_cluster_info_free(ci);
+        mq_admin_free(admin);
+        return mqadmin_fail("no broker is registered with the nameserver(s) %s (is mqbroker running with "
+                            "namesrvAddr pointing there?)", mqadmin_namesrv(a));
+    }
     if (a->json) {
         rc = print_json(ci);
     } else {

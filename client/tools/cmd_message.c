@@ -4,30 +4,25 @@
  * sendMessage starts a producer (group "mqadmin_producer"), sends one
  * message synchronously and prints the send result.
  *
- * consumeMessage consumes as a member of group -g in CLUSTERING mode with a
- * push consumer: from the group's committed offsets, or, for a group with
- * none, from the first message still stored (this tool's default, unlike a
- * push consumer's LAST). -o OFFSET / -s TIMESTAMP first commit that start
- * (an offset, or the first message stored at or after the time) for every
- * queue of the topic, then consume from there. The group's offsets are
- * committed as it goes and on exit. It stops after --max N messages (the
- * consumer is suspended from the listener so no message beyond N is
- * acknowledged), after --idle S seconds without a new message, or on
- * SIGINT/SIGTERM. One consume thread keeps each queue's messages in order
- * on the output. Messages go to stdout, one per line (--json: one JSON
- * object per line); a summary goes to stderr.
+ * consumeMessage reads like RocketMQ's: a pull consumer prints at most -c
+ * COUNT messages (default 128) of the topic, queue by queue, or of one queue
+ * (-b BROKER_NAME -i QUEUE_ID). Each queue is read from -o OFFSET (one
+ * queue), or the first message stored at or after -s BEGIN, or, when -g
+ * names a group that has committed an offset there, where that group would
+ * consume next, else the queue's min offset; up to the first message stored
+ * after -e END (default: the queue's max offset when the command starts).
+ * Nothing is committed: a group's offsets stay as they were unless --commit
+ * (ours, needs -g) asks to move them past the printed messages. The pull
+ * consumer sends no heartbeat, so live members of -g are not rebalanced.
+ * Messages go to stdout, one per line (--json: one JSON object per line); a
+ * summary goes to stderr.
  */
-#define _GNU_SOURCE
 #include <errno.h>
-#include <getopt.h>
-#include <pthread.h>
-#include <signal.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "mq/consumer.h"
 #include "mq/producer.h"
@@ -56,49 +51,13 @@ static void print_json_line(json_writer *w, bytebuf *b)
 
 /* ---- sendMessage ---- */
 
-#define SEND_USAGE                                                                                  \
-    "-n NAMESRV -t TOPIC -p BODY [-k KEYS] [-c TAGS] [-b BROKER_NAME -i QUEUE_ID]\n"                 \
-    "       [--delayLevel N | --deliverTime EPOCH_MS | --delayMs MS] [--json]"
-
 int cmd_send_message(const mqadmin_args *a)
 {
-    int argc = a->argc;
-    char **argv = a->argv;
-    const char *ns = NULL, *topic = NULL, *body = NULL, *keys = NULL, *tags = NULL, *broker = NULL, *qid = NULL;
-    const char *delay_level = NULL, *deliver_time = NULL, *delay_ms = NULL;
+    const char *ns = a->flags['n'], *topic = a->flags['t'], *body = a->flags['p'], *keys = a->flags['k'];
+    const char *tags = a->flags['c'], *broker = a->flags['b'], *qid = a->flags['i'];
+    const char *delay_level = a->flags[MQADMIN_OPT_DELAY_LEVEL], *deliver_time = a->flags[MQADMIN_OPT_DELIVER_TIME];
+    const char *delay_ms = a->flags[MQADMIN_OPT_DELAY_MS];
     bool json = a->json;
-    static const struct option longs[] = {{"json", no_argument, NULL, 'J'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {"delayLevel", required_argument, NULL, 'L'},
-                                          {"deliverTime", required_argument, NULL, 'T'},
-                                          {"delayMs", required_argument, NULL, 'D'},
-                                          {0}};
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc - 1, argv + 1, "n:t:p:k:c:b:i:h", longs, NULL)) != -1) {
-        switch (ch) {
-        case 'n': ns = optarg; break;
-        case 't': topic = optarg; break;
-        case 'p': body = optarg; break;
-        case 'k': keys = optarg; break;
-        case 'c': tags = optarg; break;
-        case 'b': broker = optarg; break;
-        case 'i': qid = optarg; break;
-        case 'J': json = true; break;
-        case 'L': delay_level = optarg; break;
-        case 'T': deliver_time = optarg; break;
-        case 'D': delay_ms = optarg; break;
-        case 'h':
-            printf("Usage: mqadmin sendMessage %s\n  send one message and print the result; --delayLevel N holds it\n"
-                   "  for the broker's level N delay, --deliverTime delivers it at that epoch millisecond,\n"
-                   "  --delayMs that many ms after it is stored\n", SEND_USAGE);
-            return MQADMIN_OK;
-        default: return mqadmin_usage(a, "%s", "unknown option or missing value");
-        }
-    }
-    if (optind < argc - 1)
-        return mqadmin_usage(a, "unexpected argument '%s'", argv[optind + 1]);
     if (!topic || !body)
         return mqadmin_usage(a, "%s", "-t TOPIC and -p BODY are required");
     if ((broker == NULL) != (qid == NULL))
@@ -184,26 +143,6 @@ int cmd_send_message(const mqadmin_args *a)
 
 /* ---- consumeMessage ---- */
 
-#define CONSUME_USAGE "-n NAMESRV -t TOPIC -g GROUP [-c TAGS] [-o OFFSET | -s TIMESTAMP] [--max N] [--idle S] [--json]"
-
-typedef struct consume_state {
-    pthread_mutex_t m;
-    pthread_cond_t cv;
-    int64_t count;
-    int64_t max;          /* 0: unlimited */
-    struct timespec last; /* CLOCK_MONOTONIC of the last message (or start) */
-    bool json;
-    mq_push_consumer *c;
-} consume_state;
-
-static volatile sig_atomic_t g_stop;
-
-static void on_signal(int sig)
-{
-    (void)sig;
-    g_stop = 1;
-}
-
 static void print_message(const mq_message_ext *m, bool json)
 {
     size_t n;
@@ -235,189 +174,150 @@ static void print_message(const mq_message_ext *m, bool json)
                (long long)mq_message_ext_queue_offset(m), mq_message_ext_keys(m), mq_message_ext_tags(m), (int)n,
                body);
     }
-    fflush(stdout);
 }
 
-static mq_consume_status on_messages(const mq_message_ext *const *msgs, int n, void *arg)
+typedef struct consume_args {
+    const char *group;     /* -g, or NULL */
+    const char *tags;      /* --tags, or NULL */
+    int64_t offset;        /* -o, or -1 */
+    int64_t begin, end;    /* -s / -e in ms, or -1 */
+    int64_t left;          /* messages still to print (-c) */
+    bool commit, json;
+} consume_args;
+
+/* The [start, stop) offsets of one queue. */
+static int queue_range(mq_pull_consumer *pc, const mq_message_queue *q, const consume_args *ca, int64_t *start,
+                       int64_t *stop, mq_error *err)
 {
-    consume_state *s = arg;
-    pthread_mutex_lock(&s->m);
-    for (int i = 0; i < n; i++) {
-        print_message(msgs[i], s->json);
-        s->count++;
+    int64_t min, max;
+    int rc = mq_pull_consumer_min_offset(pc, q, &min, err);
+    if (rc == MQ_OK)
+        rc = mq_pull_consumer_max_offset(pc, q, &max, err);
+    if (rc != MQ_OK)
+        return rc;
+    *start = min;
+    if (ca->offset >= 0) {
+        *start = ca->offset;
+    } else if (ca->begin >= 0) {
+        rc = mq_pull_consumer_search_offset(pc, q, ca->begin, start, err);
+    } else if (ca->group) {
+        int64_t committed;
+        rc = mq_pull_consumer_query_offset(pc, q, &committed, err);
+        if (rc == MQ_OK)
+            *start = committed;
+        else if (rc == MQ_ENOTFOUND)
+            rc = MQ_OK;
     }
-    if (s->max > 0 && s->count >= s->max)
-        mq_push_consumer_suspend(s->c); /* acknowledge nothing beyond --max */
-    clock_gettime(CLOCK_MONOTONIC, &s->last);
-    pthread_cond_broadcast(&s->cv);
-    pthread_mutex_unlock(&s->m);
-    return MQ_CONSUME_SUCCESS;
+    *stop = max;
+    if (rc == MQ_OK && ca->end >= 0) {
+        /* search_offset answers the first message at or after the time */
+        rc = mq_pull_consumer_search_offset(pc, q, ca->end + 1, stop, err);
+        if (rc == MQ_OK && *stop > max)
+            *stop = max;
+    }
+    if (*start < min)
+        *start = min;
+    if (*start > max)
+        *start = max;
+    return rc;
 }
 
-/* Commits a start offset for every queue of topic (-o / -s). */
-static int set_start(const char *ns, const char *group, const char *topic, int64_t offset, int64_t ts)
+/* Prints queue q's messages in [start, stop) until ca->left is 0; *next is
+ * the offset after the last message looked at. */
+static int consume_queue(mq_pull_consumer *pc, const mq_message_queue *q, consume_args *ca, int64_t start,
+                         int64_t stop, int64_t *next, mq_error *err)
 {
-    mq_error err = {0};
-    mq_pull_consumer *pc = NULL;
-    if (mq_pull_consumer_new(group, ns, NULL, &pc, &err) != MQ_OK || mq_pull_consumer_start(pc, &err) != MQ_OK) {
-        mq_pull_consumer_destroy(pc);
-        return mqadmin_fail_err("start", &err);
-    }
-    mq_message_queue *qs = NULL;
-    int n = 0;
-    int rc = mq_pull_consumer_fetch_queues(pc, topic, &qs, &n, &err);
-    for (int i = 0; rc == MQ_OK && i < n; i++) {
-        int64_t start = offset, min = 0, max = 0;
-        if (ts >= 0)
-            rc = mq_pull_consumer_search_offset(pc, &qs[i], ts, &start, &err);
-        if (rc == MQ_OK)
-            rc = mq_pull_consumer_min_offset(pc, &qs[i], &min, &err);
-        if (rc == MQ_OK)
-            rc = mq_pull_consumer_max_offset(pc, &qs[i], &max, &err);
+    int64_t off = start;
+    while (off < stop && ca->left > 0) {
+        mq_pull_result r;
+        int want = ca->left < 32 ? (int)ca->left : 32;
+        int rc = mq_pull_consumer_pull(pc, q, ca->tags, off, want, 0, &r, err);
         if (rc != MQ_OK)
-            break;
-        start = start < min ? min : start > max ? max : start;
-        rc = mq_pull_consumer_commit_offset(pc, &qs[i], start, &err);
+            return rc;
+        bool progressed = r.next_begin_offset > off;
+        for (int i = 0; i < r.n && ca->left > 0; i++) {
+            int64_t qo = mq_message_ext_queue_offset(r.msgs[i]);
+            if (qo >= stop)
+                break;
+            print_message(r.msgs[i], ca->json);
+            ca->left--;
+            off = qo + 1;
+        }
+        if (ca->left > 0 && r.next_begin_offset > off)
+            off = r.next_begin_offset < stop ? r.next_begin_offset : stop;
+        mq_pull_result_destroy(&r);
+        if (!progressed)
+            break; /* nothing more to read below stop */
     }
-    mq_free(qs);
-    mq_pull_consumer_destroy(pc);
-    return rc == MQ_OK ? MQADMIN_OK : mqadmin_fail_err(ts >= 0 ? "set the start time" : "set the start offset", &err);
-}
-
-/* Fails early and clearly when the topic has no route. */
-static int check_topic(const mqadmin_args *a, const char *ns, const char *group, const char *topic)
-{
-    mq_error err = {0};
-    mq_pull_consumer *pc = NULL;
-    if (mq_pull_consumer_new(group, ns, NULL, &pc, &err) != MQ_OK || mq_pull_consumer_start(pc, &err) != MQ_OK) {
-        mq_pull_consumer_destroy(pc);
-        return err.code == MQ_EINVAL ? mqadmin_usage(a, "%s", err.message)
-                                     : mqadmin_fail_err("start", &err);
-    }
-    mq_message_queue *qs = NULL;
-    int n = 0;
-    int rc = mq_pull_consumer_fetch_queues(pc, topic, &qs, &n, &err);
-    mq_free(qs);
-    mq_pull_consumer_destroy(pc);
-    return rc == MQ_OK ? MQADMIN_OK : mqadmin_fail_err("topic", &err);
-}
-
-static double since(const struct timespec *t)
-{
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    return (double)(now.tv_sec - t->tv_sec) + (double)(now.tv_nsec - t->tv_nsec) / 1e9;
+    *next = off;
+    return MQ_OK;
 }
 
 int cmd_consume_message(const mqadmin_args *a)
 {
-    int argc = a->argc;
-    char **argv = a->argv;
-    const char *ns = NULL, *topic = NULL, *group = NULL, *tags = NULL, *off_s = NULL, *ts_s = NULL;
-    const char *max_s = NULL, *idle_s = NULL;
-    bool json = false;
-    static const struct option longs[] = {{"json", no_argument, NULL, 'J'},
-                                          {"max", required_argument, NULL, 'M'},
-                                          {"idle", required_argument, NULL, 'I'},
-                                          {"help", no_argument, NULL, 'h'},
-                                          {0}};
-    optind = 1;
-    opterr = 0;
-    int ch;
-    while ((ch = getopt_long(argc - 1, argv + 1, "n:t:g:c:o:s:h", longs, NULL)) != -1) {
-        switch (ch) {
-        case 'n': ns = optarg; break;
-        case 't': topic = optarg; break;
-        case 'g': group = optarg; break;
-        case 'c': tags = optarg; break;
-        case 'o': off_s = optarg; break;
-        case 's': ts_s = optarg; break;
-        case 'M': max_s = optarg; break;
-        case 'I': idle_s = optarg; break;
-        case 'J': json = true; break;
-        case 'h':
-            printf("Usage: mqadmin consumeMessage %s\n  consume as a member of GROUP and print each message\n",
-                   CONSUME_USAGE);
-            return MQADMIN_OK;
-        default: return mqadmin_usage(a, "%s", "unknown option or missing value");
-        }
-    }
-    if (optind < argc - 1)
-        return mqadmin_usage(a, "unexpected argument '%s'", argv[optind + 1]);
-    if (!topic || !group)
-        return mqadmin_usage(a, "%s", "-t TOPIC and -g GROUP are required");
-    if (off_s && ts_s)
-        return mqadmin_usage(a, "%s", "give -o or -s, not both");
-    int64_t offset = -1, ts = -1, max = 0, idle = 0;
-    if (off_s && !parse_i64(off_s, 0, INT64_MAX, &offset))
-        return mqadmin_usage(a, "bad offset '%s'", off_s);
-    if (ts_s && !strcmp(ts_s, "now")) {
-        struct timespec now;
-        clock_gettime(CLOCK_REALTIME, &now);
-        ts = (int64_t)now.tv_sec * 1000 + now.tv_nsec / 1000000;
-    } else if (ts_s && !parse_i64(ts_s, 0, INT64_MAX, &ts)) {
-        return mqadmin_usage(a, "bad timestamp '%s' (milliseconds or now)", ts_s);
-    }
-    if (max_s && !parse_i64(max_s, 1, INT64_MAX, &max))
-        return mqadmin_usage(a, "bad --max '%s'", max_s);
-    if (idle_s && !parse_i64(idle_s, 1, 86400, &idle))
-        return mqadmin_usage(a, "bad --idle '%s' (seconds)", idle_s);
-
-    int rc = check_topic(a, ns, group, topic);
-    if (rc == MQADMIN_OK && (offset >= 0 || ts >= 0))
-        rc = set_start(ns, group, topic, offset, ts);
-    if (rc != MQADMIN_OK)
+    const char *ns = a->flags['n'], *topic = a->flags['t'], *broker = a->flags['b'], *qid_s = a->flags['i'];
+    consume_args ca = {.group = a->flags['g'], .tags = a->flags[MQADMIN_OPT_TAGS], .offset = -1, .begin = -1,
+                       .end = -1, .commit = a->flags[MQADMIN_OPT_COMMIT] != NULL, .json = a->json};
+    if (!topic || !*topic)
+        return mqadmin_usage(a, "%s", "-t TOPIC is required");
+    if ((broker == NULL) != (qid_s == NULL))
+        return mqadmin_usage(a, "%s", "-b BROKER_NAME and -i QUEUE_ID go together");
+    int64_t qid = -1;
+    int rc;
+    if ((rc = mqadmin_int_flag(a, 'c', 1, INT64_MAX, 128, &ca.left)) != 0 ||
+        (rc = mqadmin_int_flag(a, 'i', 0, 65535, -1, &qid)) != 0 ||
+        (rc = mqadmin_int_flag(a, 'o', 0, INT64_MAX, -1, &ca.offset)) != 0)
         return rc;
+    if (ca.offset >= 0 && !broker)
+        return mqadmin_usage(a, "%s", "-o OFFSET needs one queue: -b BROKER_NAME -i QUEUE_ID");
+    if (ca.offset >= 0 && a->flags['s'])
+        return mqadmin_usage(a, "%s", "give -o or -s, not both");
+    if ((a->flags['s'] && (rc = mqadmin_time_flag(a, 's', &ca.begin)) != 0) ||
+        (a->flags['e'] && (rc = mqadmin_time_flag(a, 'e', &ca.end)) != 0))
+        return rc;
+    if (ca.begin >= 0 && ca.end >= 0 && ca.begin > ca.end)
+        return mqadmin_usage(a, "%s", "-s BEGIN is after -e END");
+    if (ca.commit && !ca.group)
+        return mqadmin_usage(a, "%s", "--commit needs -g GROUP");
 
-    consume_state s;
-    memset(&s, 0, sizeof s);
-    pthread_mutex_init(&s.m, NULL);
-    pthread_condattr_t ca;
-    pthread_condattr_init(&ca);
-    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
-    pthread_cond_init(&s.cv, &ca);
-    pthread_condattr_destroy(&ca);
-    s.max = max;
-    s.json = json;
-    clock_gettime(CLOCK_MONOTONIC, &s.last);
-
-    mq_push_consumer_options o;
-    mq_push_consumer_options_init(&o);
-    o.consume_from = MQ_CONSUME_FROM_FIRST_OFFSET;
-    o.consume_thread_count = 1;
-    o.persist_offset_interval_ms = 1000;
     mq_error err = {0};
-    mq_push_consumer *c = NULL;
-    if (mq_push_consumer_new(group, ns, &o, &c, &err) != MQ_OK ||
-        mq_push_consumer_subscribe(c, topic, tags ? tags : "*", &err) != MQ_OK) {
-        mq_push_consumer_destroy(c);
-        return err.code == MQ_EINVAL ? mqadmin_usage(a, "%s", err.message)
-                                     : mqadmin_fail_err("consumer", &err);
+    mq_pull_consumer *pc = NULL;
+    if (mq_pull_consumer_new(ca.group ? ca.group : "TOOLS_CONSUMER", ns, NULL, &pc, &err) != MQ_OK ||
+        mq_pull_consumer_start(pc, &err) != MQ_OK) {
+        mq_pull_consumer_destroy(pc);
+        return err.code == MQ_EINVAL ? mqadmin_usage(a, "%s", err.message) : mqadmin_fail_err("start", &err);
     }
-    s.c = c;
-    mq_push_consumer_set_listener(c, on_messages, &s);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
-    if (mq_push_consumer_start(c, &err) != MQ_OK) {
-        mq_push_consumer_destroy(c);
-        return mqadmin_fail_err("start", &err);
+    mq_message_queue *qs = NULL;
+    int n = 0;
+    rc = mq_pull_consumer_fetch_queues(pc, topic, &qs, &n, &err);
+    if (rc != MQ_OK) {
+        mq_pull_consumer_destroy(pc);
+        return mqadmin_fail_err("topic", &err);
     }
-    pthread_mutex_lock(&s.m);
-    while (!g_stop && !(max > 0 && s.count >= max) && !(idle > 0 && since(&s.last) >= (double)idle)) {
-        struct timespec wake;
-        clock_gettime(CLOCK_MONOTONIC, &wake);
-        wake.tv_nsec += 100 * 1000000L;
-        if (wake.tv_nsec >= 1000000000L) {
-            wake.tv_sec++;
-            wake.tv_nsec -= 1000000000L;
-        }
-        pthread_cond_timedwait(&s.cv, &s.m, &wake);
+    int64_t total = 0, want = ca.left;
+    bool found = !broker;
+    for (int i = 0; rc == MQ_OK && i < n && ca.left > 0; i++) {
+        if (broker && (strcmp(qs[i].broker_name, broker) != 0 || qs[i].queue_id != (int)qid))
+            continue;
+        found = true;
+        int64_t start, stop, next;
+        rc = queue_range(pc, &qs[i], &ca, &start, &stop, &err);
+        int64_t before = ca.left;
+        if (rc == MQ_OK)
+            rc = consume_queue(pc, &qs[i], &ca, start, stop, &next, &err);
+        total += before - ca.left;
+        if (rc == MQ_OK && ca.commit && next > start)
+            rc = mq_pull_consumer_commit_offset(pc, &qs[i], next, &err);
     }
-    int64_t count = s.count;
-    pthread_mutex_unlock(&s.m);
-    mq_push_consumer_destroy(c); /* commits the group's offsets */
-    pthread_cond_destroy(&s.cv);
-    pthread_mutex_destroy(&s.m);
-    fprintf(stderr, "mqadmin: consumed %lld message(s) of %s as group %s\n", (long long)count, topic, group);
+    fflush(stdout);
+    mq_free(qs);
+    mq_pull_consumer_destroy(pc);
+    if (rc != MQ_OK)
+        return mqadmin_fail_err("consume", &err);
+    if (!found)
+        return mqadmin_fail("topic %s has no queue %lld on broker %s", topic, (long long)qid, broker);
+    fprintf(stderr, "mqadmin: printed %lld message(s) of %s (-c %lld); %s%s\n", (long long)total, topic,
+            (long long)want, ca.commit ? "offsets committed for group " : "no offsets committed",
+            ca.commit ? ca.group : "");
     return MQADMIN_OK;
 }

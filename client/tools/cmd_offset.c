@@ -81,6 +81,14 @@ int cmd_consumer_progress(const mqadmin_args *a)
         mq_admin_free(admin);
         return mqadmin_fail_err("consumer progress", &err);
     }
+    if (p->n == 0) { /* no offsets anywhere: an unknown group, or one that never committed */
+        mq_consumer_progress_free(p);
+        mq_admin_free(admin);
+        if (a->flags['t'])
+            return mqadmin_fail("group %s has no offsets for topic %s (unknown group, or it never consumed it)",
+                                group, a->flags['t']);
+        return mqadmin_fail("group %s has no offsets on any broker (unknown group, or it never consumed)", group);
+    }
     if (a->json) {
         bytebuf buf;
         json_writer w;

@@ -154,6 +154,14 @@ static int masters(mq_admin *admin, const char *cluster, mq_string_list **out, m
         if (ci->brokers[i].n_addrs && ci->brokers[i].addrs[0].id == 0)
             l->items[l->n++] = xstrdup(ci->brokers[i].addrs[0].addr);
     mq_cluster_info_free(ci);
+    if (l->n == 0) { /* nothing to ask: an empty table would look like success */
+        mq_string_list_free(l);
+        if (err) {
+            err->code = MQ_ENOTFOUND;
+            snprintf(err->message, sizeof err->message, "no master broker is registered with the nameservers");
+        }
+        return MQ_ENOTFOUND;
+    }
     *out = l;
     return MQ_OK;
 }
@@ -333,13 +341,31 @@ int cmd_delete_sub_group(const mqadmin_args *a)
         mq_admin_free(admin);
         return rc;
     }
+    size_t deleted = 0;
     for (size_t i = 0; i < addrs->n && rc == 0; i++) {
-        if (mq_admin_delete_group(admin, addrs->items[i], group, clean, &err) != MQ_OK)
+        mq_string_list *known = NULL; /* deleting what is not there is not a success */
+        bool there = false;
+        if (mq_admin_group_list(admin, addrs->items[i], &known, &err) != MQ_OK) {
             rc = mqadmin_fail_err("delete group", &err);
-        else
+            break;
+        }
+        for (size_t k = 0; k < known->n && !there; k++)
+            there = !strcmp(known->items[k], group);
+        mq_string_list_free(known);
+        if (!there) {
+            fprintf(stderr, "mqadmin: subscription group %s does not exist on broker %s\n", group, addrs->items[i]);
+            continue;
+        }
+        if (mq_admin_delete_group(admin, addrs->items[i], group, clean, &err) != MQ_OK) {
+            rc = mqadmin_fail_err("delete group", &err);
+        } else {
+            deleted++;
             printf("delete subscription group [%s] from broker [%s] success%s.\n", group, addrs->items[i],
                    clean ? ", offsets removed" : "");
+        }
     }
+    if (rc == 0 && deleted == 0)
+        rc = mqadmin_fail("subscription group %s does not exist, nothing deleted", group);
     mq_string_list_free(all);
     mq_admin_free(admin);
     return rc;

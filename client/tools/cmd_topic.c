@@ -25,6 +25,14 @@ int cmd_topic_list(const mqadmin_args *a)
         mq_admin_free(admin);
         return mqadmin_fail_err("topic list", &err);
     }
+    if (l->n == 0) {
+        mq_string_list_free(l);
+        mq_admin_free(admin);
+        if (cluster && *cluster)
+            return mqadmin_fail("cluster %s has no topics (is the name right? see mqadmin clusterList)", cluster);
+        return mqadmin_fail("the nameserver(s) %s know no topic: no broker is registered (see mqadmin clusterList)",
+                            mqadmin_namesrv(a));
+    }
     if (a->json) {
         bytebuf buf;
         bytebuf_init(&buf);
@@ -206,6 +214,14 @@ int cmd_delete_topic(const mqadmin_args *a)
     if (rc != 0)
         return rc;
     mq_error err = {0};
+    mq_topic_route *route = NULL;
+    if (mq_admin_topic_route(admin, topic, &route, &err) != MQ_OK) { /* nothing to delete: say so */
+        mq_admin_free(admin);
+        if (err.code == MQ_ENOROUTE || err.code == MQ_ENOTFOUND)
+            return mqadmin_fail("topic %s does not exist, nothing deleted", topic);
+        return mqadmin_fail_err("delete topic", &err);
+    }
+    mq_topic_route_free(route);
     if (mq_admin_delete_topic(admin, cluster, topic, &err) != MQ_OK) {
         rc = mqadmin_fail_err("delete topic", &err);
     } else if (a->json) {

@@ -4,10 +4,10 @@
  *
  * Adding a command: write `int cmd_xxx(const mqadmin_args *a)` in a
  * cmd_<group>.c file, declare it below, and add one line to the table in
- * mqadmin.c (name, accepted flags, usage, summary, function). The table's
- * flag string lists the letters a command accepts (a ':' after a letter
- * means it takes a value, as in getopt); main parses them, so a command
- * reads a->flags['t'] and never sees argv.
+ * mqadmin.c (name, its option table, summary, function). The option table
+ * lists every flag with its value name, meaning and default; main parses
+ * argv with it (and prints -h from it), so a command reads a->flags['t']
+ * (or a->flags[MQADMIN_OPT_TAGS]) and never sees argv.
  *
  * Exit codes: 0 success; 1 the operation failed (nameserver unreachable,
  * topic missing, broker refused...); 2 usage errors and commands not
@@ -27,22 +27,40 @@
 #include "json.h"
 #include "mq/admin.h"
 
+/* Keys of flags that have only a long name (--json, --tags...): codes
+ * below ' ', so they index mqadmin_args.flags next to the letters. */
+enum {
+    MQADMIN_OPT_JSON = 1,
+    MQADMIN_OPT_TAGS,
+    MQADMIN_OPT_COMMIT,
+    MQADMIN_OPT_DELAY_LEVEL,
+    MQADMIN_OPT_DELIVER_TIME,
+    MQADMIN_OPT_DELAY_MS,
+};
+
 typedef struct mqadmin_args {
     const char *command;
-    const char *flags[128]; /* value of -x, "" for a flag without value, NULL if absent */
-    bool json;
-    int argc;               /* the whole command line (argv[1] is the command), for */
-    char **argv;            /* commands whose flag_spec is NULL: they parse long flags themselves */
+    const char *flags[128]; /* by key: value of -x / --name, "" for a switch, NULL if absent */
+    bool json;              /* --json */
 } mqadmin_args;
 
 typedef int (*mqadmin_fn)(const mqadmin_args *a);
 
+/* One flag of a command. The table drives parsing, `-h`, `mqadmin help
+ * COMMAND` and the unknown-flag message, so they cannot drift apart. */
+typedef struct mqadmin_opt {
+    int key;               /* the letter ('t' for -t), or MQADMIN_OPT_* for a long-only flag; 0 ends */
+    const char *long_name; /* "tags" for --tags; NULL: the flag is -<key> */
+    const char *arg;       /* value placeholder shown in help ("TOPIC"); NULL: a switch */
+    const char *help;      /* meaning; "(required)" in it marks a required flag */
+    const char *def;       /* default shown in help, NULL: none */
+} mqadmin_opt;
+
 typedef struct mqadmin_command {
     const char *name;
-    const char *flag_spec;  /* e.g. "n:t:c:b:"; NULL: the command parses a->argc/argv */
-    const char *usage;      /* flags as shown in help */
+    const mqadmin_opt *opts; /* flags accepted (main parses them) */
     const char *summary;
-    mqadmin_fn run;         /* NULL: listed but not implemented yet */
+    mqadmin_fn run;
 } mqadmin_command;
 
 enum { MQADMIN_OK = 0, MQADMIN_FAILED = 1, MQADMIN_USAGE = 2 };
@@ -58,7 +76,7 @@ int cmd_update_sub_group(const mqadmin_args *a); /* cmd_group.c */
 int cmd_topic_status(const mqadmin_args *a);       /* cmd_offset.c */
 int cmd_consumer_progress(const mqadmin_args *a);
 int cmd_reset_offset_by_time(const mqadmin_args *a);
-int cmd_send_message(const mqadmin_args *a);    /* cmd_message.c (parse their own argv) */
+int cmd_send_message(const mqadmin_args *a);    /* cmd_message.c */
 int cmd_consume_message(const mqadmin_args *a);
 int cmd_query_dlq_msg(const mqadmin_args *a);   /* cmd_dlq.c */
 int cmd_resend_dlq(const mqadmin_args *a);
@@ -84,6 +102,8 @@ int cmd_update_broker_config(const mqadmin_args *a);
 int mqadmin_fail(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "mqadmin <command>: <message>" plus a hint and returns MQADMIN_USAGE. */
 int mqadmin_usage(const mqadmin_args *a, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* The nameserver list in use: -n, else NAMESRV_ADDR (for messages). */
+const char *mqadmin_namesrv(const mqadmin_args *a);
 /* Prints what failed and why (err->message), returns MQADMIN_FAILED. */
 int mqadmin_fail_err(const char *what, const mq_error *err);
 /* After an update on one broker (-b) or on every master of a cluster (-c,

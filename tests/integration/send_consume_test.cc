@@ -538,8 +538,8 @@ TEST_F(SendConsumeTest, MqadminSendMessageThenConsumeMessageWithATagFilter) {
         ASSERT_EQ(0, r.exit_code) << r.out << r.err;
         ASSERT_NE(std::string::npos, r.out.find("SEND_OK")) << r.out;
     }
-    ToolResult r = c.mqadmin({"consumeMessage", "-n", c.namesrv_list(), "-t", kTopic, "-g", "admin_group", "-c", "TagA",
-                              "--idle", "3", "--json"},
+    ToolResult r = c.mqadmin({"consumeMessage", "-n", c.namesrv_list(), "-t", kTopic, "-g", "admin_group", "--tags",
+                              "TagA", "--json"},
                              60000);
     ASSERT_EQ(0, r.exit_code) << r.out << r.err;
     std::set<std::string> bodies, keys;

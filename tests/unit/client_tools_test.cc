@@ -92,10 +92,10 @@ TEST_F(ToolsTest, SendMessageFailuresAreClear) {
     EXPECT_NE(std::string::npos, r.out.find("bad topic")) << r.out;
 }
 
-TEST_F(ToolsTest, ConsumeMessageFiltersByTagFromTheFirstMessageAndCommits) {
+TEST_F(ToolsTest, ConsumeMessageFiltersByTagAndCommitsOnlyWhenAsked) {
     for (int i = 0; i < 20; i++)
         a->add_message("T", i % 2, "body" + std::to_string(i), i % 4 == 0 ? "TagA" : "TagB", "key" + std::to_string(i));
-    CmdResult r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -g cg -c TagA --idle 1 --json");
+    CmdResult r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -g cg --tags TagA --json");
     ASSERT_EQ(0, r.code) << r.out;
     int n = 0;
     for (auto &l : lines(r.out)) {
@@ -108,32 +108,38 @@ TEST_F(ToolsTest, ConsumeMessageFiltersByTagFromTheFirstMessageAndCommits) {
         EXPECT_NE(std::string::npos, l.find("\"body\":\"body")) << l;
     }
     EXPECT_EQ(5, n) << r.out;
+    EXPECT_EQ(-1, a->offset_of("cg", "T", 0)) << "nothing committed without --commit";
+    // --commit: the group moves past what was read.
+    r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -g cg --commit");
+    ASSERT_EQ(0, r.code) << r.out;
     EXPECT_EQ(10, a->offset_of("cg", "T", 0));
     EXPECT_EQ(10, a->offset_of("cg", "T", 1));
-    // Committed: the group has nothing left.
-    r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -g cg --idle 1");
+    // From the group's offsets now: nothing left.
+    r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -g cg");
     ASSERT_EQ(0, r.code) << r.out;
-    EXPECT_NE(std::string::npos, r.out.find("consumed 0 message")) << r.out;
+    EXPECT_NE(std::string::npos, r.out.find("printed 0 message")) << r.out;
 }
 
-TEST_F(ToolsTest, ConsumeMessageStopsAtMaxAndStartsAtAnOffset) {
+TEST_F(ToolsTest, ConsumeMessageStopsAtCountAndStartsAtAnOffset) {
     for (int i = 0; i < 10; i++)
         a->add_message("T", 0, "m" + std::to_string(i));
-    CmdResult r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -g cg2 --max 3");
+    CmdResult r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -g cg2 -c 3");
     ASSERT_EQ(0, r.code) << r.out;
     int n = 0;
     for (auto &l : lines(r.out))
         n += l.rfind("msgId=", 0) == 0;
     EXPECT_EQ(3, n) << r.out;
-    EXPECT_EQ(3, a->offset_of("cg2", "T", 0)); // nothing beyond --max acknowledged
-    r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -g cg3 -o 8 --idle 1");
+    EXPECT_EQ(-1, a->offset_of("cg2", "T", 0));
+    r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -b broker-a -i 0 -o 8");
     ASSERT_EQ(0, r.code) << r.out;
     EXPECT_NE(std::string::npos, r.out.find("body=m8")) << r.out;
     EXPECT_NE(std::string::npos, r.out.find("body=m9")) << r.out;
     EXPECT_EQ(std::string::npos, r.out.find("body=m7")) << r.out;
-    r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -g cg3 -o 1 -s 5");
+    r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -b broker-a -i 0 -o 1 -s 5");
     EXPECT_EQ(2, r.code) << r.out;
-    r = run(admin + " consumeMessage -n " + ns.addr() + " -t Missing -g cg3 --idle 1");
+    r = run(admin + " consumeMessage -n " + ns.addr() + " -t T -o 1");
+    EXPECT_EQ(2, r.code) << r.out;
+    r = run(admin + " consumeMessage -n " + ns.addr() + " -t Missing -g cg3");
     EXPECT_EQ(1, r.code) << r.out;
 }
 

@@ -31,6 +31,7 @@
 #include "message.h"
 #include "store.h"
 #include "util.h"
+#include "process.h"
 
 typedef struct child_opts {
     const char *dir;
@@ -139,6 +140,8 @@ static void usage(void)
 
 int main(int argc, char **argv)
 {
+    if (process_version_asked("store_crash_child", argc, argv))
+        return 0;
     static const struct option longs[] = {
         {"dir", 1, 0, 'd'},      {"seg", 1, 0, 's'},      {"cq-entries", 1, 0, 'e'},
         {"flush", 1, 0, 'f'},    {"threads", 1, 0, 't'},  {"count", 1, 0, 'n'},

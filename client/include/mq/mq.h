@@ -4,9 +4,11 @@
  * Every public name starts with mq_ (functions, types) or MQ_ (constants).
  * Functions return MQ_OK (0) or a negative MQ_E* code; where a message helps,
  * they also fill an mq_error the caller provides (err may always be NULL).
- * The library never prints; it logs warnings through the project logger
- * (stderr by default) only for things no call can report (a periodic
- * heartbeat that failed, a oneway send that could not be written).
+ * The library never prints results; it logs only what no call can report
+ * (a periodic heartbeat that failed, a oneway send that could not be
+ * written), at WARN by default, to stderr, never once per message. Choose
+ * the level with mq_log_set_level and the destination with
+ * mq_log_set_callback (below).
  *
  * The rest of the API:
  *   mq/message.h   messages to send (mq_message) and received (mq_message_ext)
@@ -71,6 +73,29 @@ typedef struct mq_error {
     int status;
     char message[256];
 } mq_error;
+
+/* ---- logging ------------------------------------------------------------ */
+
+typedef enum mq_log_level {
+    MQ_LOG_DEBUG = 0,
+    MQ_LOG_INFO = 1,  /* rebalance results, queues gained and lost */
+    MQ_LOG_WARN = 2,  /* the default: failures no call reports */
+    MQ_LOG_ERROR = 3,
+    MQ_LOG_OFF = 4,
+} mq_log_level;
+
+/* Lines below level are not produced. Process-wide; any thread, any time. */
+void mq_log_set_level(mq_log_level level);
+mq_log_level mq_log_get_level(void);
+
+/* Called with each line instead of writing it to stderr: line is one
+ * NUL-terminated "date time LEVEL [thread] file:line text" without a
+ * newline, valid during the call only. It runs on the library thread that
+ * logs, possibly several at once, so it must be thread-safe and must not
+ * call back into the library. fn NULL restores stderr. Set it before
+ * creating producers or consumers. */
+typedef void (*mq_log_fn)(mq_log_level level, const char *line, void *arg);
+void mq_log_set_callback(mq_log_fn fn, void *arg);
 
 #ifdef __cplusplus
 }
