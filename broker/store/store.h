@@ -277,7 +277,7 @@ void store_set_arrival_listener(store *s, store_arrival_cb cb, void *arg);
  * thread in store_open, for the built-in sinks).
  *  on_record(arg, r): one record, in CommitLog order; r->physical_offset is
  *    its offset, r->total_size its length, the pointers in r are into the
- *    mapped log and valid during the call only. Returns 0, or < 0 to stop
+ *    dispatcher's read buffer and valid during the call only. Returns 0, or < 0 to stop
  *    the round (the dispatcher retries from this record a second later and
  *    the record is handed to every sink again, so it must be idempotent).
  *    Must not block on anything but its own I/O (puts wait for nobody, but
