@@ -14,8 +14,9 @@
  * by a putter, head removal by the cleaner).
  * store-alloc thread: creates the next segment before the current one fills
  * so that roll-over does not wait on file creation. Nothing maps pages ahead
- * of the writer any more: the first reader of a page (the dispatcher, right
- * after the put) maps it, 16 pages per fault (the kernel's fault-around).
+ * of the writer any more: the dispatcher reads new records with pread, and
+ * the first pull of a page maps it, 16 pages per fault (the kernel's
+ * fault-around).
  *
  * Invariant: after every record at least MSG_BLANK_LEN bytes remain in its
  * segment, so a segment always ends with a record that exactly fills it or
