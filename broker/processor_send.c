@@ -6,9 +6,14 @@
  * the connection's read buffer into the mapped CommitLog, under the store's
  * put lock, with no disk I/O. Under ASYNC_FLUSH the answer goes out at once.
  * Under SYNC_FLUSH (unless the message says WAIT=false) the answer waits for
- * the group commit covering the record: the store's flush thread calls back,
- * the callback posts to the loop (evq), and the loop answers SUCCESS or
- * FLUSH_DISK_TIMEOUT. The request's connection is held by an rm_reply_to
+ * the group commit covering the record, made on the loop itself as Redis's
+ * appendfsync always does: every such send of a loop turn is kept in a list
+ * (sync_answer, no allocation), and when the turn ends (the ev_prepare that
+ * also wakes the dispatcher) one store_flush_now msyncs everything written
+ * and the loop answers them all, SUCCESS or FLUSH_DISK_TIMEOUT after a flush
+ * error. No thread hand-off per send; the loop is stalled for the msync
+ * (and by a stuck disk, with no syncFlushTimeout answer: see
+ * docs/STORE.md). The request's connection is held by an rm_reply_to
  * meanwhile, so a producer that disconnects costs nothing but a dropped
  * answer.
  *
@@ -51,20 +56,32 @@
 
 enum {
     MAX_BATCH = 4096,          /* messages in one batch request */
-    MAX_FLUSH_WAITERS = 65536, /* sync-flush answers outstanding before SYSTEM_BUSY */
+    MAX_FLUSH_WAITERS = 65536, /* sync-flush answers of one loop turn before SYSTEM_BUSY */
 };
+
+/* A SYNC_FLUSH send of this loop turn, answered after the turn's flush. */
+typedef struct sync_answer {
+    rm_reply_to to;
+    int32_t queue_id;
+    int64_t queue_offset;
+    size_t id_at;               /* its message id(s), NUL-terminated, in sync_ids */
+} sync_answer;
 
 struct send_state {
     broker *b;
     msg_host store_host;
     uint64_t rng;
-    int flush_waiters;          /* loop-owned count of outstanding sync-flush answers */
     ev_prepare wake;            /* active after a put: wakes the dispatcher once per loop turn */
     /* one-entry cache of the last connection's born host */
     uint64_t host_conn_id;
     msg_host host;
     bytebuf sched_props;        /* properties of a message rewritten by sched_prepare */
     bytebuf batch_props;        /* the same for every item of a batch */
+    sync_answer *sync;          /* SYNC_FLUSH sends of this loop turn */
+    size_t nsync, sync_cap;
+    int64_t sync_end;           /* CommitLog end they need durable */
+    bytebuf sync_ids;
+    ev_idle sync_sent;          /* one more loop turn (no blocking poll) after answering */
 };
 typedef struct send_state send_state;
 
@@ -90,14 +107,44 @@ static int32_t pick_queue(send_state *st, int32_t n)
     return (int32_t)(st->rng % (uint64_t)n);
 }
 
+static void answer_stored(rm_reply_to *to, int32_t code, const char *msg_id, int32_t queue_id,
+                          int64_t queue_offset, const char *transaction_id);
+
+/* The turn's group commit: one flush for every SYNC_FLUSH send of the turn. */
+static void commit_sync(send_state *st)
+{
+    int rc = store_flush_now(st->b->store, st->sync_end);
+    int32_t code = rc == 0 ? RS_SUCCESS : RS_FLUSH_DISK_TIMEOUT;
+    const char *ids = bytebuf_cstr(&st->sync_ids);
+    for (size_t i = 0; i < st->nsync; i++) {
+        sync_answer *a = &st->sync[i];
+        answer_stored(&a->to, code, ids + a->id_at, a->queue_id, a->queue_offset, NULL);
+    }
+    st->nsync = 0;
+    bytebuf_clear(&st->sync_ids);
+    /* The answers were queued during the prepare phase, after the
+     * connections' own prepare watchers (which write them) were collected:
+     * run one more turn without blocking so that they leave now. */
+    ev_idle_start(st->b->loop, &st->sync_sent);
+}
+
+static void on_sync_sent_idle(struct ev_loop *loop, ev_idle *w, int revents)
+{
+    (void)revents;
+    ev_idle_stop(loop, w);
+}
+
 /* The store defers dispatcher wake-ups to us (defer_dispatch_wake): every
- * put of this loop turn is covered by one wake when the turn ends. */
+ * put of this loop turn is covered by one wake when the turn ends. The
+ * dispatcher is woken before the flush, so that it runs beside it. */
 static void on_wake_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)revents;
     send_state *st = w->data;
     ev_prepare_stop(loop, w);
     store_wake_dispatcher(st->b->store);
+    if (st->nsync)
+        commit_sync(st);
 }
 
 static void stored(send_state *st)
@@ -139,61 +186,30 @@ static void answer_stored(rm_reply_to *to, int32_t code, const char *msg_id, int
     rm_respond(to, &h, NULL, 0);
 }
 
-typedef struct flush_wait {
-    evq_item item;
-    send_state *st;
-    rm_reply_to to;
-    store_put_status status;
-    int32_t queue_id;
-    int64_t queue_offset;
-    char *msg_id;
-} flush_wait;
-
-static void on_flush_done_loop(evq_item *item)
-{
-    flush_wait *w = (flush_wait *)item;
-    w->st->flush_waiters--;
-    answer_stored(&w->to, status_code(w->status), w->msg_id, w->queue_id, w->queue_offset, NULL);
-    free(w->msg_id);
-    free(w);
-}
-
-/* store-flush thread: hand the result to the loop. */
-static void on_flushed(void *arg, store_put_status status)
-{
-    flush_wait *w = arg;
-    w->status = status;
-    evq_post(w->st->b->q, &w->item, on_flush_done_loop);
-}
-
-/* Answers now, or after the flush when the broker flushes synchronously. */
+/* Answers now, or after the turn's flush when the broker flushes
+ * synchronously. */
 static void finish(send_state *st, rm_conn *c, const rm_cmd *req, const store_put_result *res,
                    const char *msg_id, bool wait)
 {
+    if (wait && st->b->cfg.flush_disk_type == FLUSH_SYNC) {
+        if (st->nsync == st->sync_cap) {
+            st->sync_cap = st->sync_cap ? st->sync_cap * 2 : 64;
+            st->sync = xrealloc(st->sync, st->sync_cap * sizeof *st->sync);
+        }
+        sync_answer *a = &st->sync[st->nsync++];
+        rm_defer(c, req, &a->to);
+        a->queue_id = req->hdr->send_message->queueid;
+        a->queue_offset = res->queue_offset;
+        a->id_at = st->sync_ids.len;
+        bytebuf_append(&st->sync_ids, msg_id, strlen(msg_id) + 1);
+        int64_t end = res->physical_offset + res->wrote_bytes;
+        if (end > st->sync_end)
+            st->sync_end = end;
+        stored(st); /* the turn's prepare commits it */
+        return;
+    }
     rm_reply_to to;
     rm_defer(c, req, &to);
-    int64_t end = res->physical_offset + res->wrote_bytes;
-    if (wait && st->b->cfg.flush_disk_type == FLUSH_SYNC) {
-        flush_wait *w = xcalloc(1, sizeof *w);
-        w->st = st;
-        w->to = to;
-        w->queue_id = req->hdr->send_message->queueid;
-        w->queue_offset = res->queue_offset;
-        w->msg_id = xstrdup(msg_id);
-        int rc = store_wait_flushed(st->b->store, end, on_flushed, w);
-        if (rc == 0) {
-            st->flush_waiters++;
-            return;
-        }
-        to = w->to;
-        free(w->msg_id);
-        free(w);
-        if (rc < 0) {
-            answer_stored(&to, RS_FLUSH_DISK_TIMEOUT, msg_id, req->hdr->send_message->queueid,
-                          res->queue_offset, NULL);
-            return;
-        }
-    }
     answer_stored(&to, RS_SUCCESS, msg_id, req->hdr->send_message->queueid, res->queue_offset, NULL);
 }
 
@@ -246,11 +262,11 @@ int32_t send_check(broker *b, send_target *t, char *remark, size_t rlen)
                  t->queue_id, t->topic, tc->write_queue_nums);
         return RS_SYSTEM_ERROR;
     }
-    if (st->flush_waiters >= MAX_FLUSH_WAITERS) {
+    if (st->nsync >= MAX_FLUSH_WAITERS) {
         b->stats.busy_rejections++;
         snprintf(remark, rlen,
-                 "[TOO_MANY_FLUSH_WAITERS] broker busy: %d sends waiting for the disk, try later",
-                 st->flush_waiters);
+                 "[TOO_MANY_FLUSH_WAITERS] broker busy: %zu sends waiting for the disk, try later",
+                 st->nsync);
         return RS_SYSTEM_BUSY;
     }
     return RS_SUCCESS;
@@ -488,6 +504,8 @@ void processor_send_register(broker *b)
         msg_host_set(&st->store_host, "127.0.0.1", b->port);
     ev_prepare_init(&st->wake, on_wake_prepare);
     st->wake.data = st;
+    ev_idle_init(&st->sync_sent, on_sync_sent_idle);
+    bytebuf_init(&st->sync_ids);
     b->send = st;
     rm_dispatch_on(b->dispatch, RC_SEND_MESSAGE, on_send, st);
     rm_dispatch_on(b->dispatch, RC_SEND_MESSAGE_V2, on_send, st);
@@ -497,7 +515,13 @@ void processor_send_register(broker *b)
 void processor_send_unregister(broker *b)
 {
     if (b->send) {
-        ev_prepare_stop(b->loop, &b->send->wake);
+        send_state *st = b->send;
+        ev_prepare_stop(b->loop, &st->wake);
+        ev_idle_stop(b->loop, &st->sync_sent);
+        for (size_t i = 0; i < st->nsync; i++)
+            rm_reply_to_drop(&st->sync[i].to);
+        free(st->sync);
+        bytebuf_free(&st->sync_ids);
         bytebuf_free(&b->send->sched_props);
         bytebuf_free(&b->send->batch_props);
     }

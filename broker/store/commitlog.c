@@ -3,11 +3,12 @@
  *
  * The put path: everything that can be done without the lock (validation,
  * body CRC, record size) is done by the caller; under put_lock we pick the
- * position, assign queue offsets and the store timestamp, and encode each
- * record straight into the mapped segment. max_offset is published once the
- * whole batch is written, so readers and the dispatcher never see a partial
- * record or a partial batch. No I/O happens under the lock in the common
- * case: the next segment was created by store-alloc in advance.
+ * position, assign queue offsets and the store timestamp, encode each
+ * record into the staging buffer and write the batch with pwrite (see
+ * stage_write). max_offset is published once the whole batch is written, so
+ * readers and the dispatcher never see a partial record or a partial batch.
+ * No disk I/O happens under the lock in the common case: the next segment
+ * was created by store-alloc in advance.
  */
 #define _GNU_SOURCE
 #include "commitlog.h"
@@ -24,6 +25,8 @@
 #include "bytes.h"
 #include "log.h"
 #include "util.h"
+
+#define PAGE 4096
 
 int cl_init(commitlog *cl, const char *root, int64_t seg_size, const store_io_hooks *hooks,
             const msg_host *store_host)
@@ -271,33 +274,6 @@ int cl_recover(commitlog *cl, int64_t from, cl_record_cb cb, void *arg, int64_t 
 
 /* ---- store-alloc ---------------------------------------------------------- */
 
-/* Maps the next chunk of the log ahead of the writer so that appends find
- * their pages in place: the page-cache allocation and zeroing happen here,
- * a little at a time, not inside the put lock and not in one burst per
- * segment. alloc_lock held on entry and exit. */
-static void prefault_chunk(commitlog *cl)
-{
-    int64_t pos = MQ_MAX(cl->prefault_pos, cl_max_offset(cl));
-    int64_t target = MQ_MIN(cl->prefault_want, pos + CL_PREFAULT_CHUNK);
-    mapped_file *f = NULL;
-    if (cl->alloc_ready && pos >= cl->alloc_ready->start &&
-        pos < cl->alloc_ready->start + cl->alloc_ready->size) {
-        f = cl->alloc_ready;
-        mf_ref(f);
-    }
-    pthread_mutex_unlock(&cl->alloc_lock);
-    if (!f)
-        f = cl_acquire(cl, pos);
-    if (f) {
-        target = MQ_MIN(target, f->start + f->size);
-        mf_prefault(f, pos - f->start, target - f->start);
-        mf_unref(f);
-    }
-    pthread_mutex_lock(&cl->alloc_lock);
-    /* No file there yet: give up on this window rather than spin. */
-    cl->prefault_pos = f ? target : cl->prefault_want;
-}
-
 static void *alloc_main(void *arg)
 {
     commitlog *cl = arg;
@@ -321,10 +297,6 @@ static void *alloc_main(void *arg)
             pthread_cond_broadcast(&cl->alloc_cond);
             continue;
         }
-        if (cl->prefault_pos < cl->prefault_want) {
-            prefault_chunk(cl);
-            continue;
-        }
         pthread_cond_wait(&cl->alloc_cond, &cl->alloc_lock);
     }
     pthread_mutex_unlock(&cl->alloc_lock);
@@ -337,9 +309,6 @@ int cl_start(commitlog *cl)
     cl->alloc_stop = false;
     if (cl->cur)
         cl->alloc_want = cl->cur->start + cl->seg_size;
-    cl->prefault_pos = cl->write_pos;
-    cl->prefault_want = cl->write_pos + CL_PREFAULT_WINDOW;
-    cl->prefault_next_req = cl->write_pos + CL_PREFAULT_WINDOW / 2;
     pthread_mutex_unlock(&cl->alloc_lock);
     if (pthread_create(&cl->alloc_thread, NULL, alloc_main, cl) != 0)
         return STORE_ERR_IO;
@@ -370,6 +339,8 @@ void cl_destroy(commitlog *cl)
         mf_unref(cl->segs[i]);
     free(cl->segs);
     cl->segs = NULL;
+    free(cl->stage);
+    cl->stage = NULL;
     cl->nsegs = 0;
     size_t it = 0;
     const char *k;
@@ -500,6 +471,43 @@ void cl_queue_remove_topic(commitlog *cl, const char *topic)
     pthread_mutex_unlock(&cl->put_lock);
 }
 
+/* pwrite of len bytes at rel; on a failed or short write (EIO) the rest is
+ * stored through the mapping, as the log was written before; the error
+ * then surfaces at the flush (D9). */
+static void write_at(mapped_file *seg, const uint8_t *src, size_t len, int64_t rel)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = pwrite(seg->fd, src + done, len - done, (off_t)(rel + (int64_t)done));
+        if (w > 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        memcpy(seg->base + rel + (int64_t)done, src + done, len - done);
+        return;
+    }
+}
+
+/* Writes an encoded batch into its segment: the page cache takes the bytes
+ * as Redis's AOF does, a folio at a time as the log grows, with no pages
+ * mapped (and zeroed) ahead of the writer. A write that crosses a page can
+ * be cut at a page boundary by a fatal signal (kill -9), so such a batch is
+ * written in two steps: everything after the first record's TOTALSIZE,
+ * then that size. A torn batch therefore leaves a zero size where it
+ * starts and recovery ends the log there, as it did when records were
+ * stored through the mapping with TOTALSIZE last. put_lock held. */
+static void stage_write(mapped_file *seg, const uint8_t *src, size_t len, int64_t rel)
+{
+    if (((size_t)rel & (PAGE - 1)) + len <= PAGE) {
+        write_at(seg, src, len, rel);
+        return;
+    }
+    write_at(seg, src + 4, len - 4, rel + 4);
+    write_at(seg, src, 4, rel);
+}
+
 store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *items, size_t n,
                         int64_t total, store_put_result *res, int64_t *phys_offsets)
 {
@@ -518,6 +526,13 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
         }
     }
     mapped_file *seg = cl->cur;
+    int64_t start = cl->write_pos;
+    int64_t start_rel = start - seg->start;
+    if (cl->stage_cap < (size_t)total) { /* once, or for a batch larger than any before */
+        free(cl->stage);
+        cl->stage_cap = MQ_MAX((size_t)total, (size_t)CL_STAGE_MIN);
+        cl->stage = xmalloc(cl->stage_cap);
+    }
     int64_t now = now_ms();
     int64_t *slot = NULL;
     const char *slot_topic = NULL;
@@ -544,8 +559,8 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
         if (r.store_timestamp == 0)
             r.store_timestamp = now;
         r.store_host = cl->store_host;
-        int64_t rel = cl->write_pos - seg->start;
-        msg_encode(&r, seg->base + rel, (size_t)(cl->seg_size - rel));
+        size_t at = (size_t)(cl->write_pos - start);
+        msg_encode(&r, cl->stage + at, (size_t)total - at);
         if (i == 0) {
             res->physical_offset = r.physical_offset;
             res->queue_offset = r.queue_offset;
@@ -555,16 +570,10 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
             phys_offsets[i] = r.physical_offset;
         cl->write_pos += items[i].size;
     }
+    stage_write(seg, cl->stage, (size_t)total, start_rel);
     atomic_fetch_add_explicit(&cl->put_msgs, (int64_t)n, memory_order_relaxed);
     atomic_fetch_add_explicit(&cl->put_bytes, total, memory_order_relaxed);
     atomic_store_explicit(&cl->last_store_ts, res->store_timestamp, memory_order_relaxed);
-    if (cl->write_pos >= cl->prefault_next_req) { /* every half window */
-        cl->prefault_next_req = cl->write_pos + CL_PREFAULT_WINDOW / 2;
-        pthread_mutex_lock(&cl->alloc_lock);
-        cl->prefault_want = cl->write_pos + CL_PREFAULT_WINDOW;
-        pthread_cond_broadcast(&cl->alloc_cond);
-        pthread_mutex_unlock(&cl->alloc_lock);
-    }
     /* D1: max_offset is published once, after every record of the batch is
      * encoded (so no reader sees part of a batch); it only grows.
      * seq_cst: pairs with the dispatcher's "sleeping" flag (see dispatch.c). */

@@ -2,18 +2,21 @@
  * commitlog.h - the CommitLog: one append-only log of every message, made of
  * fixed-size mapped segment files named by their start offset.
  *
- * Writers: any thread calling cl_put (serialised by put_lock; the append is
- * a memcpy into the mapped segment, no I/O). The queue-offset table
+ * Writers: any thread calling cl_put (serialised by put_lock; a batch is
+ * encoded into a staging buffer and written into the segment's page cache
+ * with pwrite: a copy, no disk I/O). The queue-offset table
  * ("topic-queueId" -> next queue offset) lives under the same lock.
- * Readers: any thread, through cl_acquire (a referenced segment) for bytes
+ * Readers: any thread, through the segment's mapping (cl_acquire: a
+ * referenced segment) for bytes
  * below max_offset, which is published with a release store after the
  * records are complete; a record below max_offset never changes.
  * The segment array is guarded by segs_lock (read: lookups; write: roll-over
  * by a putter, head removal by the cleaner).
  * store-alloc thread: creates the next segment before the current one fills
- * so that roll-over does not wait on file creation, and maps the pages a
- * little ahead of the writer (CL_PREFAULT_WINDOW) so that appends do not
- * take page faults inside the put lock.
+ * so that roll-over does not wait on file creation. Nothing maps pages ahead
+ * of the writer any more: the dispatcher reads new records with pread, and
+ * the first pull of a page maps it, 16 pages per fault (the kernel's
+ * fault-around).
  *
  * Invariant: after every record at least MSG_BLANK_LEN bytes remain in its
  * segment, so a segment always ends with a record that exactly fills it or
@@ -32,9 +35,9 @@
 #include "message.h"
 #include "store.h"
 
-/* store-alloc maps this far ahead of the writer, this much at a time. */
-#define CL_PREFAULT_WINDOW (16LL << 20)
-#define CL_PREFAULT_CHUNK (1LL << 20)
+/* Initial size of the staging buffer a batch is encoded into (it grows to
+ * the largest batch written). */
+#define CL_STAGE_MIN (1 << 20)
 
 /* Refusal reasons (bit set in commitlog.refuse). */
 #define CL_REFUSE_CLOSED 0x1
@@ -61,6 +64,8 @@ typedef struct commitlog {
     mapped_file *cur;   /* put_lock; NULL while the next segment is pending */
     int64_t write_pos;  /* put_lock */
     strmap queues;      /* put_lock: "topic-qid" -> int64_t * (next offset) */
+    uint8_t *stage;     /* put_lock: a batch is encoded here, then written with pwrite */
+    size_t stage_cap;
     _Atomic int64_t max_offset;
     _Atomic int64_t min_offset;
     _Atomic int64_t put_msgs;
@@ -76,9 +81,6 @@ typedef struct commitlog {
     int64_t alloc_want;        /* start of the segment to prepare, -1 none */
     mapped_file *alloc_ready;
     bool alloc_stop;
-    int64_t prefault_pos;      /* alloc_lock: mapped ahead up to here */
-    int64_t prefault_want;     /* alloc_lock: map ahead up to here */
-    int64_t prefault_next_req; /* put_lock: write position of the next request */
 
     /* Called after each successful put, outside the lock (wakes dispatch). */
     void (*on_append)(void *arg);

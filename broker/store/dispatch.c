@@ -3,7 +3,8 @@
  *
  * A round reads records from pos up to the CommitLog max offset seen at its
  * start (at most ROUND_MAX records, so arrival notifications are not held
- * back by a long backlog) and hands each to every sink; then every sink ends
+ * back by a long backlog; with pread into d->buf, not through the mapping)
+ * and hands each to every sink; then every sink ends
  * its round and the round's end is published as the dispatched offset.
  * With the built-in sinks (index first, ConsumeQueue second): ConsumeQueue
  * entries become visible as they are written, the round's index batch (with
@@ -14,8 +15,10 @@
 #include "dispatch.h"
 
 #include <assert.h>
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "bytes.h"
 #include "index.h"
@@ -23,6 +26,8 @@
 #include "util.h"
 
 #define ROUND_MAX 512
+#define DISPATCH_READ (1 << 20)        /* bytes read per pread (at least one record) */
+#define DISPATCH_MAX_RECORD (64 << 20) /* a larger TOTALSIZE is damage: not buffered */
 
 int dispatcher_init(dispatcher *d, commitlog *cl, int64_t from)
 {
@@ -272,6 +277,34 @@ store_sink cq_sink_as_sink(cq_sink *x)
     return (store_sink){"consumequeue", x, cq_on_record, cq_on_round_end};
 }
 
+/* Reads [pos, pos + want) of seg (clamped to its end) into d->buf, growing
+ * it to hold at least `need` bytes. Returns the bytes read (0 on error). The
+ * dispatcher reads the log with pread, not through the mapping: on this
+ * project's VM installing a page-table entry costs several microseconds, and
+ * the kernel copies from pages the writer's pwrite just filled. */
+static size_t fill(dispatcher *d, mapped_file *seg, int64_t pos, size_t want, size_t need)
+{
+    if (d->buf_cap < need || !d->buf) {
+        free(d->buf);
+        d->buf_cap = MQ_MAX(need, (size_t)DISPATCH_READ);
+        d->buf = xmalloc(d->buf_cap);
+    }
+    want = MQ_MIN(want, d->buf_cap);
+    want = (size_t)MQ_MIN((int64_t)want, seg->start + seg->size - pos);
+    size_t got = 0;
+    while (got < want) {
+        ssize_t r = pread(seg->fd, d->buf + got, want - got, (off_t)(pos - seg->start + (int64_t)got));
+        if (r > 0) {
+            got += (size_t)r;
+            continue;
+        }
+        if (r < 0 && errno == EINTR)
+            continue;
+        break; /* EIO, or a file shorter than its segment: the caller stops the round */
+    }
+    return got;
+}
+
 /* One round; returns true if it made progress. */
 static bool dispatch_round(dispatcher *d)
 {
@@ -281,11 +314,14 @@ static bool dispatch_round(dispatcher *d)
         return false;
     bool log_errors = !d->fail_logged;
     mapped_file *seg = NULL;
+    int64_t buf_at = 0;  /* CommitLog offset of d->buf[0] */
+    size_t buf_len = 0;  /* valid bytes in d->buf */
     int n = 0;
     while (d->pos < end && n < ROUND_MAX) {
         if (!seg || d->pos >= seg->start + seg->size) {
             if (seg)
                 mf_unref(seg);
+            buf_len = 0;
             seg = cl_acquire(cl, d->pos);
             if (!seg) {
                 int64_t min = cl_min_offset(cl);
@@ -301,14 +337,40 @@ static bool dispatch_round(dispatcher *d)
                 break;
             }
         }
-        int64_t rel = d->pos - seg->start;
-        const uint8_t *p = seg->base + rel;
+        /* The record's header, then the whole record, must be in the buffer:
+         * at most two reads (the second once the header gave the size). */
+        int64_t avail = 0;
+        bool readable = false;
+        for (int tries = 0; tries < 3; tries++) {
+            avail = buf_at + (int64_t)buf_len - d->pos;
+            uint32_t need = 0;
+            if (buf_len && d->pos >= buf_at && avail >= MSG_BLANK_LEN) {
+                const uint8_t *h = d->buf + (d->pos - buf_at);
+                need = be32_load(h + 4) == MSG_MAGIC_BLANK ? MSG_BLANK_LEN : be32_load(h);
+                if (avail >= (int64_t)need || need > DISPATCH_MAX_RECORD) {
+                    readable = true; /* whole, or damaged: msg_decode says which */
+                    break;
+                }
+            }
+            size_t want = (size_t)MQ_MIN(end - d->pos, (int64_t)DISPATCH_READ);
+            want = MQ_MAX(want, (size_t)need);
+            buf_at = d->pos;
+            buf_len = fill(d, seg, d->pos, want, want);
+        }
+        if (!readable) {
+            if (log_errors)
+                log_error("cannot read the CommitLog at offset %lld (%s); dispatch stopped",
+                          (long long)d->pos, buf_len ? "short read" : strerror(errno));
+            d->failed = true;
+            break;
+        }
+        const uint8_t *p = d->buf + (d->pos - buf_at);
         if (be32_load(p + 4) == MSG_MAGIC_BLANK) {
             d->pos = seg->start + seg->size;
             continue;
         }
         msg_record r;
-        int rc = msg_decode(p, (size_t)(seg->size - rel), false, &r);
+        int rc = msg_decode(p, (size_t)avail, false, &r);
         if (rc != MSG_OK || r.physical_offset != d->pos) {
             if (log_errors)
                 log_error("unreadable record at CommitLog offset %lld (%s); dispatch stopped",
@@ -408,6 +470,8 @@ void dispatcher_stop(dispatcher *d)
 
 void dispatcher_destroy(dispatcher *d)
 {
+    free(d->buf);
+    d->buf = NULL;
     pthread_mutex_destroy(&d->mu);
     pthread_cond_destroy(&d->cond);
 }

@@ -51,6 +51,8 @@ typedef struct dispatcher {
     _Atomic int64_t last_store_ts;
     bool failed;                 /* last round hit an error; retried every second */
     bool fail_logged;
+    uint8_t *buf;                /* the round's records, read with pread (not the mapping) */
+    size_t buf_cap;
 
     /* Append-only: a slot is filled, then nsinks is published (release), so
      * a sink may be added while the thread runs. */

@@ -156,10 +156,15 @@ static bool want_periodic_flush(flusher *f, int64_t dirty, int64_t now)
     return false;
 }
 
-/* One flush round up to target; mu held on entry and exit. */
-static void flush_round(flusher *f, int64_t target)
+/* One flush round up to target; mu held on entry and exit. Returns 0 or the
+ * flush error. Two threads may flush at once (store-flush and a caller of
+ * flusher_flush_now): each msyncs from the durable offset it saw, and the
+ * durable offset takes the larger end only (D2). */
+static int flush_round(flusher *f, int64_t target)
 {
     int64_t from = atomic_load(&f->flushed);
+    if (target <= from)
+        return 0;
     int64_t msgs = atomic_load(&f->cl->put_msgs);
     pthread_mutex_unlock(&f->mu);
     int64_t t0 = mono_us();
@@ -170,13 +175,17 @@ static void flush_round(flusher *f, int64_t target)
     if (rc == 0) {
         /* D2: flushed <= written, and it only grows. */
         assert(target <= cl_max_offset(f->cl) && target >= from);
-        atomic_store_explicit(&f->flushed, target, memory_order_release);
-        atomic_fetch_add(&f->fsync_count, 1);
-        atomic_fetch_add(&f->fsync_msgs, msgs - f->flushed_msgs_mark);
-        f->flushed_msgs_mark = msgs;
+        if (target > atomic_load(&f->flushed)) {
+            atomic_store_explicit(&f->flushed, target, memory_order_release);
+            atomic_fetch_add(&f->fsync_count, 1);
+            if (msgs > f->flushed_msgs_mark) {
+                atomic_fetch_add(&f->fsync_msgs, msgs - f->flushed_msgs_mark);
+                f->flushed_msgs_mark = msgs;
+            }
+        }
         if (us > atomic_load(&f->max_us))
             atomic_store(&f->max_us, us);
-        take_satisfied(f, target, &d);
+        take_satisfied(f, atomic_load(&f->flushed), &d);
         pthread_mutex_unlock(&f->mu);
         done_run(f, &d, STORE_PUT_OK);
     } else {
@@ -191,6 +200,7 @@ static void flush_round(flusher *f, int64_t target)
         done_run(f, &d, STORE_PUT_FLUSH_DISK_TIMEOUT);
     }
     pthread_mutex_lock(&f->mu);
+    return rc;
 }
 
 static void *flush_main(void *arg)
@@ -326,6 +336,24 @@ void flusher_destroy(flusher *f)
     pthread_mutex_destroy(&f->mu);
     pthread_cond_destroy(&f->cond);
     pthread_cond_destroy(&f->wd_cond);
+}
+
+int flusher_flush_now(flusher *f, int64_t end)
+{
+    if (end <= flusher_flushed(f))
+        return 0;
+    if (end > cl_max_offset(f->cl))
+        return STORE_ERR_INVALID;
+    if (atomic_load(&f->io_error))
+        return STORE_ERR_IO;
+    pthread_mutex_lock(&f->mu);
+    /* Everything written now: one msync covers every put so far (group
+     * commit), whoever asked for it. */
+    int rc = flush_round(f, cl_max_offset(f->cl));
+    pthread_mutex_unlock(&f->mu);
+    if (rc < 0 || atomic_load(&f->io_error))
+        return STORE_ERR_IO;
+    return 0;
 }
 
 int flusher_wait(flusher *f, int64_t end, store_flush_cb cb, void *arg)

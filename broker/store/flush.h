@@ -5,7 +5,10 @@
  * SYNC_FLUSH group commit (waiters register "durable up to X"; one msync
  * serves every waiter up to the written end at that moment).
  *
- * Threads: store-flush owns the flushing and completes satisfied waiters;
+ * Threads: store-flush flushes for registered waiters and the periodic
+ * flush; a caller of flusher_flush_now (the broker's event loop, at the end
+ * of a loop turn) flushes on its own thread, and whoever flushes completes
+ * the waiters its flush covers;
  * store-flushwd (watchdog) fails waiters whose deadline passed even while a
  * flush is stuck in the kernel. The waiter list (sorted by end offset) is
  * guarded by one mutex; whoever unlinks a waiter runs its callback, so each
@@ -70,6 +73,9 @@ int flusher_start(flusher *f);
 void flusher_stop(flusher *f);
 void flusher_destroy(flusher *f);
 
+/* See store_flush_now: msyncs everything written, on the calling thread,
+ * if end is not durable yet, and completes the waiters it covers. */
+int flusher_flush_now(flusher *f, int64_t end);
 /* See store_wait_flushed. */
 int flusher_wait(flusher *f, int64_t end, store_flush_cb cb, void *arg);
 /* Blocking variant; returns STORE_PUT_OK or STORE_PUT_FLUSH_DISK_TIMEOUT. */

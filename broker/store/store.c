@@ -500,6 +500,11 @@ int store_wait_flushed(store *s, int64_t end_offset, store_flush_cb cb, void *ar
     return flusher_wait(&s->fl, end_offset, cb, arg);
 }
 
+int store_flush_now(store *s, int64_t end_offset)
+{
+    return flusher_flush_now(&s->fl, end_offset);
+}
+
 store_put_status store_wait_flushed_blocking(store *s, int64_t end_offset)
 {
     return flusher_wait_blocking(&s->fl, end_offset);

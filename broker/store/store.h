@@ -218,11 +218,23 @@ typedef void (*store_flush_cb)(void *arg, store_put_status status);
 
 /* Registers cb to run once the CommitLog is durable up to end_offset
  * (physical_offset + wrote_bytes of a put). Non-blocking. cb runs exactly
- * once, on the store-flush or store-flushwd thread. Returns 0 when
+ * once, on the store-flush or store-flushwd thread (or the thread of a
+ * store_flush_now whose flush covers it). Returns 0 when
  * registered, 1 when end_offset is already durable (cb is NOT called), or a
  * negative code (cb not called). Works under both flush types: under
  * ASYNC_FLUSH a registration triggers a flush at once. */
 int store_wait_flushed(store *s, int64_t end_offset, store_flush_cb cb, void *arg);
+
+/* Group commit on the caller's thread: if end_offset is not durable yet,
+ * msyncs everything written so far (one msync for every put before the
+ * call, whoever made it) and completes the registered waiters it covers.
+ * Returns 0 when end_offset is durable, STORE_ERR_IO after a flush error
+ * (the store then refuses writes until restart), STORE_ERR_INVALID if
+ * end_offset is past the written end. Blocks for the msync and has no
+ * timeout: the broker calls it at the end of an event-loop turn for every
+ * SYNC_FLUSH send of the turn, as Redis's appendfsync always does, trading
+ * a loop stalled by a stuck disk for two thread hand-offs per send. */
+int store_flush_now(store *s, int64_t end_offset);
 
 /* Blocks until the CommitLog is durable up to end_offset or the sync flush
  * timeout passes. Returns STORE_PUT_OK or STORE_PUT_FLUSH_DISK_TIMEOUT. For
@@ -265,7 +277,7 @@ void store_set_arrival_listener(store *s, store_arrival_cb cb, void *arg);
  * thread in store_open, for the built-in sinks).
  *  on_record(arg, r): one record, in CommitLog order; r->physical_offset is
  *    its offset, r->total_size its length, the pointers in r are into the
- *    mapped log and valid during the call only. Returns 0, or < 0 to stop
+ *    dispatcher's read buffer and valid during the call only. Returns 0, or < 0 to stop
  *    the round (the dispatcher retries from this record a second later and
  *    the record is handed to every sink again, so it must be idempotent).
  *    Must not block on anything but its own I/O (puts wait for nobody, but

@@ -132,6 +132,55 @@ TEST(StoreFlush, ConcurrentSyncWritersShareFsyncs)
     store_close(s);
 }
 
+// The broker's loop-side group commit: store_flush_now msyncs everything
+// written on the caller's thread, with one flush for every put before it,
+// completes registered waiters it covers, and reports a failed flush.
+TEST(StoreFlush, FlushNowIsOneGroupCommitOnTheCallersThread)
+{
+    TempDir d;
+    Gate g;
+    store_config c = sync_config(d.path, &g);
+    c.flush_interval_commit_log = 600000; // no periodic flush to race with the counts
+    c.flush_commit_log_thorough_interval = -1;
+    store *s = open_store(c);
+    store_put_result last{};
+    for (int i = 0; i < 50; i++)
+        last = put(s, Msg("N", i % 4, "m" + std::to_string(i)));
+    Waits w; // a waiter registered by another path (send-back, schedule...)
+    ASSERT_EQ(store_wait_flushed(s, last.physical_offset + last.wrote_bytes, Waits::cb, &w), 0);
+    ASSERT_TRUE(wait_until([&] { return w.ok.load() == 1; })); // store-flush served it
+    store_stats before;
+    store_get_stats(s, &before);
+    for (int i = 0; i < 100; i++)
+        last = put(s, Msg("N", i % 4, "n" + std::to_string(i)));
+    int64_t end = last.physical_offset + last.wrote_bytes;
+    EXPECT_LT(store_flushed_offset(s), end);
+    EXPECT_EQ(store_flush_now(s, end), 0);
+    EXPECT_EQ(store_flushed_offset(s), end);
+    store_stats after;
+    store_get_stats(s, &after);
+    EXPECT_EQ(after.fsync_count - before.fsync_count, 1);
+    EXPECT_EQ(after.fsync_msgs - before.fsync_msgs, 100);
+    // Durable already: no flush at all. Past the written end: refused.
+    EXPECT_EQ(store_flush_now(s, end), 0);
+    EXPECT_EQ(store_flush_now(s, end + 1), STORE_ERR_INVALID);
+    store_get_stats(s, &before);
+    EXPECT_EQ(before.fsync_count, after.fsync_count);
+    // A flush that fails: error, writes refused, waiters failed.
+    store_put_result r = put(s, Msg("N", 0, "fails"));
+    store_put_result r2 = put(s, Msg("N", 0, "fails too"));
+    g.fail_errno = EIO;
+    ASSERT_EQ(store_wait_flushed(s, r.physical_offset + r.wrote_bytes, Waits::cb, &w), 0);
+    int rc = store_flush_now(s, r2.physical_offset + r2.wrote_bytes);
+    EXPECT_EQ(rc, STORE_ERR_IO);
+    ASSERT_TRUE(wait_until([&] { return w.timeout.load() == 1; }));
+    Msg m("N", 0, "refused");
+    msg_record rec = m.rec();
+    store_put_result res;
+    EXPECT_EQ(store_put(s, &rec, &res), -STORE_PUT_IO_ERROR);
+    store_close(s);
+}
+
 TEST(StoreFlush, SlowDiskGivesFlushDiskTimeout)
 {
     TempDir d;
