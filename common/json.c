@@ -93,18 +93,26 @@ void json_object_end(json_writer *w) { close_container(w, true); }
 void json_array_begin(json_writer *w) { open_container(w, false); }
 void json_array_end(json_writer *w) { close_container(w, false); }
 
-void json_key_n(json_writer *w, const char *key, size_t n)
+/* Before a key: position checks and separator. */
+static bool before_key(json_writer *w)
 {
     if (w->error)
-        return;
+        return false;
     if (w->depth == 0 || !w->is_object[w->depth - 1] || w->after_key) {
         w->error = true;
-        return;
+        return false;
     }
     if (w->has_items[w->depth - 1])
         bytebuf_append(w->out, ",", 1);
     w->has_items[w->depth - 1] = true;
     newline_indent(w);
+    return true;
+}
+
+void json_key_n(json_writer *w, const char *key, size_t n)
+{
+    if (!before_key(w))
+        return;
     json_escape(w->out, key ? key : "", key ? n : 0);
     bytebuf_append(w->out, w->pretty ? ": " : ":", w->pretty ? 2 : 1);
     w->after_key = true;
@@ -277,7 +285,7 @@ static void base64(json_writer *w, const uint8_t *p, size_t n)
     bytebuf_append(w->out, "\"", 1);
 }
 
-static size_t elem_size(ProtobufCType t)
+size_t json_pb_elem_size(ProtobufCType t)
 {
     switch (t) {
     case PROTOBUF_C_TYPE_INT64:
@@ -375,7 +383,7 @@ static bool field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescr
     if (f->label == PROTOBUF_C_LABEL_REQUIRED)
         return true;
     /* proto3 without presence: present when not zero */
-    size_t sz = f->type == PROTOBUF_C_TYPE_BYTES ? 0 : elem_size(f->type);
+    size_t sz = f->type == PROTOBUF_C_TYPE_BYTES ? 0 : json_pb_elem_size(f->type);
     if (f->type == PROTOBUF_C_TYPE_BYTES)
         return ((const ProtobufCBinaryData *)member)->len != 0;
     static const char zero[16];
@@ -383,7 +391,7 @@ static bool field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescr
 }
 
 /* Map entries are generated as repeated XxxEntry{key = 1, value = 2}. */
-static bool is_map_entry(const ProtobufCMessageDescriptor *d)
+bool json_pb_map_entry(const ProtobufCMessageDescriptor *d)
 {
     size_t n = strlen(d->short_name);
     return n > 5 && !strcmp(d->short_name + n - 5, "Entry") && d->n_fields == 2 &&
@@ -392,11 +400,31 @@ static bool is_map_entry(const ProtobufCMessageDescriptor *d)
 }
 
 /* RocketMQ writes a Java Set as an array: a "...Set" message with one repeated field. */
-static bool is_set_wrapper(const ProtobufCMessageDescriptor *d)
+bool json_pb_set_wrapper(const ProtobufCMessageDescriptor *d)
 {
     size_t n = strlen(d->short_name);
     return n > 3 && !strcmp(d->short_name + n - 3, "Set") && d->n_fields == 1 &&
            d->fields[0].label == PROTOBUF_C_LABEL_REPEATED;
+}
+
+bool json_pb_keyed_entry(const ProtobufCMessageDescriptor *d)
+{
+    return d->n_fields == 2 && d->fields[0].type == PROTOBUF_C_TYPE_MESSAGE &&
+           !strcmp(d->fields[0].name, "mq") && d->fields[1].label != PROTOBUF_C_LABEL_REPEATED;
+}
+
+/* fastjson's key for a Map<MessageQueue, V>: the key object itself. */
+static void write_object_key(json_writer *w, const ProtobufCMessage *key)
+{
+    if (!before_key(w))
+        return;
+    w->after_key = true; /* lets the key object open where a value would */
+    if (key)
+        json_message(w, key);
+    else
+        json_null(w);
+    bytebuf_append(w->out, w->pretty ? ": " : ":", w->pretty ? 2 : 1);
+    w->after_key = true;
 }
 
 static void write_map_key(json_writer *w, const ProtobufCFieldDescriptor *kf, const void *p)
@@ -436,8 +464,23 @@ static void write_repeated(json_writer *w, const ProtobufCMessage *msg, const Pr
     const char *base = (const char *)msg;
     size_t n = *(const size_t *)(base + f->quantifier_offset);
     const char *arr = *(const char *const *)(base + f->offset);
-    size_t sz = elem_size(f->type);
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor)) {
+    size_t sz = json_pb_elem_size(f->type);
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && w->fastjson && json_pb_keyed_entry(f->descriptor)) {
+        const ProtobufCMessageDescriptor *ed = f->descriptor;
+        json_object_begin(w);
+        for (size_t i = 0; i < n; i++) {
+            const ProtobufCMessage *e = ((const ProtobufCMessage *const *)arr)[i];
+            const char *eb = (const char *)e;
+            write_object_key(w, *(const ProtobufCMessage *const *)(eb + ed->fields[0].offset));
+            if (field_present(e, &ed->fields[1]))
+                write_value(w, &ed->fields[1], eb + ed->fields[1].offset);
+            else
+                json_null(w);
+        }
+        json_object_end(w);
+        return;
+    }
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && json_pb_map_entry(f->descriptor)) {
         const ProtobufCMessageDescriptor *ed = f->descriptor;
         json_object_begin(w);
         for (size_t i = 0; i < n; i++) {
@@ -463,7 +506,7 @@ static void write_repeated(json_writer *w, const ProtobufCMessage *msg, const Pr
 void json_message(json_writer *w, const ProtobufCMessage *msg)
 {
     const ProtobufCMessageDescriptor *d = msg->descriptor;
-    if (is_set_wrapper(d)) {
+    if (json_pb_set_wrapper(d)) {
         write_repeated(w, msg, &d->fields[0]);
         return;
     }
