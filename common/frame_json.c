@@ -24,7 +24,9 @@
  *   strict parse fails, bare object keys ({0:"addr"}) are quoted and objects
  *   used as keys (Map<MessageQueue, V>) become strings holding their JSON,
  *   then the text is parsed again. Map entries accept both a JSON object and
- *   a list of {key, value} objects; Set wrappers accept an array. Written with
+ *   a list of {key, value} objects; a list of messages also accepts an object
+ *   whose values are the messages (a Java map, e.g. subscriptionTable); Set
+ *   wrappers accept an array. Written with
  *   json.c's writer in its fastjson mode (Map<MessageQueue, V> keys as
  *   objects, as Java's decoders expect).
  *
@@ -41,22 +43,10 @@
 #include <string.h>
 #include <strings.h>
 
-/* jansson and json.c's writer both name a function json_string and one
- * json_null; this file calls neither of jansson's, so they are declared
- * under other names here and json.h's keep theirs. */
-#define json_string jansson_string_unused_
-#define json_null jansson_null_unused_
 #include <jansson.h>
-#undef json_string
-#undef json_null
 
 #include "json.h"
 #include "protocol.h"
-
-/* RocketMQ LanguageCode names, by their binary value. */
-static const char *const lang_names[] = {"JAVA", "CPP",  "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
-                                         "OTHER", "HTTP", "GO",    "PHP",    "OMS",    "RUST"};
-enum { N_LANG = sizeof lang_names / sizeof lang_names[0] };
 
 /* SendMessageRequestHeaderV2: key 'a' + i is v2_fields[i]. */
 static const char *const v2_fields[] = {
@@ -145,7 +135,7 @@ static void sval_describe(const sval *v, char *buf, size_t n)
 }
 
 /* A string as a NUL-terminated copy in buf, trimmed; false if too long. */
-static bool str_copy(const sval *v, char *buf, size_t cap)
+static bool sval_cstr(const sval *v, char *buf, size_t cap)
 {
     const char *s = v->s;
     size_t n = v->n;
@@ -164,7 +154,7 @@ static bool str_copy(const sval *v, char *buf, size_t cap)
 static bool str_number(const sval *v, bool integer, long long *i, double *d)
 {
     char buf[64], *end;
-    if (!str_copy(v, buf, sizeof buf))
+    if (!sval_cstr(v, buf, sizeof buf))
         return false;
     errno = 0;
     if (integer)
@@ -202,7 +192,7 @@ static bool sval_bool(const sval *v, bool *out)
         *out = v->i != 0;
         return true;
     case SV_STR:
-        if (!str_copy(v, buf, sizeof buf))
+        if (!sval_cstr(v, buf, sizeof buf))
             return false;
         if (!strcasecmp(buf, "true") || !strcmp(buf, "1"))
             *out = true;
@@ -292,8 +282,14 @@ static int set_scalar(arena *a, const ProtobufCFieldDescriptor *f, void *slot, c
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
     case PROTOBUF_C_TYPE_SFIXED32:
-        if ((ok = sval_int(v, &i) && i >= INT32_MIN && i <= INT32_MAX))
+        if ((ok = sval_int(v, &i) && i >= INT32_MIN && i <= INT32_MAX)) {
             *(int32_t *)slot = (int32_t)i;
+        } else if (v->kind == SV_STR && !strcmp(f->name, "language")) { /* a LanguageCode name */
+            char name[32];
+            int32_t code = sval_cstr(v, name, sizeof name) ? rm_language_code(name) : -1;
+            *(int32_t *)slot = code >= 0 ? code : RM_LANGUAGE_OTHER;
+            ok = true;
+        }
         break;
     case PROTOBUF_C_TYPE_UINT32:
     case PROTOBUF_C_TYPE_FIXED32:
@@ -326,7 +322,7 @@ static int set_scalar(arena *a, const ProtobufCFieldDescriptor *f, void *slot, c
     case PROTOBUF_C_TYPE_ENUM: {
         const ProtobufCEnumDescriptor *ed = f->descriptor;
         char name[128];
-        if (v->kind == SV_STR && str_copy(v, name, sizeof name)) {
+        if (v->kind == SV_STR && sval_cstr(v, name, sizeof name)) {
             const ProtobufCEnumValue *ev = protobuf_c_enum_descriptor_get_value_by_name(ed, name);
             if (ev) {
                 *(int *)slot = ev->value;
@@ -561,6 +557,17 @@ static int decode_repeated(arena *a, ProtobufCMessage *m, const ProtobufCFieldDe
             if (decode_entry(a, ed, key, val, &((ProtobufCMessage **)arr)[i++], err, errlen))
                 return -1;
         }
+    } else if (ed && json_is_object(v)) {
+        /* a Java map whose values are the messages (subscriptionTable) */
+        n = json_object_size(v);
+        arr = arena_alloc(a, n ? n * sz : 1);
+        size_t i = 0;
+        const char *key;
+        json_t *val;
+        json_object_foreach(v, key, val) {
+            if (decode_message(a, ed, val, &((ProtobufCMessage **)arr)[i++], err, errlen))
+                return -1;
+        }
     } else if (json_is_array(v)) {
         n = json_array_size(v);
         arr = arena_alloc(a, n ? n * sz : 1);
@@ -756,10 +763,8 @@ int frame_json_header_decode(const uint8_t *data, size_t len, arena *a, Mq__Remo
     }
     json_t *lang = json_object_get(root, "language");
     if (json_is_string(lang)) {
-        h->language = RM_LANGUAGE_OTHER;
-        for (int i = 0; i < N_LANG; i++)
-            if (!strcmp(json_string_value(lang), lang_names[i]))
-                h->language = i;
+        int32_t code = rm_language_code(json_string_value(lang));
+        h->language = code >= 0 ? code : RM_LANGUAGE_OTHER;
         h->has_language = 1;
     } else if (!header_int(root, "language", &h->language, &present)) {
         snprintf(err, errlen, "JSON header: \"language\" is neither a name nor a number");
@@ -893,8 +898,8 @@ int frame_json_header_encode(const Mq__RemotingHeader *h, bytebuf *out, char *er
     json_writer_init(&w, out, false);
     json_object_begin(&w);
     json_kv_int(&w, "code", h->code);
-    json_kv_string(&w, "language",
-                   h->language >= 0 && h->language < N_LANG ? lang_names[h->language] : "OTHER");
+    const char *lang = rm_language_name(h->language);
+    json_kv_string(&w, "language", lang ? lang : "OTHER");
     json_kv_int(&w, "version", h->version);
     json_kv_int(&w, "opaque", h->opaque);
     json_kv_int(&w, "flag", h->flag);

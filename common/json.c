@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "protocol.h"
+
 /* ---- writer ---- */
 
 void json_writer_init(json_writer *w, bytebuf *out, bool pretty)
@@ -210,7 +212,7 @@ void json_string_n(json_writer *w, const char *s, size_t n)
         json_escape(w->out, s, n);
 }
 
-void json_string(json_writer *w, const char *s) { json_string_n(w, s, s ? strlen(s) : 0); }
+void json_str(json_writer *w, const char *s) { json_string_n(w, s, s ? strlen(s) : 0); }
 
 void json_int(json_writer *w, int64_t v)
 {
@@ -240,7 +242,7 @@ void json_bool(json_writer *w, bool v)
         bytebuf_append_str(w->out, v ? "true" : "false");
 }
 
-void json_null(json_writer *w)
+void json_nil(json_writer *w)
 {
     if (before_value(w))
         bytebuf_append(w->out, "null", 4);
@@ -249,7 +251,7 @@ void json_null(json_writer *w)
 void json_kv_string(json_writer *w, const char *key, const char *s)
 {
     json_key(w, key);
-    json_string(w, s);
+    json_str(w, s);
 }
 
 void json_kv_int(json_writer *w, const char *key, int64_t v)
@@ -313,6 +315,11 @@ size_t json_pb_elem_size(ProtobufCType t)
 /* Writes the scalar, string, bytes or message at p as a value. */
 static void write_value(json_writer *w, const ProtobufCFieldDescriptor *f, const void *p)
 {
+    if (w->fastjson && f->type == PROTOBUF_C_TYPE_INT32 && !strcmp(f->name, "language") &&
+        rm_language_name(*(const int32_t *)p)) { /* Java's LanguageCode enum: its name */
+        json_str(w, rm_language_name(*(const int32_t *)p));
+        return;
+    }
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
@@ -346,13 +353,13 @@ static void write_value(json_writer *w, const ProtobufCFieldDescriptor *f, const
         const ProtobufCEnumValue *ev =
             protobuf_c_enum_descriptor_get_value((const ProtobufCEnumDescriptor *)f->descriptor, v);
         if (ev)
-            json_string(w, ev->name);
+            json_str(w, ev->name);
         else
             json_int(w, v);
         break;
     }
     case PROTOBUF_C_TYPE_STRING:
-        json_string(w, *(char *const *)p);
+        json_str(w, *(char *const *)p);
         break;
     case PROTOBUF_C_TYPE_BYTES: {
         const ProtobufCBinaryData *b = p;
@@ -364,7 +371,7 @@ static void write_value(json_writer *w, const ProtobufCFieldDescriptor *f, const
         if (m)
             json_message(w, m);
         else
-            json_null(w);
+            json_nil(w);
         break;
     }
     }
@@ -413,6 +420,19 @@ bool json_pb_keyed_entry(const ProtobufCMessageDescriptor *d)
            !strcmp(d->fields[0].name, "mq") && d->fields[1].label != PROTOBUF_C_LABEL_REPEATED;
 }
 
+/* A list of messages that RocketMQ keeps as a map keyed by the message's
+ * first (string) field, e.g. ConsumerConnection.subscriptionTable
+ * (Map<topic, SubscriptionData>): a repeated message field named "...Table"
+ * that is not an entry list. */
+static bool is_keyed_list(const ProtobufCFieldDescriptor *f)
+{
+    const ProtobufCMessageDescriptor *d = f->descriptor;
+    size_t n = strlen(f->name);
+    return n > 5 && !strcmp(f->name + n - 5, "Table") && !json_pb_map_entry(d) && !json_pb_keyed_entry(d) &&
+           d->n_fields > 0 && d->fields[0].type == PROTOBUF_C_TYPE_STRING &&
+           d->fields[0].label != PROTOBUF_C_LABEL_REPEATED;
+}
+
 /* fastjson's key for a Map<MessageQueue, V>: the key object itself. */
 static void write_object_key(json_writer *w, const ProtobufCMessage *key)
 {
@@ -422,7 +442,7 @@ static void write_object_key(json_writer *w, const ProtobufCMessage *key)
     if (key)
         json_message(w, key);
     else
-        json_null(w);
+        json_nil(w);
     bytebuf_append(w->out, w->pretty ? ": " : ":", w->pretty ? 2 : 1);
     w->after_key = true;
 }
@@ -475,7 +495,19 @@ static void write_repeated(json_writer *w, const ProtobufCMessage *msg, const Pr
             if (field_present(e, &ed->fields[1]))
                 write_value(w, &ed->fields[1], eb + ed->fields[1].offset);
             else
-                json_null(w);
+                json_nil(w);
+        }
+        json_object_end(w);
+        return;
+    }
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && w->fastjson && is_keyed_list(f)) {
+        const ProtobufCFieldDescriptor *kf = &((const ProtobufCMessageDescriptor *)f->descriptor)->fields[0];
+        json_object_begin(w);
+        for (size_t i = 0; i < n; i++) {
+            const ProtobufCMessage *e = ((const ProtobufCMessage *const *)arr)[i];
+            const char *k = *(const char *const *)((const char *)e + kf->offset);
+            json_key(w, k ? k : "");
+            json_message(w, e);
         }
         json_object_end(w);
         return;
@@ -490,7 +522,7 @@ static void write_repeated(json_writer *w, const ProtobufCMessage *msg, const Pr
             if (field_present(e, &ed->fields[1]))
                 write_value(w, &ed->fields[1], eb + ed->fields[1].offset);
             else if (ed->fields[1].type == PROTOBUF_C_TYPE_MESSAGE)
-                json_null(w);
+                json_nil(w);
             else
                 write_value(w, &ed->fields[1], eb + ed->fields[1].offset);
         }

@@ -27,9 +27,18 @@
  *   RocketMQ's fastjson writes a Map<MessageQueue, V>, an object whose keys
  *   are the MessageQueue objects themselves ({{"topic":..}:v}). That is not
  *   valid JSON, but it is what Java RocketMQ tools parse; only the wire codec
- *   (frame_json.c) sets the flag.
+ *   (frame_json.c) sets the flag. In that mode a repeated message field named
+ *   "...Table" that RocketMQ keeps as a map keyed by the message's first
+ *   field (ConsumerConnection.subscriptionTable: topic -> SubscriptionData)
+ *   is written as that map, and an int32 field named "language" (a
+ *   Connection's LanguageCode) as its name ("JAVA").
  *
  * No global state: any thread, one writer per thread.
+ *
+ * Names: jansson (which parses JSON, common/frame_json.c) exports
+ * json_string and json_null, so the writer's string and null values are
+ * json_str and json_nil; two functions of one name would bind jansson's own
+ * internal calls to ours.
  */
 #ifndef MQ_JSON_H
 #define MQ_JSON_H
@@ -72,13 +81,13 @@ void json_array_end(json_writer *w);
 void json_key(json_writer *w, const char *key);
 void json_key_n(json_writer *w, const char *key, size_t n);
 
-void json_string(json_writer *w, const char *s); /* NULL writes null */
+void json_str(json_writer *w, const char *s); /* NULL writes null */
 void json_string_n(json_writer *w, const char *s, size_t n);
 void json_int(json_writer *w, int64_t v);
 void json_uint(json_writer *w, uint64_t v);
 void json_double(json_writer *w, double v);
 void json_bool(json_writer *w, bool v);
-void json_null(json_writer *w);
+void json_nil(json_writer *w);
 
 /* Key and value in one call. */
 void json_kv_string(json_writer *w, const char *key, const char *s);

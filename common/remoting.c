@@ -1029,16 +1029,24 @@ int rm_request(rm_conn *c, Mq__RemotingHeader *h, const void *body, size_t body_
     return RM_OK;
 }
 
+/* A control body of a request on c, in the encoding requests on c use. */
+static int encode_request_body(rm_conn *c, const ProtobufCMessage *body, bytebuf *b)
+{
+    char err[128];
+    bytebuf_init(b);
+    if (body && frame_body_encode(request_type(c), body, b, err, sizeof err) != 0) {
+        bytebuf_free(b);
+        return RM_EENCODE;
+    }
+    return RM_OK;
+}
+
 int rm_request_msg(rm_conn *c, Mq__RemotingHeader *h, const ProtobufCMessage *body,
                    int timeout_ms, rm_response_fn cb, void *arg)
 {
     bytebuf b;
-    bytebuf_init(&b);
-    char err[128];
-    if (body && frame_body_encode(request_type(c), body, &b, err, sizeof err) != 0) {
-        bytebuf_free(&b);
+    if (encode_request_body(c, body, &b) != RM_OK)
         return RM_EENCODE;
-    }
     int rc = rm_request(c, h, b.data, b.len, timeout_ms, cb, arg);
     bytebuf_free(&b);
     return rc;
@@ -1050,6 +1058,16 @@ int rm_oneway(rm_conn *c, Mq__RemotingHeader *h, const void *body, size_t body_l
         return RM_ECLOSED;
     prepare_request(c, h, RM_FLAG_ONEWAY);
     return queue_frame(c, request_type(c), h, body, body_len, NULL, 0, NULL, NULL);
+}
+
+int rm_oneway_msg(rm_conn *c, Mq__RemotingHeader *h, const ProtobufCMessage *body)
+{
+    bytebuf b;
+    if (encode_request_body(c, body, &b) != RM_OK)
+        return RM_EENCODE;
+    int rc = rm_oneway(c, h, b.data, b.len);
+    bytebuf_free(&b);
+    return rc;
 }
 
 ProtobufCMessage *rm_body_decode(rm_conn *c, const rm_cmd *cmd,

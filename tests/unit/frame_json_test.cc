@@ -47,6 +47,20 @@ json_t *parse(const std::string &s) {
 
 std::string str(const bytebuf &b) { return std::string((const char *)b.data, b.len); }
 
+// json.c's writer and jansson share a binary: jansson's own functions must
+// stay jansson's (json_pack builds strings and nulls with json_string and
+// json_null, which the writer once also defined).
+TEST(FrameJson, JanssonKeepsItsOwnSymbols) {
+    json_t *j = json_pack("{s:s,s:n}", "a", "b", "c");
+    ASSERT_NE(nullptr, j);
+    EXPECT_STREQ("b", json_string_value(json_object_get(j, "a")));
+    EXPECT_TRUE(json_is_null(json_object_get(j, "c")));
+    json_t *s = json_string("x");
+    EXPECT_STREQ("x", json_string_value(s));
+    json_decref(s);
+    json_decref(j);
+}
+
 TEST(FrameJson, PullRequestFromAliOnsWithNumbersAndBooleans) {
     Arena ar;
     // As ali-ons sends it: numbers where Java sends strings, flag 0, no remark.
@@ -455,6 +469,49 @@ TEST(FrameJsonBody, MessageQueueKeyedMapsAsFastjsonWritesThem) {
     bytebuf_free(&out);
 }
 
+TEST(FrameJsonBody, SubscriptionTableIsAMapKeyedByTopic) {
+    // ConsumerConnection.subscriptionTable is Java's Map<topic, SubscriptionData>.
+    Mq__SubscriptionData sd1 = MQ__SUBSCRIPTION_DATA__INIT, sd2 = MQ__SUBSCRIPTION_DATA__INIT;
+    sd1.topic = (char *)"T1";
+    sd1.substring = (char *)"*";
+    sd2.topic = (char *)"%RETRY%G";
+    sd2.substring = (char *)"*";
+    Mq__SubscriptionData *sds[] = {&sd1, &sd2};
+    Mq__ConsumerConnection cc = MQ__CONSUMER_CONNECTION__INIT;
+    cc.n_subscriptiontable = 2;
+    cc.subscriptiontable = sds;
+    cc.consumetype = (char *)"CONSUME_PASSIVELY";
+    Mq__Connection conn = MQ__CONNECTION__INIT;
+    conn.clientid = (char *)"c1";
+    conn.language = 9;
+    conn.has_language = 1;
+    Mq__Connection *conns[] = {&conn};
+    cc.n_connectionset = 1;
+    cc.connectionset = conns;
+    bytebuf out;
+    bytebuf_init(&out);
+    char err[128];
+    ASSERT_EQ(0, frame_body_encode(RM_SERIALIZE_JSON, &cc.base, &out, err, sizeof err));
+    json_t *j = parse(str(out));
+    json_t *st = json_object_get(j, "subscriptionTable");
+    ASSERT_TRUE(json_is_object(st)) << str(out);
+    // Connection.language is Java's LanguageCode enum: its name.
+    EXPECT_STREQ("GO", json_string_value(json_object_get(json_array_get(json_object_get(j, "connectionSet"), 0),
+                                                          "language")));
+    EXPECT_STREQ("*", json_string_value(json_object_get(json_object_get(st, "%RETRY%G"), "subString")));
+    EXPECT_TRUE(json_is_array(json_object_get(j, "connectionSet")));
+    json_decref(j);
+    Arena ar;
+    std::string e;
+    auto *back = (Mq__ConsumerConnection *)decode_body(&ar.a, &mq__consumer_connection__descriptor, str(out), &e);
+    ASSERT_NE(nullptr, back) << e;
+    ASSERT_EQ(2u, back->n_subscriptiontable);
+    ASSERT_EQ(1u, back->n_connectionset);
+    EXPECT_EQ(9, back->connectionset[0]->language);
+    EXPECT_STREQ("T1", back->subscriptiontable[0]->topic);
+    bytebuf_free(&out);
+}
+
 TEST(FrameJsonBody, ClientBodiesDecode) {
     Arena ar;
     std::string e;
@@ -518,8 +575,10 @@ TEST(FrameJsonBody, BadBodiesNameTheProblem) {
     std::string e;
     EXPECT_EQ(nullptr, decode_body(&ar.a, &mq__heartbeat_data__descriptor, R"({"clientID":)", &e));
     EXPECT_NE(std::string::npos, e.find("undecodable HeartbeatData JSON body")) << e;
+    EXPECT_EQ(nullptr, decode_body(&ar.a, &mq__heartbeat_data__descriptor, R"({"consumerDataSet":"G"})", &e));
+    EXPECT_NE(std::string::npos, e.find("HeartbeatData.consumerDataSet: expected a list, got \"G\"")) << e;
     EXPECT_EQ(nullptr, decode_body(&ar.a, &mq__heartbeat_data__descriptor, R"({"consumerDataSet":{"a":1}})", &e));
-    EXPECT_NE(std::string::npos, e.find("HeartbeatData.consumerDataSet: expected a list")) << e;
+    EXPECT_NE(std::string::npos, e.find("ConsumerData: expected an object, got 1")) << e;
     EXPECT_EQ(nullptr, decode_body(&ar.a, &mq__topic_route_data__descriptor,
                                    R"({"queueDatas":[{"brokerName":"b","perm":"rw"}]})", &e));
     EXPECT_NE(std::string::npos, e.find("QueueData.perm: expected a 32-bit integer, got \"rw\"")) << e;
@@ -578,6 +637,78 @@ TEST(FrameJsonBench, DecodeCostPerHeader) {
         EXPECT_LT(ns, 100000.0);
         bytebuf_free(&pb);
     }
+}
+
+// Writing a route body: json.c's writer (what frame_json.c uses) against
+// building the same document as a jansson tree and dumping it (what
+// replacing the writer with jansson would cost).
+TEST(FrameJsonBench, RouteBodyEncodeWriterVsJansson) {
+    Mq__QueueData qd = MQ__QUEUE_DATA__INIT;
+    qd.brokername = (char *)"broker-a";
+    qd.readqueuenums = qd.writequeuenums = 8;
+    qd.has_readqueuenums = qd.has_writequeuenums = 1;
+    qd.perm = 6;
+    qd.has_perm = 1;
+    Mq__QueueData *qds[] = {&qd, &qd};
+    Mq__BrokerData__BrokerAddrsEntry e0 = MQ__BROKER_DATA__BROKER_ADDRS_ENTRY__INIT;
+    e0.value = (char *)"10.0.0.1:10911";
+    Mq__BrokerData__BrokerAddrsEntry *es[] = {&e0};
+    Mq__BrokerData bd = MQ__BROKER_DATA__INIT;
+    bd.cluster = (char *)"DefaultCluster";
+    bd.brokername = (char *)"broker-a";
+    bd.n_brokeraddrs = 1;
+    bd.brokeraddrs = es;
+    Mq__BrokerData *bds[] = {&bd, &bd};
+    Mq__TopicRouteData rd = MQ__TOPIC_ROUTE_DATA__INIT;
+    rd.n_queuedatas = 2;
+    rd.queuedatas = qds;
+    rd.n_brokerdatas = 2;
+    rd.brokerdatas = bds;
+    const int n = 100000;
+    bytebuf out;
+    bytebuf_init(&out);
+    char err[64];
+    auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; i++) {
+        bytebuf_clear(&out);
+        ASSERT_EQ(0, frame_body_encode(RM_SERIALIZE_JSON, &rd.base, &out, err, sizeof err));
+    }
+    double writer_ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t0).count() / n;
+    size_t writer_len = out.len;
+    size_t tree_len = 0;
+    auto t1 = std::chrono::steady_clock::now();
+    for (int i = 0; i < n; i++) {
+        json_t *root = json_object();
+        json_t *qa = json_array(), *ba = json_array();
+        for (size_t k = 0; k < rd.n_queuedatas; k++) {
+            const Mq__QueueData *q = rd.queuedatas[k];
+            json_array_append_new(qa, json_pack("{s:s,s:i,s:i,s:i}", "brokerName", q->brokername, "readQueueNums",
+                                                q->readqueuenums, "writeQueueNums", q->writequeuenums, "perm",
+                                                q->perm));
+        }
+        for (size_t k = 0; k < rd.n_brokerdatas; k++) {
+            const Mq__BrokerData *b = rd.brokerdatas[k];
+            json_t *addrs = json_object();
+            for (size_t x = 0; x < b->n_brokeraddrs; x++) {
+                char key[24];
+                snprintf(key, sizeof key, "%lld", (long long)b->brokeraddrs[x]->key);
+                json_object_set_new(addrs, key, json_string(b->brokeraddrs[x]->value));
+            }
+            json_array_append_new(ba, json_pack("{s:s,s:s,s:o}", "cluster", b->cluster, "brokerName", b->brokername,
+                                                "brokerAddrs", addrs));
+        }
+        json_object_set_new(root, "queueDatas", qa);
+        json_object_set_new(root, "brokerDatas", ba);
+        char *text = json_dumps(root, JSON_COMPACT);
+        tree_len = strlen(text);
+        free(text);
+        json_decref(root);
+    }
+    double tree_ns = std::chrono::duration<double, std::nano>(std::chrono::steady_clock::now() - t1).count() / n;
+    printf("[bench] route body encode (%zu bytes): json.c writer %.0f ns/op; jansson tree + dump (%zu bytes) %.0f ns/op\n",
+           writer_len, writer_ns, tree_len, tree_ns);
+    EXPECT_GT(writer_len, 100u);
+    bytebuf_free(&out);
 }
 
 } // namespace
