@@ -269,10 +269,10 @@ static const char *type_word(ProtobufCType t)
     }
 }
 
-/* Stores v into slot, a value of field f's type. where names the field for
- * the error. */
+/* Stores v into slot, a value of field f's type. The error names the field
+ * as "<owner><sep><name>" (formatted only on error: this is the hot path). */
 static int set_scalar(arena *a, const ProtobufCFieldDescriptor *f, void *slot, const sval *v,
-                      const char *where, char *err, size_t errlen)
+                      const char *owner, const char *sep, const char *name, char *err, size_t errlen)
 {
     long long i;
     bool b;
@@ -353,7 +353,7 @@ static int set_scalar(arena *a, const ProtobufCFieldDescriptor *f, void *slot, c
     if (!ok) {
         char got[64];
         sval_describe(v, got, sizeof got);
-        snprintf(err, errlen, "%s: expected %s, got %s", where, type_word(f->type), got);
+        snprintf(err, errlen, "%s%s%s: expected %s, got %s", owner, sep, name, type_word(f->type), got);
         return -1;
     }
     return 0;
@@ -502,10 +502,8 @@ static int decode_value(arena *a, const ProtobufCFieldDescriptor *f, void *slot,
 {
     if (f->type == PROTOBUF_C_TYPE_MESSAGE)
         return decode_message(a, f->descriptor, v, (ProtobufCMessage **)slot, err, errlen);
-    char where[160];
-    snprintf(where, sizeof where, "%s.%s", owner, f->name);
     sval sv = sval_json(v);
-    return set_scalar(a, f, slot, &sv, where, err, errlen);
+    return set_scalar(a, f, slot, &sv, owner, ".", f->name, err, errlen);
 }
 
 /* A map entry or keyed entry from one member of a JSON object. */
@@ -524,10 +522,8 @@ static int decode_entry(arena *a, const ProtobufCMessageDescriptor *ed, const ch
         if (rc)
             return -1;
     } else {
-        char where[160];
-        snprintf(where, sizeof where, "%s key", ed->short_name);
         sval sk = sval_str(key, strlen(key));
-        if (set_scalar(a, kf, base + kf->offset, &sk, where, err, errlen))
+        if (set_scalar(a, kf, base + kf->offset, &sk, ed->short_name, " ", "key", err, errlen))
             return -1;
     }
     mark_present(e, kf);
@@ -694,9 +690,7 @@ static int ext_set(arena *a, const Mq__RemotingHeader *h, ProtobufCMessage *m, c
     if (!f || f->label == PROTOBUF_C_LABEL_REPEATED || f->type == PROTOBUF_C_TYPE_MESSAGE ||
         v->kind == SV_NULL)
         return 0;
-    char where[128];
-    snprintf(where, sizeof where, "extFields.%s", key);
-    if (set_scalar(a, f, (char *)m + f->offset, v, where, err, errlen))
+    if (set_scalar(a, f, (char *)m + f->offset, v, "extFields", ".", key, err, errlen))
         return -1;
     mark_present(m, f);
     return 0;
