@@ -32,7 +32,10 @@ struct Answer {
     json_t *hdr = nullptr;
     std::string body;
     uint8_t type = 255;
-    ~Answer() { json_decref(hdr); }
+    ~Answer() {
+        json_decref(hdr);
+        json_decref(body_json);
+    }
     Answer() = default;
     Answer(const Answer &) = delete;
     int code() const { return (int)json_integer_value(json_object_get(hdr, "code")); }
