@@ -543,25 +543,19 @@ static int decode_repeated(arena *a, ProtobufCMessage *m, const ProtobufCFieldDe
     const ProtobufCMessageDescriptor *ed = f->type == PROTOBUF_C_TYPE_MESSAGE ? f->descriptor : NULL;
     size_t n, sz = json_pb_elem_size(f->type);
     void *arr;
-    if (ed && json_is_object(v) && (json_pb_map_entry(ed) || json_pb_keyed_entry(ed))) {
+    if (ed && json_is_object(v)) {
+        /* A JSON map: one entry per member for a map or keyed-entry list;
+         * otherwise a Java map whose values are the messages (subscriptionTable). */
+        bool entries = json_pb_map_entry(ed) || json_pb_keyed_entry(ed);
         n = json_object_size(v);
         arr = arena_alloc(a, n ? n * sz : 1);
         size_t i = 0;
         const char *key;
         json_t *val;
         json_object_foreach(v, key, val) {
-            if (decode_entry(a, ed, key, val, &((ProtobufCMessage **)arr)[i++], err, errlen))
-                return -1;
-        }
-    } else if (ed && json_is_object(v)) {
-        /* a Java map whose values are the messages (subscriptionTable) */
-        n = json_object_size(v);
-        arr = arena_alloc(a, n ? n * sz : 1);
-        size_t i = 0;
-        const char *key;
-        json_t *val;
-        json_object_foreach(v, key, val) {
-            if (decode_message(a, ed, val, &((ProtobufCMessage **)arr)[i++], err, errlen))
+            ProtobufCMessage **slot = &((ProtobufCMessage **)arr)[i++];
+            if (entries ? decode_entry(a, ed, key, val, slot, err, errlen)
+                        : decode_message(a, ed, val, slot, err, errlen))
                 return -1;
         }
     } else if (json_is_array(v)) {
