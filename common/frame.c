@@ -1,16 +1,17 @@
 /*
  * frame.c - framing plus the table of header/body codecs per serialize type.
  *
- * Only type 2 has a codec today. RocketMQ's JSON (type 0) and binary (type 1)
- * headers are refused with a message naming the type; adding one means adding
- * a row to `codecs` (decode JSON extFields into the typed oneof member that
- * rm_code_lookup() names for the code; the descriptors carry RocketMQ's field
- * names), nothing else.
+ * Type 2 (protobuf) is ours and lives here; RocketMQ's JSON (type 0) and
+ * binary (type 1) headers are in frame_json.c and map extFields onto the
+ * same typed oneof members. Control bodies of types 0 and 1 are RocketMQ's
+ * JSON (a type-1 request still carries JSON bodies in RocketMQ). A type
+ * outside the table is refused with a message naming it.
  */
 #include "frame.h"
 
 #include <stdio.h>
 
+#include "frame_json.h"
 #include "protocol.h"
 
 typedef struct header_codec {
@@ -67,8 +68,10 @@ static ProtobufCMessage *pb_body_decode(const ProtobufCMessageDescriptor *desc, 
 }
 
 static const header_codec codecs[] = {
-    [RM_SERIALIZE_JSON] = {"JSON", NULL, NULL, NULL, NULL},
-    [RM_SERIALIZE_ROCKETMQ] = {"ROCKETMQ", NULL, NULL, NULL, NULL},
+    [RM_SERIALIZE_JSON] = {"JSON", frame_json_header_decode, frame_json_header_encode,
+                           frame_json_body_encode, frame_json_body_decode},
+    [RM_SERIALIZE_ROCKETMQ] = {"ROCKETMQ", frame_rmq_header_decode, frame_rmq_header_encode,
+                               frame_json_body_encode, frame_json_body_decode},
     [RM_SERIALIZE_PROTOBUF] = {"PROTOBUF", pb_header_decode, pb_header_encode, pb_body_encode,
                                pb_body_decode},
 };

@@ -9,9 +9,9 @@
  * Handlers never see the wire encoding: every header decodes into an
  * mq.RemotingHeader (typed custom header in its oneof) and every control body
  * into its protobuf message, whatever the serialize type. A header codec is a
- * row in a table indexed by serialize type; type 2 (protobuf) is ours. A JSON
- * codec for RocketMQ's type 0 slots in as another row without touching the
- * handlers. Types without a codec are refused with a clear error.
+ * row in a table indexed by serialize type: type 2 (protobuf) is ours, types
+ * 0 (RocketMQ JSON) and 1 (RocketMQ binary) are RocketMQ's (frame_json.c).
+ * Types without a codec are refused with a clear error.
  */
 #ifndef MQ_FRAME_H
 #define MQ_FRAME_H

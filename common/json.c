@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "protocol.h"
+
 /* ---- writer ---- */
 
 void json_writer_init(json_writer *w, bytebuf *out, bool pretty)
@@ -93,18 +95,26 @@ void json_object_end(json_writer *w) { close_container(w, true); }
 void json_array_begin(json_writer *w) { open_container(w, false); }
 void json_array_end(json_writer *w) { close_container(w, false); }
 
-void json_key_n(json_writer *w, const char *key, size_t n)
+/* Before a key: position checks and separator. */
+static bool before_key(json_writer *w)
 {
     if (w->error)
-        return;
+        return false;
     if (w->depth == 0 || !w->is_object[w->depth - 1] || w->after_key) {
         w->error = true;
-        return;
+        return false;
     }
     if (w->has_items[w->depth - 1])
         bytebuf_append(w->out, ",", 1);
     w->has_items[w->depth - 1] = true;
     newline_indent(w);
+    return true;
+}
+
+void json_key_n(json_writer *w, const char *key, size_t n)
+{
+    if (!before_key(w))
+        return;
     json_escape(w->out, key ? key : "", key ? n : 0);
     bytebuf_append(w->out, w->pretty ? ": " : ":", w->pretty ? 2 : 1);
     w->after_key = true;
@@ -202,7 +212,7 @@ void json_string_n(json_writer *w, const char *s, size_t n)
         json_escape(w->out, s, n);
 }
 
-void json_string(json_writer *w, const char *s) { json_string_n(w, s, s ? strlen(s) : 0); }
+void json_str(json_writer *w, const char *s) { json_string_n(w, s, s ? strlen(s) : 0); }
 
 void json_int(json_writer *w, int64_t v)
 {
@@ -232,7 +242,7 @@ void json_bool(json_writer *w, bool v)
         bytebuf_append_str(w->out, v ? "true" : "false");
 }
 
-void json_null(json_writer *w)
+void json_nil(json_writer *w)
 {
     if (before_value(w))
         bytebuf_append(w->out, "null", 4);
@@ -241,7 +251,7 @@ void json_null(json_writer *w)
 void json_kv_string(json_writer *w, const char *key, const char *s)
 {
     json_key(w, key);
-    json_string(w, s);
+    json_str(w, s);
 }
 
 void json_kv_int(json_writer *w, const char *key, int64_t v)
@@ -277,7 +287,7 @@ static void base64(json_writer *w, const uint8_t *p, size_t n)
     bytebuf_append(w->out, "\"", 1);
 }
 
-static size_t elem_size(ProtobufCType t)
+size_t json_pb_elem_size(ProtobufCType t)
 {
     switch (t) {
     case PROTOBUF_C_TYPE_INT64:
@@ -305,6 +315,11 @@ static size_t elem_size(ProtobufCType t)
 /* Writes the scalar, string, bytes or message at p as a value. */
 static void write_value(json_writer *w, const ProtobufCFieldDescriptor *f, const void *p)
 {
+    if (w->fastjson && f->type == PROTOBUF_C_TYPE_INT32 && !strcmp(f->name, "language") &&
+        rm_language_name(*(const int32_t *)p)) { /* Java's LanguageCode enum: its name */
+        json_str(w, rm_language_name(*(const int32_t *)p));
+        return;
+    }
     switch (f->type) {
     case PROTOBUF_C_TYPE_INT32:
     case PROTOBUF_C_TYPE_SINT32:
@@ -338,13 +353,13 @@ static void write_value(json_writer *w, const ProtobufCFieldDescriptor *f, const
         const ProtobufCEnumValue *ev =
             protobuf_c_enum_descriptor_get_value((const ProtobufCEnumDescriptor *)f->descriptor, v);
         if (ev)
-            json_string(w, ev->name);
+            json_str(w, ev->name);
         else
             json_int(w, v);
         break;
     }
     case PROTOBUF_C_TYPE_STRING:
-        json_string(w, *(char *const *)p);
+        json_str(w, *(char *const *)p);
         break;
     case PROTOBUF_C_TYPE_BYTES: {
         const ProtobufCBinaryData *b = p;
@@ -356,7 +371,7 @@ static void write_value(json_writer *w, const ProtobufCFieldDescriptor *f, const
         if (m)
             json_message(w, m);
         else
-            json_null(w);
+            json_nil(w);
         break;
     }
     }
@@ -375,7 +390,7 @@ static bool field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescr
     if (f->label == PROTOBUF_C_LABEL_REQUIRED)
         return true;
     /* proto3 without presence: present when not zero */
-    size_t sz = f->type == PROTOBUF_C_TYPE_BYTES ? 0 : elem_size(f->type);
+    size_t sz = f->type == PROTOBUF_C_TYPE_BYTES ? 0 : json_pb_elem_size(f->type);
     if (f->type == PROTOBUF_C_TYPE_BYTES)
         return ((const ProtobufCBinaryData *)member)->len != 0;
     static const char zero[16];
@@ -383,7 +398,7 @@ static bool field_present(const ProtobufCMessage *msg, const ProtobufCFieldDescr
 }
 
 /* Map entries are generated as repeated XxxEntry{key = 1, value = 2}. */
-static bool is_map_entry(const ProtobufCMessageDescriptor *d)
+bool json_pb_map_entry(const ProtobufCMessageDescriptor *d)
 {
     size_t n = strlen(d->short_name);
     return n > 5 && !strcmp(d->short_name + n - 5, "Entry") && d->n_fields == 2 &&
@@ -392,11 +407,44 @@ static bool is_map_entry(const ProtobufCMessageDescriptor *d)
 }
 
 /* RocketMQ writes a Java Set as an array: a "...Set" message with one repeated field. */
-static bool is_set_wrapper(const ProtobufCMessageDescriptor *d)
+bool json_pb_set_wrapper(const ProtobufCMessageDescriptor *d)
 {
     size_t n = strlen(d->short_name);
     return n > 3 && !strcmp(d->short_name + n - 3, "Set") && d->n_fields == 1 &&
            d->fields[0].label == PROTOBUF_C_LABEL_REPEATED;
+}
+
+bool json_pb_keyed_entry(const ProtobufCMessageDescriptor *d)
+{
+    return d->n_fields == 2 && d->fields[0].type == PROTOBUF_C_TYPE_MESSAGE &&
+           !strcmp(d->fields[0].name, "mq") && d->fields[1].label != PROTOBUF_C_LABEL_REPEATED;
+}
+
+/* A list of messages that RocketMQ keeps as a map keyed by the message's
+ * first (string) field, e.g. ConsumerConnection.subscriptionTable
+ * (Map<topic, SubscriptionData>): a repeated message field named "...Table"
+ * that is not an entry list. */
+static bool is_keyed_list(const ProtobufCFieldDescriptor *f)
+{
+    const ProtobufCMessageDescriptor *d = f->descriptor;
+    size_t n = strlen(f->name);
+    return n > 5 && !strcmp(f->name + n - 5, "Table") && !json_pb_map_entry(d) && !json_pb_keyed_entry(d) &&
+           d->n_fields > 0 && d->fields[0].type == PROTOBUF_C_TYPE_STRING &&
+           d->fields[0].label != PROTOBUF_C_LABEL_REPEATED;
+}
+
+/* fastjson's key for a Map<MessageQueue, V>: the key object itself. */
+static void write_object_key(json_writer *w, const ProtobufCMessage *key)
+{
+    if (!before_key(w))
+        return;
+    w->after_key = true; /* lets the key object open where a value would */
+    if (key)
+        json_message(w, key);
+    else
+        json_nil(w);
+    bytebuf_append(w->out, w->pretty ? ": " : ":", w->pretty ? 2 : 1);
+    w->after_key = true;
 }
 
 static void write_map_key(json_writer *w, const ProtobufCFieldDescriptor *kf, const void *p)
@@ -436,8 +484,35 @@ static void write_repeated(json_writer *w, const ProtobufCMessage *msg, const Pr
     const char *base = (const char *)msg;
     size_t n = *(const size_t *)(base + f->quantifier_offset);
     const char *arr = *(const char *const *)(base + f->offset);
-    size_t sz = elem_size(f->type);
-    if (f->type == PROTOBUF_C_TYPE_MESSAGE && is_map_entry(f->descriptor)) {
+    size_t sz = json_pb_elem_size(f->type);
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && w->fastjson && json_pb_keyed_entry(f->descriptor)) {
+        const ProtobufCMessageDescriptor *ed = f->descriptor;
+        json_object_begin(w);
+        for (size_t i = 0; i < n; i++) {
+            const ProtobufCMessage *e = ((const ProtobufCMessage *const *)arr)[i];
+            const char *eb = (const char *)e;
+            write_object_key(w, *(const ProtobufCMessage *const *)(eb + ed->fields[0].offset));
+            if (field_present(e, &ed->fields[1]))
+                write_value(w, &ed->fields[1], eb + ed->fields[1].offset);
+            else
+                json_nil(w);
+        }
+        json_object_end(w);
+        return;
+    }
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && w->fastjson && is_keyed_list(f)) {
+        const ProtobufCFieldDescriptor *kf = &((const ProtobufCMessageDescriptor *)f->descriptor)->fields[0];
+        json_object_begin(w);
+        for (size_t i = 0; i < n; i++) {
+            const ProtobufCMessage *e = ((const ProtobufCMessage *const *)arr)[i];
+            const char *k = *(const char *const *)((const char *)e + kf->offset);
+            json_key(w, k ? k : "");
+            json_message(w, e);
+        }
+        json_object_end(w);
+        return;
+    }
+    if (f->type == PROTOBUF_C_TYPE_MESSAGE && json_pb_map_entry(f->descriptor)) {
         const ProtobufCMessageDescriptor *ed = f->descriptor;
         json_object_begin(w);
         for (size_t i = 0; i < n; i++) {
@@ -447,7 +522,7 @@ static void write_repeated(json_writer *w, const ProtobufCMessage *msg, const Pr
             if (field_present(e, &ed->fields[1]))
                 write_value(w, &ed->fields[1], eb + ed->fields[1].offset);
             else if (ed->fields[1].type == PROTOBUF_C_TYPE_MESSAGE)
-                json_null(w);
+                json_nil(w);
             else
                 write_value(w, &ed->fields[1], eb + ed->fields[1].offset);
         }
@@ -463,7 +538,7 @@ static void write_repeated(json_writer *w, const ProtobufCMessage *msg, const Pr
 void json_message(json_writer *w, const ProtobufCMessage *msg)
 {
     const ProtobufCMessageDescriptor *d = msg->descriptor;
-    if (is_set_wrapper(d)) {
+    if (json_pb_set_wrapper(d)) {
         write_repeated(w, msg, &d->fields[0]);
         return;
     }

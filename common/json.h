@@ -21,8 +21,24 @@
  *   and that has one repeated field (BrokerNameSet) becomes a JSON array, as
  *   RocketMQ writes a Java Set; int64 values are JSON numbers; enums are
  *   their names; bytes are base64; NaN and infinities are null.
+ *   A list of entries keyed by a message ({mq, value}: QueueOffsetEntry,
+ *   TopicOffsetEntry, MessageQueueOffset) is a JSON array of such objects,
+ *   unless the writer's `fastjson` flag is set: then it is written the way
+ *   RocketMQ's fastjson writes a Map<MessageQueue, V>, an object whose keys
+ *   are the MessageQueue objects themselves ({{"topic":..}:v}). That is not
+ *   valid JSON, but it is what Java RocketMQ tools parse; only the wire codec
+ *   (frame_json.c) sets the flag. In that mode a repeated message field named
+ *   "...Table" that RocketMQ keeps as a map keyed by the message's first
+ *   field (ConsumerConnection.subscriptionTable: topic -> SubscriptionData)
+ *   is written as that map, and an int32 field named "language" (a
+ *   Connection's LanguageCode) as its name ("JAVA").
  *
  * No global state: any thread, one writer per thread.
+ *
+ * Names: jansson (which parses JSON, common/frame_json.c) exports
+ * json_string and json_null, so the writer's string and null values are
+ * json_str and json_nil; two functions of one name would bind jansson's own
+ * internal calls to ours.
  */
 #ifndef MQ_JSON_H
 #define MQ_JSON_H
@@ -49,6 +65,7 @@ typedef struct json_writer {
     bool is_object[JSON_MAX_DEPTH];         /* per level: object (true) or array */
     bool has_items[JSON_MAX_DEPTH];         /* per level: something written already */
     bool after_key;                         /* a key was written, its value is due */
+    bool fastjson;                          /* RocketMQ wire form: see "Protobuf renderer" */
 } json_writer;
 
 /* Starts a document appended to out (out keeps its earlier bytes). */
@@ -64,13 +81,13 @@ void json_array_end(json_writer *w);
 void json_key(json_writer *w, const char *key);
 void json_key_n(json_writer *w, const char *key, size_t n);
 
-void json_string(json_writer *w, const char *s); /* NULL writes null */
+void json_str(json_writer *w, const char *s); /* NULL writes null */
 void json_string_n(json_writer *w, const char *s, size_t n);
 void json_int(json_writer *w, int64_t v);
 void json_uint(json_writer *w, uint64_t v);
 void json_double(json_writer *w, double v);
 void json_bool(json_writer *w, bool v);
-void json_null(json_writer *w);
+void json_nil(json_writer *w);
 
 /* Key and value in one call. */
 void json_kv_string(json_writer *w, const char *key, const char *s);
@@ -79,6 +96,16 @@ void json_kv_bool(json_writer *w, const char *key, bool v);
 
 /* Appends s (n bytes) to out as a quoted, escaped JSON string. */
 void json_escape(bytebuf *out, const char *s, size_t n);
+
+/* Descriptor shapes the renderer (and frame_json.c's reader) treat specially. */
+/* A generated map entry XxxEntry{key = 1, value = 2}. */
+bool json_pb_map_entry(const ProtobufCMessageDescriptor *d);
+/* A "...Set" message with one repeated field: a JSON array (a Java Set). */
+bool json_pb_set_wrapper(const ProtobufCMessageDescriptor *d);
+/* An entry {mq: MessageQueue, value}: one row of a Java Map<MessageQueue, V>. */
+bool json_pb_keyed_entry(const ProtobufCMessageDescriptor *d);
+/* Bytes one element of a repeated field of this type takes in its array. */
+size_t json_pb_elem_size(ProtobufCType t);
 
 /* Writes msg as a JSON object at the writer's position (a value). */
 void json_message(json_writer *w, const ProtobufCMessage *msg);

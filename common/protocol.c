@@ -9,6 +9,7 @@
 #include "protocol.h"
 
 #include <stddef.h>
+#include <string.h>
 
 #define EXT_(ext) MQ__REMOTING_HEADER__EXT_##ext
 #define CODE_ROW_(name, num, req, resp) {RC_##name, #name, EXT_(req), EXT_(resp)},
@@ -17,6 +18,25 @@ static const rm_code_info code_table[] = {RM_REQUEST_CODES(CODE_ROW_)};
 
 #undef CODE_ROW_
 #undef EXT_
+
+/* RocketMQ LanguageCode, by value. */
+static const char *const language_names[] = {"JAVA", "CPP", "DOTNET", "PYTHON", "DELPHI", "ERLANG", "RUBY",
+                                             "OTHER", "HTTP", "GO",  "PHP",    "OMS",    "RUST"};
+
+const char *rm_language_name(int32_t language)
+{
+    if (language < 0 || (size_t)language >= sizeof language_names / sizeof language_names[0])
+        return NULL;
+    return language_names[language];
+}
+
+int32_t rm_language_code(const char *name)
+{
+    for (size_t i = 0; i < sizeof language_names / sizeof language_names[0]; i++)
+        if (!strcmp(language_names[i], name))
+            return (int32_t)i;
+    return -1;
+}
 
 const rm_code_info *rm_code_lookup(int32_t code)
 {

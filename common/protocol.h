@@ -41,6 +41,12 @@ enum {
     RM_LANGUAGE_OURS = RM_LANGUAGE_CPP, /* native C/C++ clients report CPP */
 };
 
+/* LanguageCode name of a value ("JAVA" for 0), or NULL if unknown; RocketMQ's
+ * JSON writes the name. */
+const char *rm_language_name(int32_t language);
+/* Value of a LanguageCode name, or -1 if unknown. */
+int32_t rm_language_code(const char *name);
+
 /* MQVersion ordinal we report (V4_9_8). */
 enum { RM_VERSION_OURS = 409 };
 
@@ -75,6 +81,9 @@ enum { RM_VERSION_OURS = 409 };
     X(UNLOCK_BATCH_MQ, 42, _NOT_SET, _NOT_SET) \
     X(GET_ALL_CONSUMER_OFFSET, 43, _NOT_SET, _NOT_SET) \
     X(GET_ALL_DELAY_OFFSET, 45, _NOT_SET, _NOT_SET) \
+    X(PUT_KV_CONFIG, 100, KV_CONFIG, _NOT_SET) \
+    X(GET_KV_CONFIG, 101, KV_CONFIG, GET_KV_CONFIG_RESPONSE) \
+    X(DELETE_KV_CONFIG, 102, KV_CONFIG, _NOT_SET) \
     X(REGISTER_BROKER, 103, REGISTER_BROKER, REGISTER_BROKER_RESPONSE) \
     X(UNREGISTER_BROKER, 104, UNREGISTER_BROKER, _NOT_SET) \
     X(GET_ROUTEINFO_BY_TOPIC, 105, TOPIC, _NOT_SET) \
@@ -90,6 +99,7 @@ enum { RM_VERSION_OURS = 409 };
     X(GET_CONSUME_STATS, 208, GET_CONSUME_STATS, _NOT_SET) \
     X(DELETE_TOPIC_IN_BROKER, 215, TOPIC, _NOT_SET) \
     X(DELETE_TOPIC_IN_NAMESRV, 216, DELETE_TOPIC_FROM_NAMESRV, _NOT_SET) \
+    X(GET_KVLIST_BY_NAMESPACE, 219, KV_CONFIG, _NOT_SET) \
     X(RESET_CONSUMER_CLIENT_OFFSET, 220, RESET_OFFSET, _NOT_SET) \
     X(INVOKE_BROKER_TO_RESET_OFFSET, 222, RESET_OFFSET, _NOT_SET) \
     X(GET_TOPICS_BY_CLUSTER, 224, GET_TOPICS_BY_CLUSTER, _NOT_SET) \
@@ -106,11 +116,7 @@ enum { RM_VERSION_OURS = 409 };
 /* Codes we name but neither serve nor decode yet: not in the protocol
  * table, so they are answered REQUEST_CODE_NOT_SUPPORTED. */
 #define RM_REQUEST_CODES_UNTABLED(X) \
-    X(QUERY_BROKER_OFFSET, 13) \
-    X(PUT_KV_CONFIG, 100) \
-    X(GET_KV_CONFIG, 101) \
-    X(DELETE_KV_CONFIG, 102) \
-    X(GET_KVLIST_BY_NAMESPACE, 219)
+    X(QUERY_BROKER_OFFSET, 13)
 
 #define RM_REQUEST_ENUM_(name, num, req, resp) RC_##name = num,
 #define RM_UNTABLED_ENUM_(name, num) RC_##name = num,

@@ -133,7 +133,15 @@ struct rm_conn {
     rm_close_fn on_close;
     char close_why[160];    /* why close_for closed it ("connect failed: ...") */
     void *on_close_arg;
+    uint8_t peer_type;      /* serialize type of the peer's last request + 1 (0: none yet) */
 };
+
+/* Requests we send go out in the encoding the peer itself speaks (a RocketMQ
+ * client only reads JSON), ours until it has sent a request. */
+static uint8_t request_type(const rm_conn *c)
+{
+    return c->peer_type ? (uint8_t)(c->peer_type - 1) : RM_SERIALIZE_PROTOBUF;
+}
 
 struct rm_server {
     struct ev_loop *loop;
@@ -685,8 +693,9 @@ static void handle_request(rm_conn *c, const rm_cmd *cmd)
         h->ext_case != info->request_ext) {
         const ProtobufCFieldDescriptor *fd = protobuf_c_message_descriptor_get_field(
             &mq__remoting_header__descriptor, (unsigned)info->request_ext);
-        rm_reply_status(c, cmd, RS_SYSTEM_ERROR, "%s (%d) request lacks its %s header", info->name,
-                        h->code, fd ? ((const ProtobufCMessageDescriptor *)fd->descriptor)->short_name : "typed");
+        rm_reply_status(c, cmd, RS_SYSTEM_ERROR, "%s (%d) request lacks its %s header%s%s", info->name,
+                        h->code, fd ? ((const ProtobufCMessageDescriptor *)fd->descriptor)->short_name : "typed",
+                        h->remark ? ": " : "", h->remark ? h->remark : "");
         return;
     }
     const rm_observer *o = &c->dispatch->observer;
@@ -722,10 +731,12 @@ static bool handle_frame(rm_conn *c, const frame_view *f)
     }
     atomic_fetch_add_explicit(&st_frames_in, 1, memory_order_relaxed);
     rm_cmd cmd = {h, f->body, f->body_len, f->serialize_type};
-    if (h->flag & RM_FLAG_RESPONSE)
+    if (h->flag & RM_FLAG_RESPONSE) {
         handle_response(c, &cmd);
-    else
+    } else {
+        c->peer_type = (uint8_t)(f->serialize_type + 1);
         handle_request(c, &cmd);
+    }
     return c->open;
 }
 
@@ -1002,7 +1013,7 @@ int rm_request(rm_conn *c, Mq__RemotingHeader *h, const void *body, size_t body_
     if (!c->open)
         return RM_ECLOSED;
     prepare_request(c, h, 0);
-    int rc = queue_frame(c, RM_SERIALIZE_PROTOBUF, h, body, body_len, NULL, 0, NULL, NULL);
+    int rc = queue_frame(c, request_type(c), h, body, body_len, NULL, 0, NULL, NULL);
     if (rc != RM_OK)
         return rc;
     if (!c->open) /* closed while flushing */
@@ -1018,16 +1029,24 @@ int rm_request(rm_conn *c, Mq__RemotingHeader *h, const void *body, size_t body_
     return RM_OK;
 }
 
+/* A control body of a request on c, in the encoding requests on c use. */
+static int encode_request_body(rm_conn *c, const ProtobufCMessage *body, bytebuf *b)
+{
+    char err[128];
+    bytebuf_init(b);
+    if (body && frame_body_encode(request_type(c), body, b, err, sizeof err) != 0) {
+        bytebuf_free(b);
+        return RM_EENCODE;
+    }
+    return RM_OK;
+}
+
 int rm_request_msg(rm_conn *c, Mq__RemotingHeader *h, const ProtobufCMessage *body,
                    int timeout_ms, rm_response_fn cb, void *arg)
 {
     bytebuf b;
-    bytebuf_init(&b);
-    char err[128];
-    if (body && frame_body_encode(RM_SERIALIZE_PROTOBUF, body, &b, err, sizeof err) != 0) {
-        bytebuf_free(&b);
+    if (encode_request_body(c, body, &b) != RM_OK)
         return RM_EENCODE;
-    }
     int rc = rm_request(c, h, b.data, b.len, timeout_ms, cb, arg);
     bytebuf_free(&b);
     return rc;
@@ -1038,7 +1057,17 @@ int rm_oneway(rm_conn *c, Mq__RemotingHeader *h, const void *body, size_t body_l
     if (!c->open)
         return RM_ECLOSED;
     prepare_request(c, h, RM_FLAG_ONEWAY);
-    return queue_frame(c, RM_SERIALIZE_PROTOBUF, h, body, body_len, NULL, 0, NULL, NULL);
+    return queue_frame(c, request_type(c), h, body, body_len, NULL, 0, NULL, NULL);
+}
+
+int rm_oneway_msg(rm_conn *c, Mq__RemotingHeader *h, const ProtobufCMessage *body)
+{
+    bytebuf b;
+    if (encode_request_body(c, body, &b) != RM_OK)
+        return RM_EENCODE;
+    int rc = rm_oneway(c, h, b.data, b.len);
+    bytebuf_free(&b);
+    return rc;
 }
 
 ProtobufCMessage *rm_body_decode(rm_conn *c, const rm_cmd *cmd,

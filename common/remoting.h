@@ -174,6 +174,9 @@ int rm_request_msg(rm_conn *c, Mq__RemotingHeader *h, const ProtobufCMessage *bo
                    int timeout_ms, rm_response_fn cb, void *arg);
 /* A request with the oneway flag: no response, no callback. */
 int rm_oneway(rm_conn *c, Mq__RemotingHeader *h, const void *body, size_t body_len);
+/* Same with a control body message encoded for the connection. Requests go
+ * out in the serialize type of the peer's last request (ours until then). */
+int rm_oneway_msg(rm_conn *c, Mq__RemotingHeader *h, const ProtobufCMessage *body);
 
 /* Decodes a control body of the given type, in the encoding of cmd. The
  * result lives in the connection's per-frame arena (valid during the

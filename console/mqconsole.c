@@ -97,7 +97,7 @@ static void api_cluster(console *c, http_response *resp)
         json_key(&w, "brokerNames");
         json_array_begin(&w);
         for (size_t k = 0; k < ci->clusters[i].n_broker_names; k++)
-            json_string(&w, ci->clusters[i].broker_names[k]);
+            json_str(&w, ci->clusters[i].broker_names[k]);
         json_array_end(&w);
         json_object_end(&w);
     }
@@ -140,7 +140,7 @@ static void api_topics(console *c, http_response *resp)
     json_key(&w, "topicList");
     json_array_begin(&w);
     for (size_t i = 0; i < l->n; i++)
-        json_string(&w, l->items[i]);
+        json_str(&w, l->items[i]);
     json_array_end(&w);
     end(&w);
     mq_string_list_free(l);

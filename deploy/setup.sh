@@ -12,6 +12,7 @@ PACKAGES=(
   libisal-dev
   libgtest-dev
   libmicrohttpd-dev   # HTTP endpoints (common/http_server.c)
+  libjansson-dev      # RocketMQ JSON headers and bodies (common/frame_json.c)
   prometheus          # promtool checks the /metrics format in tests/integration/ops_test.cc
   chromium            # headless browser for the console test
   procps psmisc

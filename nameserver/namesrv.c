@@ -20,6 +20,8 @@ const cfg_option namesrv_config_options[] = {
     CFG_INT(N, metrics_port, "metricsPort", "-1", -1, 65535, "HTTP port of GET /metrics (Prometheus; -1 = off, 0 = any free port)"),
     CFG_STRING(N, log_level, "logLevel", "info", "debug, info, warn or error"),
     CFG_STRING(N, log_file, "logFile", "", "append logs to this file (default: stderr)"),
+    CFG_STRING(N, kv_config_path, "kvConfigPath", "", "file that keeps the KV config (RocketMQ's kvConfig.json; empty = memory only)"),
+    CFG_BOOL(N, order_message_enable, "orderMessageEnable", "false", "put ORDER_TOPIC_CONFIG KV entries in routes as orderTopicConf"),
     CFG_END,
 };
 #undef N
@@ -39,6 +41,12 @@ int namesrv_start(namesrv *ns, const namesrv_config *cfg, struct ev_loop *loop, 
     ns->cfg = *cfg;
     ns->loop = loop;
     ns->routes = ns_routes_new();
+    ns->kv = ns_kv_open(cfg->kv_config_path, err, errlen);
+    if (!ns->kv) {
+        ns_routes_free(ns->routes);
+        ns->loop = NULL;
+        return -1;
+    }
     arena_init(&ns->scratch, 64 * 1024);
     ns->dispatch = rm_dispatch_new();
     ns->server = rm_server_new(loop, NULL, ns->dispatch);
@@ -85,6 +93,8 @@ void namesrv_stop(namesrv *ns)
     ns->dispatch = NULL;
     ns_routes_free(ns->routes);
     ns->routes = NULL;
+    ns_kv_free(ns->kv);
+    ns->kv = NULL;
     arena_free(&ns->scratch);
     ns->loop = NULL;
 }

@@ -4,12 +4,14 @@
  *
  * One namesrv per process; everything here is owned by the loop thread
  * ("main"), which runs the request handlers (processor.c), the expiry sweep
- * and the HTTP endpoint (http.c). Nothing is persisted: a restarted
- * nameserver relearns every route from the next broker registrations.
+ * and the HTTP endpoint (http.c). Routes are not persisted: a restarted
+ * nameserver relearns them from the next broker registrations. Only the KV
+ * config is, when kvConfigPath is set (kv_config.h).
  */
 #ifndef MQ_NAMESRV_H
 #define MQ_NAMESRV_H
 
+#include <stdbool.h>
 #include <stdint.h>
 
 #include <ev.h>
@@ -17,6 +19,7 @@
 #include "arena.h"
 #include "bytes.h"
 #include "config.h"
+#include "kv_config.h"
 #include "remoting.h"
 #include "route_info.h"
 
@@ -29,6 +32,8 @@ typedef struct namesrv_config {
     int32_t metrics_port;
     char log_level[16];
     char log_file[1024];
+    char kv_config_path[1024];
+    bool order_message_enable;
 } namesrv_config;
 
 extern const cfg_option namesrv_config_options[];
@@ -42,6 +47,7 @@ typedef struct namesrv {
     rm_dispatch *dispatch;
     rm_server *server;
     ns_routes *routes;
+    ns_kv *kv;              /* KV config (kv_config.h) */
     arena scratch;          /* answers are built here; reset after each request */
     ev_timer scan_timer;    /* expiry sweep */
     struct ns_http *http;   /* NULL when httpPort = 0 */

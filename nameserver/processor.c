@@ -1,7 +1,10 @@
 /*
  * processor.c - the nameserver's request handlers: broker registration and
  * unregistration, route and cluster queries, topic deletion, data-version
- * queries, and dropping a broker whose connection closed.
+ * queries, KV config, and dropping a broker whose connection closed. One
+ * handler per request whatever its encoding: RocketMQ clients and brokers
+ * (JSON headers and bodies) and ours (protobuf) get the same answers, each
+ * in the encoding it asked in (common/frame.h).
  *
  * Handlers run on the loop thread. Answers are built in ns->scratch (an
  * arena reset after every request), so a query costs no malloc once the
@@ -84,7 +87,10 @@ static void on_register_broker(rm_conn *c, const rm_cmd *req, void *arg)
     h.code = RS_SUCCESS;
     h.ext_case = MQ__REMOTING_HEADER__EXT_REGISTER_BROKER_RESPONSE;
     h.register_broker_response = &rr;
-    rm_reply(c, req, &h, NULL, 0);
+    /* As RocketMQ: the body is the ORDER_TOPIC_CONFIG namespace, if any. */
+    Mq__KVTable *order = ns_kv_list(ns->kv, NS_KV_ORDER_TOPIC_CONFIG, &ns->scratch);
+    rm_reply_msg(c, req, &h, order ? &order->base : NULL);
+    arena_reset(&ns->scratch);
 }
 
 static void on_unregister_broker(rm_conn *c, const rm_cmd *req, void *arg)
@@ -115,6 +121,8 @@ static void on_route_by_topic(rm_conn *c, const rm_cmd *req, void *arg)
                         topic);
         return;
     }
+    if (ns->cfg.order_message_enable)
+        rd->ordertopicconf = (char *)ns_kv_get(ns->kv, NS_KV_ORDER_TOPIC_CONFIG, topic);
     reply_msg(ns, c, req, &rd->base);
 }
 
@@ -221,6 +229,89 @@ static void on_query_data_version(rm_conn *c, const rm_cmd *req, void *arg)
     rm_reply_msg(c, req, &h, stored.has_timestamp ? &stored.base : NULL);
 }
 
+/* The namespace and key of a KV request, or an INVALID_PARAMETER answer. */
+static bool kv_args(rm_conn *c, const rm_cmd *req, bool need_key)
+{
+    const Mq__KVConfigRequestHeader *kh = req->hdr->kv_config;
+    if (!kh->namespace_ || !*kh->namespace_ || (need_key && (!kh->key || !*kh->key))) {
+        rm_reply_status(c, req, RS_INVALID_PARAMETER, "%s needs namespace%s", rm_code_name(req->hdr->code),
+                        need_key ? " and key" : "");
+        return false;
+    }
+    return true;
+}
+
+static void on_put_kv(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    namesrv *ns = arg;
+    const Mq__KVConfigRequestHeader *kh = req->hdr->kv_config;
+    if (!kv_args(c, req, true))
+        return;
+    if (!kh->value) {
+        rm_reply_status(c, req, RS_INVALID_PARAMETER, "PUT_KV_CONFIG needs a value");
+        return;
+    }
+    char err[256];
+    if (ns_kv_put(ns->kv, kh->namespace_, kh->key, kh->value, err, sizeof err) != 0) {
+        log_warn("KV config %s/%s not stored: %s", kh->namespace_, kh->key, err);
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "KV config not stored: %s", err);
+        return;
+    }
+    log_info("KV config put: %s/%s = %s (from %s)", kh->namespace_, kh->key, kh->value, rm_conn_peer(c));
+    rm_reply_status(c, req, RS_SUCCESS, NULL);
+}
+
+static void on_get_kv(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    namesrv *ns = arg;
+    const Mq__KVConfigRequestHeader *kh = req->hdr->kv_config;
+    if (!kv_args(c, req, true))
+        return;
+    const char *v = ns_kv_get(ns->kv, kh->namespace_, kh->key);
+    if (!v) {
+        rm_reply_status(c, req, RS_QUERY_NOT_FOUND, "No config item, Namespace: %s Key: %s", kh->namespace_,
+                        kh->key);
+        return;
+    }
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    Mq__GetKVConfigResponseHeader r = MQ__GET_KVCONFIG_RESPONSE_HEADER__INIT;
+    r.value = (char *)v;
+    h.code = RS_SUCCESS;
+    h.ext_case = MQ__REMOTING_HEADER__EXT_GET_KV_CONFIG_RESPONSE;
+    h.get_kv_config_response = &r;
+    rm_reply(c, req, &h, NULL, 0);
+}
+
+static void on_delete_kv(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    namesrv *ns = arg;
+    const Mq__KVConfigRequestHeader *kh = req->hdr->kv_config;
+    if (!kv_args(c, req, true))
+        return;
+    char err[256];
+    if (ns_kv_delete(ns->kv, kh->namespace_, kh->key, err, sizeof err) != 0) {
+        log_warn("KV config %s/%s not deleted: %s", kh->namespace_, kh->key, err);
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "KV config not deleted: %s", err);
+        return;
+    }
+    log_info("KV config deleted: %s/%s (from %s)", kh->namespace_, kh->key, rm_conn_peer(c));
+    rm_reply_status(c, req, RS_SUCCESS, NULL);
+}
+
+static void on_kv_list(rm_conn *c, const rm_cmd *req, void *arg)
+{
+    namesrv *ns = arg;
+    if (!kv_args(c, req, false))
+        return;
+    const char *space = req->hdr->kv_config->namespace_;
+    Mq__KVTable *t = ns_kv_list(ns->kv, space, &ns->scratch);
+    if (!t) {
+        rm_reply_status(c, req, RS_QUERY_NOT_FOUND, "No config item, Namespace: %s", space);
+        return;
+    }
+    reply_msg(ns, c, req, &t->base);
+}
+
 static void on_conn_close(rm_conn *c, void *arg)
 {
     namesrv *ns = arg;
@@ -240,5 +331,9 @@ void ns_processor_register(namesrv *ns)
     rm_dispatch_on(d, RC_QUERY_DATA_VERSION, on_query_data_version, ns);
     rm_dispatch_on(d, RC_WIPE_WRITE_PERM_OF_BROKER, on_write_perm, ns);
     rm_dispatch_on(d, RC_ADD_WRITE_PERM_OF_BROKER, on_write_perm, ns);
+    rm_dispatch_on(d, RC_PUT_KV_CONFIG, on_put_kv, ns);
+    rm_dispatch_on(d, RC_GET_KV_CONFIG, on_get_kv, ns);
+    rm_dispatch_on(d, RC_DELETE_KV_CONFIG, on_delete_kv, ns);
+    rm_dispatch_on(d, RC_GET_KVLIST_BY_NAMESPACE, on_kv_list, ns);
     rm_server_on_close(ns->server, on_conn_close, ns);
 }

@@ -45,7 +45,7 @@ static int print_json(const mq_cluster_info *ci)
         json_key(&w, ci->clusters[i].name);
         json_array_begin(&w);
         for (size_t j = 0; j < ci->clusters[i].n_broker_names; j++)
-            json_string(&w, ci->clusters[i].broker_names[j]);
+            json_str(&w, ci->clusters[i].broker_names[j]);
         json_array_end(&w);
     }
     json_object_end(&w);

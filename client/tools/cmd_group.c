@@ -62,7 +62,7 @@ int cmd_update_sub_group(const mqadmin_args *a)
         json_key(&w, "brokerAddrs");
         json_array_begin(&w);
         for (size_t i = 0; i < targets->n; i++)
-            json_string(&w, targets->items[i]);
+            json_str(&w, targets->items[i]);
         json_array_end(&w);
         json_object_end(&w);
         rc = mqadmin_json_print(&w, &buf);

@@ -42,7 +42,7 @@ int cmd_topic_list(const mqadmin_args *a)
         json_key(&w, "topicList");
         json_array_begin(&w);
         for (size_t i = 0; i < l->n; i++)
-            json_string(&w, l->items[i]);
+            json_str(&w, l->items[i]);
         json_array_end(&w);
         json_object_end(&w);
         rc = mqadmin_json_print(&w, &buf);
@@ -186,7 +186,7 @@ int cmd_update_topic(const mqadmin_args *a)
             json_key(&jw, "brokerAddrs");
             json_array_begin(&jw);
             for (size_t i = 0; i < targets->n; i++)
-                json_string(&jw, targets->items[i]);
+                json_str(&jw, targets->items[i]);
             json_array_end(&jw);
             json_object_end(&jw);
             rc = mqadmin_json_print(&jw, &buf);

@@ -63,8 +63,8 @@ TEST(JsonWriter, NestsObjectsAndArraysWithCommas) {
     json_uint(&w, 18446744073709551615ull);
     json_double(&w, 0.5);
     json_bool(&w, true);
-    json_null(&w);
-    json_string(&w, nullptr);
+    json_nil(&w);
+    json_str(&w, nullptr);
     json_array_end(&w);
     json_key(&w, "empty");
     json_object_begin(&w);
@@ -144,7 +144,7 @@ TEST(JsonProtobuf, RouteHasRocketMQsShape) {
     rd.brokerdatas = bs;
     EXPECT_EQ("{\"queueDatas\":[{\"brokerName\":\"broker-a\",\"readQueueNums\":4,\"writeQueueNums\":4,"
               "\"perm\":6}],\"brokerDatas\":[{\"cluster\":\"DefaultCluster\",\"brokerName\":\"broker-a\","
-              "\"brokerAddrs\":{\"0\":\"10.0.0.1:10911\"}}]}",
+              "\"brokerAddrs\":{\"0\":\"10.0.0.1:10911\"}}],\"filterServerTable\":{}}",
               render(&rd.base));
 }
 

@@ -356,7 +356,7 @@ TEST_F(TransportTest, BadFramesCloseOnlyTheirConnection) {
         r.send_all(junk);
         EXPECT_TRUE(r.wait_closed());
     }
-    { // serialize type without a codec (RocketMQ binary = 1) and an unknown one
+    { // an undecodable RocketMQ binary header (type 1, too short) and an unknown type
         for (uint32_t type : {1u, 77u}) {
             RawSocket r(s.port);
             uint8_t f[12];
