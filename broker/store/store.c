@@ -475,8 +475,18 @@ int store_put_batch(store *s, const msg_record *msgs, size_t n, store_put_result
     }
     if (st == STORE_PUT_OK) {
         st = cl_put(&s->cl, msgs, items, n, total, res, phys_offsets);
-        if (st == STORE_PUT_CREATE_MAPPED_FILE_FAILED)
-            cleaner_check_disk(&s->clean); /* ENOSPC: refuse as DISK_FULL from now on */
+        if (st == STORE_PUT_OK) {
+            /* The watermark is checked every second and at every new
+             * segment, so a fast writer overshoots it by a segment at most. */
+            int64_t seg = res->physical_offset / s->cfg.maped_file_size_commit_log;
+            if (atomic_load_explicit(&s->disk_check_seg, memory_order_relaxed) != seg &&
+                atomic_exchange(&s->disk_check_seg, seg) != seg)
+                cleaner_check_disk(&s->clean);
+        } else if (st == STORE_PUT_CREATE_MAPPED_FILE_FAILED) {
+            cleaner_check_disk(&s->clean); /* ENOSPC: refused as DISK_FULL from now on */
+            if (cl_refusals(&s->cl) & CL_REFUSE_DISK_FULL)
+                st = STORE_PUT_DISK_FULL;
+        }
         if (st != STORE_PUT_OK)
             refusal_remark(s, st, res->remark, sizeof res->remark);
     }
