@@ -183,6 +183,74 @@ TEST(DiskFull, RefusedAtWatermarkNothingLostRestartsAndResumes) {
     ASSERT_TRUE(ns.stop());
 }
 
+// Forced cleaning, when the operator enables it: one segment per round,
+// oldest first, never the current one, each deletion logged with the queue
+// offsets it took and the unconsumed messages it cost each group.
+TEST(DiskFull, ForcedCleanWhenEnabledLogsWhatEachGroupLost) {
+    SmallFs fs(64);
+    if (!fs.mounted())
+        GTEST_SKIP() << "cannot mount a tmpfs for the full-disk test (" << fs.why()
+                     << "; needs root or CAP_SYS_ADMIN): skipped, not run";
+    MqCluster c("forcedclean");
+    MqProcess &ns = c.add_namesrv();
+    ASSERT_TRUE(ns.start());
+    MqProcess &b = c.add_broker("broker-a", c.namesrv_list(),
+                                {"--storePathRootDir=" + fs.path() + "/store", "--mapedFileSizeCommitLog=1048576",
+                                 "--mapedFileSizeConsumeQueue=60000", "--cleanFileForciblyEnable=true",
+                                 "--diskMaxUsedSpaceRatio=50", "--diskSpaceCleanForciblyRatio=50",
+                                 "--cleanResourceInterval=500"});
+    ASSERT_TRUE(b.start());
+    ASSERT_TRUE(b.wait_log("registered with nameserver", 10000));
+    ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-b", b.addr(), "-t", "ForcedT", "-r", "1",
+                              "-w", "1"});
+    ASSERT_EQ(0, r.exit_code) << r.err;
+    std::vector<std::string> acked;
+    {
+        Senders s(c.namesrv_list(), "ForcedT", "forced", 1, 4096);
+        ASSERT_TRUE(wait_for([&] { return s.acked_count() >= 700; }, 30000)) << s.last_error();
+        s.stop();
+        acked = s.acked();
+    }
+    // g1 consumed 100 messages, g2 none.
+    mq_pull_consumer *pc = nullptr;
+    mq_error err{};
+    mq_message_queue q{};
+    snprintf(q.topic, sizeof q.topic, "ForcedT");
+    snprintf(q.broker_name, sizeof q.broker_name, "broker-a");
+    for (auto [group, off] : {std::pair<const char *, int64_t>{"rel_g1", 100}, {"rel_g2", 0}}) {
+        ASSERT_EQ(MQ_OK, mq_pull_consumer_new(group, c.namesrv_list().c_str(), nullptr, &pc, &err));
+        ASSERT_EQ(MQ_OK, mq_pull_consumer_start(pc, &err)) << err.message;
+        ASSERT_EQ(MQ_OK, mq_pull_consumer_commit_offset(pc, &q, off, &err)) << err.message;
+        mq_pull_consumer_destroy(pc);
+    }
+    struct statvfs v;
+    ASSERT_EQ(0, statvfs(fs.path().c_str(), &v));
+    double total = (double)v.f_blocks * v.f_frsize;
+    ASSERT_TRUE(grow_file(fs.path() + "/filler", (int64_t)(total * (60 - used_percent(fs.path())) / 100)));
+
+    ASSERT_TRUE(b.wait_log("cost group rel_g2", 10000));
+    std::string log = b.log();
+    // The first deletion took queue offsets [0, n) of ForcedT/0.
+    size_t at = log.find("ForcedT/0: queue offsets [0, ");
+    ASSERT_NE(std::string::npos, at) << log;
+    long long n = atoll(log.c_str() + at + strlen("ForcedT/0: queue offsets [0, "));
+    ASSERT_GT(n, 100);
+    EXPECT_NE(std::string::npos, log.find("00000000000000000000 cost group rel_g1 " + std::to_string(n - 100) +
+                                          " unconsumed messages")) << log;
+    EXPECT_NE(std::string::npos, log.find("00000000000000000000 cost group rel_g2 " + std::to_string(n) +
+                                          " unconsumed messages")) << log;
+    // 700 messages of 4 KiB fill two segments and part of a third: the
+    // current one stays, however long the disk stays above the ratio.
+    ASSERT_TRUE(wait_for([&] { return count_lines(b.log(), "deleted UNEXPIRED") >= 2; }, 10000));
+    EXPECT_FALSE(wait_for([&] { return count_lines(b.log(), "deleted UNEXPIRED") >= 3; }, 2000));
+    std::map<std::string, int> seen = drain(c.namesrv_list(), "rel_g3", "ForcedT");
+    EXPECT_EQ(1, seen[acked.back()]) << "the current segment keeps the newest messages";
+    EXPECT_GT(seen.size(), 100u);
+    EXPECT_LT(seen.size(), acked.size());
+    ASSERT_TRUE(b.stop());
+    ASSERT_TRUE(ns.stop());
+}
+
 // A single-node system stays on the loopback interface: a broker whose
 // nameservers are all loopback advertises 127.0.0.1 unless brokerIP1 says
 // otherwise; with a nameserver on another interface it keeps advertising the
