@@ -113,12 +113,12 @@ class Senders {
     std::atomic<int64_t> acked_n_{0}, failed_n_{0}, acked_after_failure_{0};
 };
 
-// Reads every queue of topic from its min offset to its max as group and
-// commits the end; returns how often each key was seen. Empty map + failure
-// if the broker does not answer.
-inline std::map<std::string, int> drain(const std::string &namesrv, const std::string &group,
-                                        const std::string &topic, int64_t *messages = nullptr) {
-    std::map<std::string, int> seen;
+// Reads every queue of topic as group, from its min offset (or, with
+// from_committed, from the group's committed offset when it has one) to its
+// max, and commits the end; adds every key seen to seen. Returns the number
+// of messages read.
+inline int64_t read_topic(const std::string &namesrv, const std::string &group, const std::string &topic,
+                          std::map<std::string, int> &seen, bool from_committed = false) {
     mq_pull_consumer *pc = nullptr;
     mq_error err{};
     EXPECT_EQ(MQ_OK, mq_pull_consumer_new(group.c_str(), namesrv.c_str(), nullptr, &pc, &err)) << err.message;
@@ -129,8 +129,11 @@ inline std::map<std::string, int> drain(const std::string &namesrv, const std::s
     int64_t total = 0;
     for (int i = 0; i < nq; i++) {
         int64_t off = 0, max = 0;
-        EXPECT_EQ(MQ_OK, mq_pull_consumer_min_offset(pc, &qs[i], &off, &err)) << err.message;
+        if (!from_committed || mq_pull_consumer_query_offset(pc, &qs[i], &off, &err) != MQ_OK) {
+            EXPECT_EQ(MQ_OK, mq_pull_consumer_min_offset(pc, &qs[i], &off, &err)) << err.message;
+        }
         EXPECT_EQ(MQ_OK, mq_pull_consumer_max_offset(pc, &qs[i], &max, &err)) << err.message;
+        EXPECT_LE(off, max) << "committed offset past the end of " << topic << "/" << qs[i].queue_id;
         while (off < max) {
             mq_pull_result pr;
             if (mq_pull_consumer_pull(pc, &qs[i], "*", off, 256, 0, &pr, &err) != MQ_OK) {
@@ -150,12 +153,18 @@ inline std::map<std::string, int> drain(const std::string &namesrv, const std::s
                 break;
             }
         }
-        mq_pull_consumer_commit_offset(pc, &qs[i], off, &err);
+        EXPECT_EQ(MQ_OK, mq_pull_consumer_commit_offset(pc, &qs[i], off, &err)) << err.message;
     }
     mq_free(qs);
     mq_pull_consumer_destroy(pc);
-    if (messages)
-        *messages = total;
+    return total;
+}
+
+// The whole topic as a fresh group: how often each key was seen.
+inline std::map<std::string, int> drain(const std::string &namesrv, const std::string &group,
+                                        const std::string &topic) {
+    std::map<std::string, int> seen;
+    read_topic(namesrv, group, topic, seen);
     return seen;
 }
 
