@@ -13,9 +13,11 @@
 #include "metrics.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "log.h"
 #include "meta_db.h"
@@ -63,6 +65,35 @@ static int resolve_address(broker *b, char *err, size_t errlen)
     b->ip4 = ntohl(a.s_addr);
     snprintf(b->addr, sizeof b->addr, "%s:%d", ip, b->port);
     return 0;
+}
+
+/* Opening writes: RocksDB a new log and manifest, the store a checkpoint. On
+ * a partition with no room at all RocksDB aborts the process (an assertion
+ * in its writer) instead of failing, so the broker says why and stops.
+ * Below the watermark but above this, it starts and refuses sends. */
+#define BROKER_MIN_FREE_TO_OPEN (4LL << 20)
+
+static int check_room_to_open(const char *root, char *err, size_t errlen)
+{
+    char path[1024];
+    str_copy(path, sizeof path, root);
+    struct statvfs v;
+    while (statvfs(path, &v) != 0) { /* first start: the nearest existing parent */
+        char *slash = strrchr(path, '/');
+        if (errno != ENOENT || !slash)
+            return 0; /* cannot tell: let the open report what it finds */
+        if (slash == path)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    long long avail = (long long)v.f_bavail * (long long)v.f_frsize;
+    if (avail >= BROKER_MIN_FREE_TO_OPEN)
+        return 0;
+    snprintf(err, errlen, "disk full: %lld KiB free on the partition of %s, the broker needs %lld KiB to "
+                          "open its store (RocksDB logs, checkpoint); free space and start again",
+             avail / 1024, root, BROKER_MIN_FREE_TO_OPEN / 1024);
+    return -1;
 }
 
 static void on_topics_changed(void *arg)
@@ -221,6 +252,8 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
 
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/config", cfg->store_path_root_dir);
+    if (check_room_to_open(cfg->store_path_root_dir, err, errlen) != 0)
+        goto fail;
     if (meta_db_open(dir, &b->meta, err, errlen) != 0)
         goto fail;
     if (topic_table_open(b->meta, &b->topics, err, errlen) != 0 ||

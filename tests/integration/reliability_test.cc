@@ -7,7 +7,8 @@
 // SERVICE_NOT_AVAILABLE before the disk is actually full, that no
 // acknowledged message is lost (nor any segment deleted: forced cleaning is
 // off by default), that the broker restarts cleanly (SIGTERM and kill -9) on
-// the full disk, that writes resume by themselves once the filler is
+// the full disk and refuses to start with a clear message when there is no
+// room at all, that writes resume by themselves once the filler is
 // removed, and that the log stays short.
 #include <fcntl.h>
 #include <sys/mount.h>
@@ -139,8 +140,17 @@ TEST(DiskFull, RefusedAtWatermarkNothingLostRestartsAndResumes) {
     ASSERT_TRUE(b.stop()) << "clean stop on a full disk, exit " << b.exit_status();
     ASSERT_TRUE(b.start());
     b.kill9();
+    // No room at all (something else filled the disk): a clear refusal to
+    // start, not a crash inside RocksDB; it starts once there is room.
+    std::string filler2 = fs.path() + "/filler2";
+    grow_file(filler2, INT64_MAX / 2); // until ENOSPC
+    ToolResult full = c.run("mqbroker", {"--listenPort=0", "--storePathRootDir=" + store, "-n", c.namesrv_list()});
+    EXPECT_EQ(1, full.exit_code) << full.out << full.err;
+    EXPECT_NE(std::string::npos, full.err.find("disk full: 0 KiB free")) << full.out << full.err;
+    ASSERT_EQ(0, unlink(filler2.c_str()));
     ASSERT_TRUE(b.start());
     ASSERT_TRUE(b.wait_log("registered with nameserver", 10000));
+
     {
         // RocksDB's preallocated logs make the use move a little around a
         // restart: a few sends may still fit below the watermark.
@@ -239,10 +249,24 @@ TEST(DiskFull, ForcedCleanWhenEnabledLogsWhatEachGroupLost) {
                                           " unconsumed messages")) << log;
     EXPECT_NE(std::string::npos, log.find("00000000000000000000 cost group rel_g2 " + std::to_string(n) +
                                           " unconsumed messages")) << log;
-    // 700 messages of 4 KiB fill two segments and part of a third: the
-    // current one stays, however long the disk stays above the ratio.
-    ASSERT_TRUE(wait_for([&] { return count_lines(b.log(), "deleted UNEXPIRED") >= 2; }, 10000));
-    EXPECT_FALSE(wait_for([&] { return count_lines(b.log(), "deleted UNEXPIRED") >= 3; }, 2000));
+    // Every segment below the current one (the newest message's) goes, one
+    // per round; the current one stays, however long the disk stays above
+    // the ratio.
+    int64_t newest = -1;
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_new("rel_g4", c.namesrv_list().c_str(), nullptr, &pc, &err));
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_start(pc, &err)) << err.message;
+    int64_t max = 0;
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_max_offset(pc, &q, &max, &err)) << err.message;
+    mq_pull_result pr;
+    ASSERT_EQ(MQ_OK, mq_pull_consumer_pull(pc, &q, "*", max - 1, 1, 0, &pr, &err)) << err.message;
+    ASSERT_EQ(1, pr.n);
+    newest = mq_message_ext_commit_log_offset(pr.msgs[0]);
+    mq_pull_result_destroy(&pr);
+    mq_pull_consumer_destroy(pc);
+    int older = (int)(newest / 1048576);
+    ASSERT_GE(older, 2);
+    ASSERT_TRUE(wait_for([&] { return count_lines(b.log(), "deleted UNEXPIRED") >= older; }, 10000));
+    EXPECT_FALSE(wait_for([&] { return count_lines(b.log(), "deleted UNEXPIRED") > older; }, 2000));
     std::map<std::string, int> seen = drain(c.namesrv_list(), "rel_g3", "ForcedT");
     EXPECT_EQ(1, seen[acked.back()]) << "the current segment keeps the newest messages";
     EXPECT_GT(seen.size(), 100u);
