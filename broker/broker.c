@@ -13,8 +13,11 @@
 #include "metrics.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/statvfs.h>
 
 #include "log.h"
 #include "meta_db.h"
@@ -50,6 +53,8 @@ static int resolve_address(broker *b, char *err, size_t errlen)
     char ip[48];
     if (b->cfg.broker_ip1[0])
         str_copy(ip, sizeof ip, b->cfg.broker_ip1);
+    else if (addr_list_all_loopback(b->cfg.namesrv_addr))
+        str_copy(ip, sizeof ip, "127.0.0.1"); /* a single-node system stays on loopback */
     else
         addr_local_ip(ip, sizeof ip);
     struct in_addr a;
@@ -62,10 +67,112 @@ static int resolve_address(broker *b, char *err, size_t errlen)
     return 0;
 }
 
+/* Opening writes: RocksDB a new log and manifest, the store a checkpoint. On
+ * a partition with no room at all RocksDB aborts the process (an assertion
+ * in its writer) instead of failing, so the broker says why and stops.
+ * Below the watermark but above this, it starts and refuses sends. */
+#define BROKER_MIN_FREE_TO_OPEN (4LL << 20)
+
+static int check_room_to_open(const char *root, char *err, size_t errlen)
+{
+    char path[1024];
+    str_copy(path, sizeof path, root);
+    struct statvfs v;
+    while (statvfs(path, &v) != 0) { /* first start: the nearest existing parent */
+        char *slash = strrchr(path, '/');
+        if (errno != ENOENT || !slash)
+            return 0; /* cannot tell: let the open report what it finds */
+        if (slash == path)
+            slash[1] = '\0';
+        else
+            *slash = '\0';
+    }
+    long long avail = (long long)v.f_bavail * (long long)v.f_frsize;
+    if (avail >= BROKER_MIN_FREE_TO_OPEN)
+        return 0;
+    snprintf(err, errlen, "disk full: %lld KiB free on the partition of %s, the broker needs %lld KiB to "
+                          "open its store (RocksDB logs, checkpoint); free space and start again",
+             avail / 1024, root, BROKER_MIN_FREE_TO_OPEN / 1024);
+    return -1;
+}
+
 static void on_topics_changed(void *arg)
 {
     broker *b = arg;
     registrar_trigger(b->registrar);
+}
+
+/* ---- what a forced deletion cost each consumer group ----------------------
+ * The store's cleaner (store-clean thread) reports the queue offsets an
+ * unexpired segment took with it; committed offsets live on the loop, so the
+ * ranges are copied and counted there: per group, the messages of those
+ * ranges at or above its committed offset (all of them for a queue it has
+ * no commit on), one WARN line per group. */
+typedef struct lost_report {
+    broker *b;
+    char segment[600];
+    size_t n;
+    store_lost_range r[];
+} lost_report;
+
+static void lost_report_run(void *arg)
+{
+    lost_report *lr = arg;
+    broker *b = lr->b;
+    char **names = NULL;
+    int64_t *cost = NULL;
+    size_t ngroups = 0;
+    for (size_t i = 0; b->offsets && i < lr->n; i++) {
+        const store_lost_range *r = &lr->r[i];
+        char **groups;
+        size_t ng = offset_manager_groups_of(b->offsets, r->topic, &groups);
+        for (size_t g = 0; g < ng; g++) {
+            int64_t committed = 0;
+            offset_manager_query(b->offsets, groups[g], r->topic, r->queue_id, &committed);
+            int64_t lost = committed >= r->to ? 0 : r->to - (committed > r->from ? committed : r->from);
+            size_t k = 0;
+            while (k < ngroups && strcmp(names[k], groups[g]) != 0)
+                k++;
+            if (k == ngroups) {
+                names = xrealloc(names, (ngroups + 1) * sizeof *names);
+                cost = xrealloc(cost, (ngroups + 1) * sizeof *cost);
+                names[k] = groups[g];
+                groups[g] = NULL;
+                cost[k] = 0;
+                ngroups++;
+            }
+            cost[k] += lost;
+            free(groups[g]);
+        }
+        free(groups);
+    }
+    if (ngroups == 0)
+        log_warn("forced deletion of %s: no consumer group has offsets on its %zu queues",
+                 lr->segment, lr->n);
+    for (size_t k = 0; k < ngroups; k++) {
+        log_warn("forced deletion of %s cost group %s %lld unconsumed messages", lr->segment,
+                 names[k], (long long)cost[k]);
+        free(names[k]);
+    }
+    free(names);
+    free(cost);
+    for (size_t i = 0; i < lr->n; i++)
+        free((char *)lr->r[i].topic);
+    free(lr);
+}
+
+static void on_forced_delete(void *arg, const char *segment, const store_lost_range *lost, size_t n)
+{
+    broker *b = arg;
+    lost_report *lr = xcalloc(1, sizeof *lr + n * sizeof lr->r[0]);
+    lr->b = b;
+    str_copy(lr->segment, sizeof lr->segment, segment);
+    lr->n = n;
+    for (size_t i = 0; i < n; i++) {
+        lr->r[i] = lost[i];
+        lr->r[i].topic = xstrdup(lost[i].topic);
+    }
+    evq_post_fn(b->q, lost_report_run, lr);
 }
 
 /* Maps the broker's keys onto the store's configuration. */
@@ -90,6 +197,10 @@ static int store_config_from(const broker *b, store_config *sc, char *err, size_
     sc->disk_max_used_space_ratio = c->disk_max_used_space_ratio;
     sc->disk_space_clean_forcibly_ratio = c->disk_space_clean_forcibly_ratio;
     sc->disk_space_warning_level_ratio = c->disk_space_warning_level_ratio;
+    sc->clean_file_forcibly_enable = c->clean_file_forcibly_enable;
+    sc->clean_resource_interval = c->clean_resource_interval;
+    sc->on_forced_delete = on_forced_delete;
+    sc->on_forced_delete_arg = (void *)b;
     sc->message_index_enable = c->message_index_enable;
     sc->defer_dispatch_wake = true; /* processor_send wakes it once per loop turn */
     if (!str_copy(sc->message_delay_level, sizeof sc->message_delay_level, c->message_delay_level)) {
@@ -141,6 +252,8 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
 
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/config", cfg->store_path_root_dir);
+    if (check_room_to_open(cfg->store_path_root_dir, err, errlen) != 0)
+        goto fail;
     if (meta_db_open(dir, &b->meta, err, errlen) != 0)
         goto fail;
     if (topic_table_open(b->meta, &b->topics, err, errlen) != 0 ||

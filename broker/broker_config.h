@@ -46,6 +46,8 @@ typedef struct broker_config {
     int32_t disk_max_used_space_ratio;
     int32_t disk_space_clean_forcibly_ratio;
     int32_t disk_space_warning_level_ratio;
+    bool clean_file_forcibly_enable;
+    int32_t clean_resource_interval;
     int32_t max_message_size;
     bool message_index_enable;
     char message_delay_level[512];

@@ -165,3 +165,43 @@ int addr_list_split(const char *list, char (*out)[ADDR_TEXT_MAX], int max, char 
     }
     return n;
 }
+
+static bool sockaddr_is_loopback(const struct sockaddr *sa)
+{
+    if (sa->sa_family == AF_INET)
+        return (ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr) >> 24) == 127;
+    if (sa->sa_family == AF_INET6) {
+        const struct in6_addr *a = &((const struct sockaddr_in6 *)sa)->sin6_addr;
+        if (IN6_IS_ADDR_LOOPBACK(a))
+            return true;
+        if (IN6_IS_ADDR_V4MAPPED(a))
+            return a->s6_addr[12] == 127;
+    }
+    return false;
+}
+
+bool addr_list_all_loopback(const char *list)
+{
+    char addrs[MAX_NAMESRV][ADDR_TEXT_MAX];
+    char err[256];
+    int n = addr_list_split(list, addrs, MAX_NAMESRV, err, sizeof err);
+    if (n <= 0)
+        return false;
+    for (int i = 0; i < n; i++) {
+        char host[256];
+        int port;
+        if (addr_split(addrs[i], host, sizeof host, &port, err, sizeof err) != 0)
+            return false;
+        struct addrinfo hints = {0}, *res = NULL;
+        hints.ai_socktype = SOCK_STREAM;
+        if (getaddrinfo(host, NULL, &hints, &res) != 0 || !res)
+            return false;
+        bool all = true;
+        for (struct addrinfo *r = res; r && all; r = r->ai_next)
+            all = sockaddr_is_loopback(r->ai_addr);
+        freeaddrinfo(res);
+        if (!all)
+            return false;
+    }
+    return true;
+}

@@ -43,6 +43,11 @@ enum { MAX_NAMESRV = 32 };
  * the number found, or -1 if an entry is malformed (err filled). */
 int addr_list_split(const char *list, char (*out)[ADDR_TEXT_MAX], int max, char *err, size_t errlen);
 
+/* True if list names at least one nameserver and every one is on this
+ * host's loopback (127.0.0.0/8, ::1, or a name resolving only to those).
+ * Names are resolved (blocking): call at start-up. */
+bool addr_list_all_loopback(const char *list);
+
 #ifdef __cplusplus
 }
 #endif

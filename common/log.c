@@ -111,3 +111,59 @@ void log_write(log_level level, const char *file, int line, const char *fmt, ...
     ssize_t w = write(atomic_load(&g_fd), buf, len);
     (void)w;
 }
+
+/* ---- rate-limited lines ---------------------------------------------------- */
+
+static atomic_int g_repeat_ms = 10000;
+
+void log_set_repeat_interval(int ms)
+{
+    if (ms > 0)
+        atomic_store(&g_repeat_ms, ms);
+}
+
+int log_get_repeat_interval(void) { return atomic_load(&g_repeat_ms); }
+
+static int64_t log_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+int log_limiter_pass(log_limiter *l, int64_t *suppressed, int64_t *since_ms)
+{
+    int64_t now = log_mono_ms();
+    int64_t next = __atomic_load_n(&l->next_ms, __ATOMIC_ACQUIRE);
+    /* One thread wins the slot for this interval; the others count a drop. */
+    if ((next != 0 && now < next) ||
+        !__atomic_compare_exchange_n(&l->next_ms, &next, now + atomic_load(&g_repeat_ms), 0,
+                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        __atomic_fetch_add(&l->suppressed, 1, __ATOMIC_RELAXED);
+        return 0;
+    }
+    *suppressed = __atomic_exchange_n(&l->suppressed, 0, __ATOMIC_ACQ_REL);
+    int64_t last = __atomic_exchange_n(&l->last_ms, now, __ATOMIC_ACQ_REL);
+    *since_ms = last ? now - last : 0;
+    return 1;
+}
+
+void log_write_limited(log_limiter *l, log_level level, const char *file, int line, const char *fmt,
+                       ...)
+{
+    int64_t dropped, since;
+    if (!log_limiter_pass(l, &dropped, &since))
+        return;
+    char msg[1800];
+    va_list ap;
+    va_start(ap, fmt);
+    int m = vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (m < 0)
+        msg[0] = '\0';
+    if (dropped > 0)
+        log_write(level, file, line, "%s (%lld similar lines suppressed in the last %.1f s)", msg,
+                  (long long)dropped, (double)since / 1000.0);
+    else
+        log_write(level, file, line, "%s", msg);
+}

@@ -11,6 +11,7 @@
 #define MQ_LOG_H
 
 #include <stdarg.h>
+#include <stdint.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -60,6 +61,44 @@ void log_write(log_level level, const char *file, int line, const char *fmt, ...
 #define log_info(...) LOG_AT(LOG_INFO, __VA_ARGS__)
 #define log_warn(...) LOG_AT(LOG_WARN, __VA_ARGS__)
 #define log_error(...) LOG_AT(LOG_ERROR, __VA_ARGS__)
+
+/* ---- rate-limited lines ----------------------------------------------------
+ * For errors that can repeat per request (a full disk refusing every send, a
+ * hostile peer): a call site written with log_*_limited writes at most one
+ * line per interval (log_set_repeat_interval, default 10 s). The lines it
+ * drops in between are counted, and the next line it writes ends with
+ * "(N similar lines suppressed in the last S s)". Each call site has its own
+ * limiter (a static in the macro); lock-free, no allocation, any thread.
+ * Dropped lines are reported with the next line of the same site, so a flood
+ * that stops leaves its last count unreported. */
+typedef struct log_limiter {
+    int64_t next_ms;    /* monotonic ms before which the site drops lines (atomic) */
+    int64_t suppressed; /* lines dropped since the last one written (atomic) */
+    int64_t last_ms;    /* when the last line was written (atomic) */
+} log_limiter;
+
+/* Interval between two lines of one call site, in ms (> 0; default 10000). */
+void log_set_repeat_interval(int ms);
+int log_get_repeat_interval(void);
+
+/* True if the site may write now; then *suppressed is the number of lines it
+ * dropped since its last one and *since_ms the time since that line. */
+int log_limiter_pass(log_limiter *l, int64_t *suppressed, int64_t *since_ms);
+
+void log_write_limited(log_limiter *l, log_level level, const char *file, int line, const char *fmt,
+                       ...) __attribute__((format(printf, 5, 6)));
+
+#define LOG_LIMITED_AT(lvl, ...)                                               \
+    do {                                                                       \
+        static log_limiter log_site_limiter_;                                  \
+        if ((lvl) >= log_get_level())                                          \
+            log_write_limited(&log_site_limiter_, (lvl), __FILE__, __LINE__,   \
+                              __VA_ARGS__);                                    \
+    } while (0)
+
+#define log_info_limited(...) LOG_LIMITED_AT(LOG_INFO, __VA_ARGS__)
+#define log_warn_limited(...) LOG_LIMITED_AT(LOG_WARN, __VA_ARGS__)
+#define log_error_limited(...) LOG_LIMITED_AT(LOG_ERROR, __VA_ARGS__)
 
 #ifdef __cplusplus
 }

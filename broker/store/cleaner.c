@@ -49,7 +49,9 @@ int cleaner_init(cleaner *c, const store_config *cfg, commitlog *cl, cq_table *c
     c->kv = kv;
     c->disp = disp;
     pthread_mutex_init(&c->round_lock, NULL);
-    ticker_init(&c->tick, "store-clean", cfg->clean_resource_interval, clean_tick, c);
+    int period = cfg->clean_resource_interval < CLEANER_DISK_CHECK_MS ? cfg->clean_resource_interval
+                                                                      : CLEANER_DISK_CHECK_MS;
+    ticker_init(&c->tick, "store-clean", period, clean_tick, c);
     atomic_init(&c->disk_ratio, 0.0);
     /* deleteWhen: "04" or "04;16". */
     char buf[64];
@@ -96,9 +98,9 @@ static bool is_delete_hour(cleaner *c, int64_t now)
     return false;
 }
 
-/* Deletes up to max expired (or, forcibly, any) segments, oldest first,
- * stopping at the first one that must stay. */
-static int delete_segments(cleaner *c, int64_t now, bool forcibly, int max)
+/* Deletes up to max expired segments, oldest first, stopping at the first
+ * one that must stay. */
+static int delete_segments(cleaner *c, int64_t now, int max)
 {
     const store_config *cfg = c->cfg;
     int64_t reserved_ms = (int64_t)cfg->file_reserved_time * 3600 * 1000;
@@ -112,7 +114,7 @@ static int delete_segments(cleaner *c, int64_t now, bool forcibly, int max)
         /* D8: nor data the dispatcher has not passed yet. */
         if (!keep && f->start + f->size > dispatcher_dispatched(c->disp))
             keep = true;
-        if (!keep && !forcibly) {
+        if (!keep) {
             struct stat st;
             int64_t mtime = fstat(f->fd, &st) == 0
                                 ? (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000
@@ -123,10 +125,64 @@ static int delete_segments(cleaner *c, int64_t now, bool forcibly, int max)
             mf_unref(f);
             break;
         }
-        log_info("deleted CommitLog segment %s (%s)", f->path, forcibly ? "disk space" : "expired");
+        log_info("deleted expired CommitLog segment %s (offsets [%lld, %lld), older than "
+                 "fileReservedTime %d h)",
+                 f->path, (long long)f->start, (long long)(f->start + f->size),
+                 cfg->file_reserved_time);
         mf_unref(f);
         deleted++;
     }
+    return deleted;
+}
+
+/* One unexpired segment, the oldest, never the one being written nor one the
+ * dispatcher has not passed; logged with what it held, and reported per
+ * queue to the on_forced_delete hook (the broker counts the unconsumed
+ * messages per group). Returns 1 if deleted. */
+static int delete_one_forcibly(cleaner *c, double ratio)
+{
+    const store_config *cfg = c->cfg;
+    size_t count;
+    mapped_file *f = cl_first(c->cl, &count);
+    if (!f)
+        return 0;
+    int64_t end = f->start + f->size;
+    if (count < 2 || end > dispatcher_dispatched(c->disp)) {
+        mf_unref(f);
+        return 0;
+    }
+    size_t n;
+    consume_queue **qs = cq_snapshot(c->cqs, NULL, &n);
+    store_lost_range *lost = xcalloc(n ? n : 1, sizeof *lost);
+    size_t nlost = 0;
+    int64_t msgs = 0;
+    for (size_t i = 0; i < n; i++) {
+        int64_t from = cq_lower_bound_phys(qs[i], f->start);
+        int64_t to = cq_lower_bound_phys(qs[i], end);
+        if (to > from) {
+            lost[nlost++] = (store_lost_range){qs[i]->topic, qs[i]->qid, from, to};
+            msgs += to - from;
+        }
+    }
+    int deleted = 0;
+    if (cl_remove_first(c->cl, f) == 0) {
+        deleted = 1;
+        log_warn("deleted UNEXPIRED CommitLog segment %s (offsets [%lld, %lld), %lld messages in "
+                 "%zu queues): disk use %.1f%% >= diskSpaceCleanForciblyRatio %d%% and "
+                 "cleanFileForciblyEnable is on",
+                 f->path, (long long)f->start, (long long)end, (long long)msgs, nlost, ratio,
+                 cfg->disk_space_clean_forcibly_ratio);
+        for (size_t i = 0; i < nlost && i < 16; i++)
+            log_warn("  %s/%d: queue offsets [%lld, %lld) deleted", lost[i].topic,
+                     lost[i].queue_id, (long long)lost[i].from, (long long)lost[i].to);
+        if (nlost > 16)
+            log_warn("  ... and %zu more queues", nlost - 16);
+        if (cfg->on_forced_delete)
+            cfg->on_forced_delete(cfg->on_forced_delete_arg, f->path, lost, nlost);
+    }
+    free(lost);
+    cq_snapshot_free(qs, n);
+    mf_unref(f);
     return deleted;
 }
 
@@ -157,9 +213,11 @@ int cleaner_run_once(cleaner *c, bool force_expired)
     int deleted = 0;
     if (force_expired || space || is_delete_hour(c, now)) {
         int max = cfg->delete_commit_log_files_max > 0 ? cfg->delete_commit_log_files_max : 10;
-        deleted = delete_segments(c, now, false, max);
-        if (forcibly && deleted < max)
-            deleted += delete_segments(c, now, true, max - deleted);
+        deleted = delete_segments(c, now, max);
+        /* Unexpired data goes only if the operator said so, and one segment
+         * per round: the next round sees the space it freed. */
+        if (forcibly && deleted == 0)
+            deleted = delete_one_forcibly(c, ratio);
     }
     if (deleted) {
         atomic_fetch_add(&c->segments_deleted, deleted);
@@ -178,7 +236,20 @@ int cleaner_run_once(cleaner *c, bool force_expired)
     return deleted;
 }
 
-static void clean_tick(void *arg) { cleaner_run_once(arg, false); }
+/* Disk use every tick (at most CLEANER_DISK_CHECK_MS), so writes stop soon
+ * after the watermark is crossed; a deletion round every
+ * clean_resource_interval. */
+static void clean_tick(void *arg)
+{
+    cleaner *c = arg;
+    int64_t now = mono_ms();
+    if (c->last_round_ms == 0 || now - c->last_round_ms >= c->cfg->clean_resource_interval) {
+        c->last_round_ms = now;
+        cleaner_run_once(c, false);
+    } else {
+        cleaner_check_disk(c);
+    }
+}
 
 int cleaner_start(cleaner *c) { return ticker_start(&c->tick); }
 

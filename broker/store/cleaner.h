@@ -2,14 +2,23 @@
  * cleaner.h - retention and disk-space guard (RocketMQ's CleanCommitLogService
  * and CleanConsumeQueueService).
  *
- * Every clean_resource_interval ms, on the store-clean thread (or on the
- * caller's thread through store_clean_now):
+ * Every second (CLEANER_DISK_CHECK_MS, or clean_resource_interval if
+ * shorter), on the store-clean thread, step 1; every clean_resource_interval
+ * ms (or on the caller's thread through store_clean_now) a whole round:
  *  1. read the disk use of the store's partition; at or above the warning
- *     ratio the CommitLog refuses puts (DISK_FULL), below it accepts again;
+ *     ratio the CommitLog refuses puts (DISK_FULL), below it accepts again.
+ *     The room between the warning ratio and a full disk is what the
+ *     ConsumeQueues, checkpoint, RocksDB (metadata, index) and a restart's
+ *     recovery write into. A put that cannot create a segment (ENOSPC
+ *     below the ratio) re-reads the disk use at once;
  *  2. at a deleteWhen hour, or at once above diskMaxUsedSpaceRatio, delete
  *     CommitLog segments older than fileReservedTime hours, oldest first, at
  *     most delete_commit_log_files_max per round, never the current one;
- *     above the clean-forcibly ratio, delete unexpired ones too;
+ *     only if clean_file_forcibly_enable (off by default, unlike RocketMQ)
+ *     and above the clean-forcibly ratio, and no expired segment went this
+ *     round: delete ONE unexpired segment, the oldest, never the current one
+ *     nor one the dispatcher has not passed; logged (WARN) with its offsets
+ *     and the queue offsets it held, and reported to on_forced_delete;
  *  3. delete ConsumeQueue files and key-index entries pointing below the new
  *     CommitLog min offset and move every queue's min offset;
  *  4. read the disk use again, so writes resume as soon as space is back.
@@ -32,6 +41,8 @@
 #include "kv.h"
 #include "store.h"
 
+#define CLEANER_DISK_CHECK_MS 1000
+
 typedef struct cleaner {
     const store_config *cfg;    /* retention settings, disk-usage and clock hooks */
     commitlog *cl;              /* segments to delete, the DISK_FULL refusal */
@@ -45,6 +56,7 @@ typedef struct cleaner {
     _Atomic double disk_ratio;
     _Atomic int64_t segments_deleted;
     int64_t last_compaction_ms; /* monotonic; round_lock */
+    int64_t last_round_ms;      /* monotonic; store-clean thread */
 } cleaner;
 
 int cleaner_init(cleaner *c, const store_config *cfg, commitlog *cl, cq_table *cqs, kv_db *kv,

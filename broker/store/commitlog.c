@@ -377,7 +377,7 @@ static int take_segment(commitlog *cl, int64_t start, mapped_file **out)
             continue;
         }
         pthread_mutex_unlock(&cl->alloc_lock);
-        log_warn("CommitLog segment %lld not prepared in advance; creating it in the put path",
+        log_warn_limited("CommitLog segment %lld not prepared in advance; creating it in the put path",
                  (long long)start);
         rc = mf_create(cl->dir, start, cl->seg_size, cl->hooks, &f);
         pthread_mutex_lock(&cl->alloc_lock);

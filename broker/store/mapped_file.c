@@ -98,7 +98,7 @@ fail_unlink:
 fail:
     if (f->fd >= 0)
         close(f->fd);
-    log_error("cannot create %s (%lld bytes): %s", f->path, (long long)size, strerror(-rc));
+    log_error_limited("cannot create %s (%lld bytes): %s", f->path, (long long)size, strerror(-rc));
     free(f);
     return rc;
 }

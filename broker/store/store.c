@@ -79,7 +79,7 @@ void store_config_init(store_config *c)
     c->disk_max_used_space_ratio = 75;
     c->disk_space_clean_forcibly_ratio = 85;
     c->disk_space_warning_level_ratio = 90;
-    c->clean_file_forcibly_enable = true;
+    c->clean_file_forcibly_enable = false; /* RocketMQ: true; never lose a backlog by default */
     c->clean_resource_interval = 10000;
     c->delete_commit_log_files_max = 10;
     c->message_index_enable = true;
@@ -475,6 +475,18 @@ int store_put_batch(store *s, const msg_record *msgs, size_t n, store_put_result
     }
     if (st == STORE_PUT_OK) {
         st = cl_put(&s->cl, msgs, items, n, total, res, phys_offsets);
+        if (st == STORE_PUT_OK) {
+            /* The watermark is checked every second and at every new
+             * segment, so a fast writer overshoots it by a segment at most. */
+            int64_t seg = res->physical_offset / s->cfg.maped_file_size_commit_log;
+            if (atomic_load_explicit(&s->disk_check_seg, memory_order_relaxed) != seg &&
+                atomic_exchange(&s->disk_check_seg, seg) != seg)
+                cleaner_check_disk(&s->clean);
+        } else if (st == STORE_PUT_CREATE_MAPPED_FILE_FAILED) {
+            cleaner_check_disk(&s->clean); /* ENOSPC: refused as DISK_FULL from now on */
+            if (cl_refusals(&s->cl) & CL_REFUSE_DISK_FULL)
+                st = STORE_PUT_DISK_FULL;
+        }
         if (st != STORE_PUT_OK)
             refusal_remark(s, st, res->remark, sizeof res->remark);
     }

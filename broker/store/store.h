@@ -79,6 +79,13 @@ typedef struct store_io_hooks {
     int (*before_create)(void *arg, const char *path, int64_t size);
 } store_io_hooks;
 
+/* Queue offsets [from, to) of (topic, queue_id) removed with a segment. */
+typedef struct store_lost_range {
+    const char *topic;
+    int32_t queue_id;
+    int64_t from, to;
+} store_lost_range;
+
 /* Field names follow RocketMQ's broker.conf keys in snake case
  * (mapedFileSizeCommitLog -> maped_file_size_commit_log). */
 typedef struct store_config {
@@ -97,7 +104,7 @@ typedef struct store_config {
     int32_t disk_max_used_space_ratio;      /* %, 75: delete expired files at once */
     int32_t disk_space_clean_forcibly_ratio; /* %, 85: delete even unexpired files */
     int32_t disk_space_warning_level_ratio; /* %, 90: refuse writes (DISK_FULL) */
-    bool clean_file_forcibly_enable;        /* true */
+    bool clean_file_forcibly_enable;        /* false (RocketMQ: true); see cleaner.h */
     int32_t clean_resource_interval;        /* ms, 10000: cleaner period */
     int32_t delete_commit_log_files_max;    /* segments deleted per round, 10 */
     bool message_index_enable;              /* true: KEYS and UNIQ_KEY index */
@@ -118,6 +125,14 @@ typedef struct store_config {
     int64_t (*clock_ms)(void *arg);
     void *clock_arg;
     store_io_hooks io_hooks;
+    /* Called on the store-clean thread after an unexpired CommitLog segment
+     * was deleted for space (clean_file_forcibly_enable): for each queue
+     * that lost entries, the queue offsets [from, to) that went with it, so
+     * the broker can count what each consumer group had not consumed. The
+     * arrays are valid during the call only. NULL: none. */
+    void (*on_forced_delete)(void *arg, const char *segment, const struct store_lost_range *lost,
+                             size_t n);
+    void *on_forced_delete_arg;
 } store_config;
 
 /* Fills c with RocketMQ's defaults (see each field). */

@@ -44,6 +44,7 @@ struct store {
     int64_t delay_ms[STORE_MAX_DELAY_LEVELS];
     int ndelay;
     _Atomic int64_t put_refused;
+    _Atomic int64_t disk_check_seg; /* segment of the last put: a new one reads the disk use */
     store_read_parts read;     /* query.c's view: &cl, &cqs, &kv */
     /* what has been set up, for unwinding a failed open */
     bool have_cl, have_cqs, have_kv, have_ckpt, have_fl, have_disp, have_clean, started;

@@ -4,6 +4,7 @@
 #include "store_test_util.h"
 
 #include <atomic>
+#include <mutex>
 
 using namespace storetest;
 
@@ -181,18 +182,86 @@ TEST(StoreRetention, DiskPressureDeletesAtOnceAndForciblyAboveCleanRatio)
     EXPECT_GE(deleted, 5);
     store_close(s);
 
-    TempDir d2;
-    Env e2;
-    s = open_store(env_config(d2.path, &e2));
+}
+
+struct LostLog {
+    std::mutex mu;
+    std::vector<std::string> segments;
+    std::vector<store_lost_range> ranges;
+    static void hook(void *arg, const char *segment, const store_lost_range *lost, size_t n)
+    {
+        LostLog *l = (LostLog *)arg;
+        std::lock_guard<std::mutex> g(l->mu);
+        l->segments.push_back(segment);
+        for (size_t i = 0; i < n; i++)
+            l->ranges.push_back(lost[i]); // topic pointer checked during the call only
+        for (size_t i = 0; i < n; i++)
+            EXPECT_STREQ(lost[i].topic, "R");
+    }
+};
+
+TEST(StoreRetention, UnexpiredSegmentsStayAboveCleanRatioByDefault)
+{
+    TempDir d;
+    Env e;
+    store_config c = env_config(d.path, &e);
+    EXPECT_FALSE(c.clean_file_forcibly_enable); // RocketMQ's default is true; ours is not
+    store *s = open_store(c);
     fill(s);
-    // Above the clean-forcibly ratio even young segments go, at most
-    // delete_commit_log_files_max per round, oldest first.
-    e2.usage = 86;
-    store_config c = env_config(d2.path, &e2);
-    (void)c;
-    int n = store_clean_now(s);
-    EXPECT_GE(n, 5);
-    EXPECT_EQ(store_commitlog_min_offset(s), (int64_t)n * SEG);
+    int64_t max = store_commitlog_max_offset(s);
+    for (double u : {80.0, 86.0, 95.0, 99.9}) {
+        e.usage = u;
+        EXPECT_EQ(store_clean_now(s), 0) << u;
+    }
+    EXPECT_EQ(store_commitlog_min_offset(s), 0);
+    int64_t min, qmax;
+    store_queue_offsets(s, "R", 0, &min, &qmax);
+    EXPECT_EQ(min, 0);
+    EXPECT_EQ(qmax, 360);
+    // Refused while full, nothing lost; accepted again once space is back.
+    EXPECT_EQ(put(s, Msg("R", 0, "x")).status, STORE_PUT_DISK_FULL);
+    EXPECT_EQ(store_commitlog_max_offset(s), max);
+    e.usage = 50;
+    EXPECT_EQ(store_clean_now(s), 0);
+    EXPECT_EQ(put(s, Msg("R", 0, "x")).status, STORE_PUT_OK);
+    store_close(s);
+}
+
+TEST(StoreRetention, ForcedCleanDeletesOneOldestSegmentPerRoundWhenEnabled)
+{
+    TempDir d;
+    Env e;
+    LostLog lost;
+    store_config c = env_config(d.path, &e);
+    c.clean_file_forcibly_enable = true;
+    c.on_forced_delete = LostLog::hook;
+    c.on_forced_delete_arg = &lost;
+    store *s = open_store(c);
+    fill(s);
+    int64_t max = store_commitlog_max_offset(s);
+    int64_t segs = (max + SEG - 1) / SEG;
+    ASSERT_GE(segs, 5);
+    e.usage = 86;
+    int64_t prev_to = 0;
+    for (int64_t round = 1; round < segs; round++) {
+        ASSERT_EQ(store_clean_now(s), 1) << round; // one per round, oldest first
+        EXPECT_EQ(store_commitlog_min_offset(s), round * SEG);
+        std::lock_guard<std::mutex> g(lost.mu);
+        ASSERT_EQ(lost.ranges.size(), (size_t)round);
+        const store_lost_range &r = lost.ranges.back();
+        EXPECT_EQ(r.queue_id, 0);
+        EXPECT_EQ(r.from, prev_to); // contiguous, from the queue's start
+        EXPECT_GT(r.to, r.from);
+        prev_to = r.to;
+        int64_t qmin, qmax;
+        store_queue_offsets(s, "R", 0, &qmin, &qmax);
+        EXPECT_EQ(qmin, r.to);
+    }
+    // Never the segment being written.
+    EXPECT_EQ(store_clean_now(s), 0);
+    EXPECT_EQ(store_commitlog_min_offset(s), (segs - 1) * SEG);
+    EXPECT_EQ(lost.segments.size(), (size_t)(segs - 1));
+    // Below the clean ratio nothing goes.
     store_close(s);
 }
 

@@ -1,0 +1,81 @@
+// Rate-limited log lines (common/log.c): one line per call site per
+// interval, with the count of the lines dropped in between, from many threads.
+#include <gtest/gtest.h>
+
+#include <fcntl.h>
+#include <unistd.h>
+
+#include <fstream>
+#include <sstream>
+#include <string>
+#include <thread>
+#include <vector>
+
+#include "log.h"
+#include "temp_dir.h"
+
+namespace {
+
+std::string read_all(const std::string &path)
+{
+    std::ifstream in(path);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+}
+
+int count_of(const std::string &s, const std::string &needle)
+{
+    int n = 0;
+    for (size_t p = s.find(needle); p != std::string::npos; p = s.find(needle, p + 1))
+        n++;
+    return n;
+}
+
+void flood(int n)
+{
+    for (int i = 0; i < n; i++)
+        log_error_limited("disk full: refused put %d", i);
+}
+
+} // namespace
+
+TEST(LogLimit, OneLinePerIntervalWithTheCountOfDroppedLines)
+{
+    TempDir dir;
+    std::string path = dir.path() + "/log";
+    ASSERT_EQ(log_open_file(path.c_str()), 0);
+    log_set_repeat_interval(300);
+
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; t++)
+        ts.emplace_back(flood, 2500);
+    for (auto &t : ts)
+        t.join();
+    std::string first = read_all(path);
+    EXPECT_EQ(count_of(first, "disk full: refused put"), 1) << first;
+    EXPECT_EQ(count_of(first, "suppressed"), 0) << first;
+
+    usleep(350 * 1000);
+    flood(1);
+    std::string second = read_all(path);
+    EXPECT_EQ(count_of(second, "disk full: refused put"), 2) << second;
+    EXPECT_NE(second.find("(9999 similar lines suppressed in the last"), std::string::npos) << second;
+
+    // Another call site has its own limiter.
+    log_warn_limited("another site");
+    EXPECT_NE(read_all(path).find("another site"), std::string::npos);
+
+    // Lines below the level are neither written nor counted.
+    log_set_level(LOG_OFF);
+    flood(10);
+    log_set_level(LOG_INFO);
+    usleep(350 * 1000);
+    flood(1);
+    std::string third = read_all(path);
+    EXPECT_EQ(count_of(third, "disk full: refused put"), 3) << third;
+    EXPECT_EQ(count_of(third, "suppressed"), 1) << third;
+
+    log_set_repeat_interval(10000);
+    ASSERT_EQ(log_open_file("/dev/stderr"), 0);
+}
