@@ -71,12 +71,13 @@ std::string frame_prefix(uint32_t total) {
 // 40 connections each send half of a 16 MiB frame and stop (issue 15's
 // check): the broker's memory stays within its input limit, it drops them
 // (the oldest when over the limit, the rest at the frame deadline), and a
-// normal client is served all along.
+// normal client is served all along. The deadline (15 s) is longer than
+// the sending takes even under ASan, so the limit is what drops most.
 TEST(HostileClient, HalfFramesAreDroppedAndBrokerMemoryStaysBounded) {
     MqCluster c;
     MqProcess &ns = c.add_namesrv();
     ASSERT_TRUE(ns.start());
-    const int kDeadlineMs = 4000;
+    const int kDeadlineMs = 15000;
     MqProcess &b = c.add_broker("broker-a", c.namesrv_list(),
                                 {"--mapedFileSizeCommitLog=1048576",
                                  "--serverFrameTimeoutMillis=" + std::to_string(kDeadlineMs)});
@@ -125,13 +126,13 @@ TEST(HostileClient, HalfFramesAreDroppedAndBrokerMemoryStaysBounded) {
     if (!kAsan) {
         EXPECT_LT(peak - base, 64 + 32) << "the broker held more than its input limit";
     }
-    EXPECT_LT(worst_ms, 2000) << "the well-behaved client waited too long";
+    EXPECT_LT(worst_ms, kAsan ? 5000 : 2000) << "the well-behaved client waited too long";
     std::string log = b.log();
     EXPECT_NE(std::string::npos, log.find("input limit of 67108864 bytes reached")) << "no drop for the input limit";
-    // 40 drops, but at most 10 lines per 10 s are written for them (so the
-    // later drops at the frame deadline are counted, not logged, here; the
+    // 40 drops, but at most 10 lines per 10 s are written for them (so
+    // drops at the frame deadline may be counted, not logged, here; the
     // trickle test below sees that reason).
-    EXPECT_LE(count_of(log, "dropping connection"), 20u);
+    EXPECT_LE(count_of(log, "dropping connection"), 10u * (size_t)(all_closed_s / 10 + 2));
     EXPECT_TRUE(b.running());
 }
 
