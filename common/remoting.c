@@ -1168,6 +1168,7 @@ int rm_server_listen(rm_server *s, const char *host, int port, char *err, size_t
 
 int rm_server_port(const rm_server *s) { return s->port; }
 size_t rm_server_conn_count(const rm_server *s) { return s->conn_count; }
+size_t rm_server_input_held(const rm_server *s) { return s->in_held; }
 
 void rm_server_on_close(rm_server *s, rm_close_fn fn, void *arg)
 {

@@ -141,6 +141,8 @@ int rm_server_port(const rm_server *s);
 /* Called for every accepted connection when it closes. */
 void rm_server_on_close(rm_server *s, rm_close_fn fn, void *arg);
 size_t rm_server_conn_count(const rm_server *s);
+/* Bytes of unhandled input its connections hold (what input_limit_bytes caps). */
+size_t rm_server_input_held(const rm_server *s);
 /* Stops listening and closes every accepted connection; frees the server. */
 void rm_server_free(rm_server *s);
 
