@@ -272,6 +272,9 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     rm_options_default(&opts);
     opts.max_frame = (uint32_t)cfg->max_frame_size;
     opts.write_limit_bytes = (size_t)cfg->server_write_limit_bytes;
+    opts.frame_timeout_ms = cfg->server_frame_timeout_millis;
+    opts.input_limit_bytes = (size_t)cfg->server_input_max_bytes;
+    opts.max_connections = cfg->server_max_connections;
     b->server = rm_server_new(loop, &opts, b->dispatch);
     if (rm_server_listen(b->server, "0.0.0.0", cfg->listen_port, err, errlen) != 0)
         goto fail;

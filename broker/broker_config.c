@@ -59,6 +59,9 @@ const cfg_option broker_config_options[] = {
     CFG_INT64(B, timer_max_delay_sec, "timerMaxDelaySec", "3456000", 1, 315360000, "longest delay of a timer message in seconds (40 days)"),
     CFG_INT(B, max_frame_size, "maxFrameSize", "16777216", 1024, 1 << 30, "largest frame accepted on a connection"),
     CFG_INT(B, server_write_limit_bytes, "serverWriteLimitBytes", "67108864", 65536, 1 << 30, "queued output above which a client that does not read is dropped"),
+    CFG_INT(B, server_frame_timeout_millis, "serverFrameTimeoutMillis", "30000", 0, 3600000, "ms a frame may take from its first byte to its last before the client is dropped (0 = no limit)"),
+    CFG_INT64(B, server_input_max_bytes, "serverInputMaxBytes", "67108864", 0, (int64_t)1 << 40, "bytes of unfinished frames all clients together may hold; over it the oldest is dropped (0 = no limit)"),
+    CFG_INT(B, server_max_connections, "serverMaxConnections", "0", 0, 1 << 24, "client connections open at once, more are closed at accept (0 = descriptor limit less 256)"),
     CFG_STRING(B, log_level, "logLevel", "info", "debug, info, warn or error"),
     CFG_STRING(B, log_file, "logFile", "", "append logs to this file (default: stderr)"),
     /* ---- RocketMQ broker.conf compatibility (issue 18) ---- */

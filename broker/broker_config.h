@@ -69,6 +69,9 @@ typedef struct broker_config {
     /* network */
     int32_t max_frame_size;
     int32_t server_write_limit_bytes;
+    int32_t server_frame_timeout_millis;
+    int64_t server_input_max_bytes;
+    int32_t server_max_connections;
     /* logging */
     char log_level[16];
     char log_file[1024];

@@ -4,6 +4,7 @@
  */
 #include "config.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
@@ -81,11 +82,20 @@ static int set_option(const cfg_option *o, void *cfg, const char *value)
         memcpy(field, &v, sizeof v);
         return 0;
     }
-    case CFG_T_STRING:
-        if (strlen(value) >= o->size)
+    case CFG_T_STRING: {
+        /* As a file line is read: surrounding blanks dropped, and no line
+         * breaks (a command-line value must print back as one file line). */
+        while (isspace((unsigned char)*value))
+            value++;
+        size_t n = strlen(value);
+        while (n > 0 && isspace((unsigned char)value[n - 1]))
+            n--;
+        if (n >= o->size || memchr(value, '\n', n) || memchr(value, '\r', n))
             return -1;
-        memcpy(field, value, strlen(value) + 1);
+        memcpy(field, value, n);
+        field[n] = '\0';
         return 0;
+    }
     case CFG_T_DOUBLE: {
         char *end;
         errno = 0;

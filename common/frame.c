@@ -26,10 +26,47 @@ typedef struct header_codec {
 
 /* ---- type 2: protobuf ---- */
 
+/* protobuf-c accepts field number 0 when its tag is a non-minimal varint
+ * (0x80 0x00 ...), keeps it as an unknown field and writes it back minimal,
+ * which it then refuses: such a message could not be re-packed (the client
+ * copies response headers that way). Field 0 is invalid protobuf: refuse. */
+static bool pb_has_field_zero(const ProtobufCMessage *m)
+{
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return true;
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        const char *at = (const char *)m + f->offset;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n = *(const size_t *)((const char *)m + f->quantifier_offset);
+            const ProtobufCMessage *const *items = *(const ProtobufCMessage *const *const *)at;
+            for (size_t k = 0; k < n; k++)
+                if (items[k] && pb_has_field_zero(items[k]))
+                    return true;
+        } else {
+            if ((f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) &&
+                *(const uint32_t *)((const char *)m + f->quantifier_offset) != f->id)
+                continue;
+            const ProtobufCMessage *sub = *(const ProtobufCMessage *const *)at;
+            if (sub && pb_has_field_zero(sub))
+                return true;
+        }
+    }
+    return false;
+}
+
 static int pb_header_decode(const uint8_t *data, size_t len, arena *a, Mq__RemotingHeader **out,
                             char *err, size_t errlen)
 {
     Mq__RemotingHeader *h = mq__remoting_header__unpack(&a->pb, len, data);
+    if (h && pb_has_field_zero(&h->base)) {
+        snprintf(err, errlen, "undecodable protobuf header (%zu bytes): field number 0", len);
+        return -1;
+    }
     if (!h) {
         snprintf(err, errlen, "undecodable protobuf header (%zu bytes)", len);
         return -1;
@@ -62,6 +99,10 @@ static ProtobufCMessage *pb_body_decode(const ProtobufCMessageDescriptor *desc, 
                                         size_t len, arena *a, char *err, size_t errlen)
 {
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a->pb, len, data);
+    if (m && pb_has_field_zero(m)) {
+        snprintf(err, errlen, "undecodable %s body (%zu bytes): field number 0", desc->short_name, len);
+        return NULL;
+    }
     if (!m)
         snprintf(err, errlen, "undecodable %s body (%zu bytes)", desc->short_name, len);
     return m;

@@ -71,7 +71,7 @@ void http_response_error(http_response *resp, int status, const char *fmt, ...)
 bool http_method_refused(const http_request *req, http_response *resp, const char *allow)
 {
     size_t n = strlen(req->method);
-    for (const char *p = allow; (p = strstr(p, req->method)) != NULL; p += n)
+    for (const char *p = allow; n > 0 && (p = strstr(p, req->method)) != NULL; p += n)
         if ((p == allow || p[-1] == ' ') && (p[n] == ',' || p[n] == '\0'))
             return false;
     http_response_error(resp, 405, "method %s is not served here (allowed: %s)", req->method, allow);

@@ -21,6 +21,17 @@
  * client's requests, deferred answers) is flushed by the connection's
  * ev_prepare watcher just before the loop next polls. So whatever one loop
  * turn produces for a connection leaves in one system call.
+ *
+ * Input limits (see remoting.h "Bad input and slow peers"): after each batch
+ * of input, in_held is what the read buffer holds unhandled (an unfinished
+ * frame, or frames left while reading is paused). A server sums it over its
+ * connections (in_held) and keeps those with an unfinished frame on a list
+ * ordered by when that frame started (part_*): over input_limit_bytes, the
+ * list's head is closed first. Each connection's frame_timer fires at its
+ * frame's deadline; a completed frame only moves frame_start, so busy
+ * connections do not touch the timer per frame. Invariant: a server's
+ * in_held is the sum of its open connections' in_held, and a connection is
+ * on the list exactly while it has an unfinished frame (in_frame).
  */
 #define _GNU_SOURCE
 #include "remoting.h"
@@ -29,11 +40,13 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -54,11 +67,16 @@ enum {
     MAX_IOV = 64,               /* iovecs per sendmsg */
     READS_PER_EVENT = 8,        /* recv calls per readable event (fairness) */
     IN_BUF_KEEP = 256 * 1024,   /* shrink the read buffer back when idle above this */
+    RECV_MAX = 1024 * 1024,     /* bytes one recv may add (bounds the overshoot of input limits) */
+    FD_RESERVE = 256,           /* descriptors left for files when max_connections is automatic */
+    LOG_BURST = 10,             /* connection log lines of one kind per window... */
+    LOG_WINDOW_MS = 10000,      /* ...of this many ms */
 };
 
 /* ---- statistics ---- */
 
-static _Atomic uint64_t st_frames_in, st_frames_out, st_bad_frames, st_slow_drops, st_timeouts;
+static _Atomic uint64_t st_frames_in, st_frames_out, st_bad_frames, st_slow_drops, st_timeouts,
+    st_input_drops, st_refused;
 static _Atomic uint64_t next_conn_id = 1;
 
 void rm_stats_get(rm_stats *out)
@@ -68,6 +86,71 @@ void rm_stats_get(rm_stats *out)
     out->bad_frames = atomic_load(&st_bad_frames);
     out->slow_peer_drops = atomic_load(&st_slow_drops);
     out->timeouts = atomic_load(&st_timeouts);
+    out->input_drops = atomic_load(&st_input_drops);
+    out->refused = atomic_load(&st_refused);
+}
+
+/* ---- rate-limited connection log lines ----
+ * Connection events come from peers, so their log lines are limited per
+ * kind: LOG_BURST lines per LOG_WINDOW_MS, then silence; the first line of a
+ * later window says how many were left out. Any loop thread may log. */
+
+typedef enum conn_event {
+    EV_CLOSED,  /* normal ends: peer closed, read/write errors, timeouts of ours */
+    EV_DROPPED, /* offenders: bad frames, input or output limits */
+    EV_REFUSED, /* over max_connections */
+    EV_ACCEPT,  /* accept(2) failures */
+    EV_KINDS,
+} conn_event;
+
+static struct {
+    pthread_mutex_t mu;
+    int64_t window_start;
+    int lines;
+    uint64_t left_out;
+} conn_log_state[EV_KINDS] = {
+    {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0},
+    {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0},
+    {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0},
+    {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0},
+};
+
+static void conn_log(conn_event kind, log_level level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void conn_log(conn_event kind, log_level level, const char *fmt, ...)
+{
+    if (level < log_get_level())
+        return;
+    int64_t now = mono_ms();
+    uint64_t left_out = 0;
+    bool write = false;
+    pthread_mutex_lock(&conn_log_state[kind].mu);
+    if (conn_log_state[kind].lines == 0 || now - conn_log_state[kind].window_start >= LOG_WINDOW_MS) {
+        left_out = conn_log_state[kind].left_out;
+        conn_log_state[kind].left_out = 0;
+        conn_log_state[kind].lines = 0;
+        conn_log_state[kind].window_start = now;
+    }
+    if (conn_log_state[kind].lines < LOG_BURST) {
+        conn_log_state[kind].lines++;
+        write = true;
+    } else {
+        conn_log_state[kind].left_out++;
+    }
+    pthread_mutex_unlock(&conn_log_state[kind].mu);
+    if (!write)
+        return;
+    char msg[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof msg, fmt, ap);
+    va_end(ap);
+    if (left_out)
+        log_write(level, __FILE__, __LINE__, "%s (%llu more like this not logged in the %d s before)", msg,
+                  (unsigned long long)left_out, LOG_WINDOW_MS / 1000);
+    else
+        log_write(level, __FILE__, __LINE__, "%s", msg);
 }
 
 /* ---- types ---- */
@@ -110,10 +193,14 @@ struct rm_conn {
     bool connected;
     bool processing;     /* inside handle_input: answers only queue */
     bool read_paused;    /* output over write_pause_bytes */
+    bool in_frame;       /* an unfinished frame is buffered (on the server's part list) */
     ev_io rio, wio;
     ev_prepare flush_prepare; /* active while output waits for the end of this loop turn */
-    ev_timer connect_timer, stall_timer, idle_timer;
+    ev_timer connect_timer, stall_timer, idle_timer, frame_timer;
     ev_tstamp last_input, last_output_progress;
+    ev_tstamp frame_start;  /* when the unfinished frame's first byte was buffered */
+    size_t in_held;         /* unhandled input bytes after the last batch */
+    rm_conn *part_prev, *part_next; /* the server's list of unfinished frames, oldest first */
     rm_options opts;
     rm_dispatch *dispatch;
     rm_server *server;
@@ -152,6 +239,10 @@ struct rm_server {
     rm_dispatch *dispatch;
     rm_conn *conns;
     size_t conn_count;
+    size_t max_conns;       /* from opts.max_connections, resolved */
+    size_t in_held;         /* sum of the connections' in_held */
+    rm_conn *part_head, *part_tail; /* connections with an unfinished frame, oldest first */
+    ev_timer accept_timer;  /* re-enables accepting after running out of descriptors */
     rm_close_fn on_close;
     void *on_close_arg;
 };
@@ -164,6 +255,9 @@ void rm_options_default(rm_options *o)
     o->write_stall_ms = 30000;
     o->idle_timeout_ms = 0;
     o->connect_timeout_ms = 3000;
+    o->frame_timeout_ms = 30000;
+    o->input_limit_bytes = 64u << 20;
+    o->max_connections = 0;
 }
 
 /* ---- dispatch ---- */
@@ -203,6 +297,7 @@ static void on_writable(struct ev_loop *loop, ev_io *w, int revents);
 static void on_stall_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void on_flush_prepare(struct ev_loop *loop, ev_prepare *w, int revents);
 static void on_idle_timer(struct ev_loop *loop, ev_timer *w, int revents);
+static void on_frame_timer(struct ev_loop *loop, ev_timer *w, int revents);
 static void conn_flush(rm_conn *c);
 static void handle_input(rm_conn *c);
 
@@ -237,6 +332,7 @@ static rm_conn *conn_new(struct ev_loop *loop, int fd, const rm_options *opts, r
     ev_init(&c->stall_timer, on_stall_timer);
     ev_prepare_init(&c->flush_prepare, on_flush_prepare);
     ev_init(&c->idle_timer, on_idle_timer);
+    ev_init(&c->frame_timer, on_frame_timer);
     c->last_input = c->last_output_progress = ev_now(loop);
     return c;
 }
@@ -313,6 +409,80 @@ static void drop_output(rm_conn *c)
     c->out_bytes = 0;
 }
 
+/* ---- input accounting (see the top of the file) ---- */
+
+static void part_unlink(rm_server *s, rm_conn *c)
+{
+    if (c->part_prev)
+        c->part_prev->part_next = c->part_next;
+    else
+        s->part_head = c->part_next;
+    if (c->part_next)
+        c->part_next->part_prev = c->part_prev;
+    else
+        s->part_tail = c->part_prev;
+    c->part_prev = c->part_next = NULL;
+}
+
+static void part_append(rm_server *s, rm_conn *c)
+{
+    c->part_prev = s->part_tail;
+    c->part_next = NULL;
+    if (s->part_tail)
+        s->part_tail->part_next = c;
+    else
+        s->part_head = c;
+    s->part_tail = c;
+}
+
+/* Records what c holds unhandled after a batch of input. A frame that
+ * completed in the batch (frame_done) restarts the clock of the next. */
+static void input_account(rm_conn *c, bool frame_done)
+{
+    size_t held = c->in.len - c->in_off;
+    rm_server *s = c->server;
+    if (s)
+        s->in_held = s->in_held - c->in_held + held;
+    c->in_held = held;
+    if (held == 0) {
+        if (c->in_frame && s)
+            part_unlink(s, c);
+        c->in_frame = false; /* an armed frame_timer finds nothing to do */
+        return;
+    }
+    if (c->in_frame && !frame_done)
+        return; /* the same frame, still arriving */
+    c->frame_start = ev_now(c->loop);
+    if (s) {
+        if (c->in_frame)
+            part_unlink(s, c);
+        part_append(s, c); /* newest start: the tail keeps the list ordered */
+    }
+    c->in_frame = true;
+    if (c->opts.frame_timeout_ms > 0 && !ev_is_active(&c->frame_timer)) {
+        ev_timer_set(&c->frame_timer, c->opts.frame_timeout_ms / 1000.0, 0.);
+        ev_timer_start(c->loop, &c->frame_timer);
+    }
+}
+
+static void input_release(rm_conn *c)
+{
+    ev_timer_stop(c->loop, &c->frame_timer);
+    if (c->server) {
+        c->server->in_held -= c->in_held;
+        if (c->in_frame)
+            part_unlink(c->server, c);
+    }
+    c->in_held = 0;
+    c->in_frame = false;
+}
+
+/* Declared size of the frame at the head of c's input (0 if not known yet). */
+static size_t input_frame_size(const rm_conn *c)
+{
+    return c->in_held >= 4 ? (size_t)be32_load(c->in.data + c->in_off) + 4 : 0;
+}
+
 void rm_conn_close(rm_conn *c)
 {
     if (!c || !c->open)
@@ -327,6 +497,7 @@ void rm_conn_close(rm_conn *c)
     ev_timer_stop(c->loop, &c->connect_timer);
     ev_timer_stop(c->loop, &c->stall_timer);
     ev_timer_stop(c->loop, &c->idle_timer);
+    input_release(c);
     if (c->fd >= 0) {
         close(c->fd);
         c->fd = -1;
@@ -373,9 +544,17 @@ void rm_conn_close(rm_conn *c)
     rm_conn_unref(c); /* ours */
 }
 
+/* Ends that are nobody's fault (INFO) and offenders dropped (WARN). */
 static void close_for(rm_conn *c, const char *why)
 {
-    log_info("closing connection %s: %s", c->peer, why);
+    conn_log(EV_CLOSED, LOG_INFO, "closing connection %s: %s", c->peer, why);
+    str_copy(c->close_why, sizeof c->close_why, why);
+    rm_conn_close(c);
+}
+
+static void drop_for(rm_conn *c, const char *why)
+{
+    conn_log(EV_DROPPED, LOG_WARN, "dropping connection %s: %s", c->peer, why);
     str_copy(c->close_why, sizeof c->close_why, why);
     rm_conn_close(c);
 }
@@ -514,7 +693,7 @@ static int queue_frame(rm_conn *c, uint8_t type, const Mq__RemotingHeader *h, co
         char why[128];
         snprintf(why, sizeof why, "peer is not reading (%zu bytes queued, limit %zu)", c->out_bytes,
                  c->opts.write_limit_bytes);
-        close_for(c, why);
+        drop_for(c, why);
         rc = RM_ETOOBIG;
         goto out;
     }
@@ -622,7 +801,7 @@ static void on_stall_timer(struct ev_loop *loop, ev_timer *w, int revents)
         char why[128];
         snprintf(why, sizeof why, "peer read nothing for %d ms (%zu bytes queued)",
                  c->opts.write_stall_ms, c->out_bytes);
-        close_for(c, why);
+        drop_for(c, why);
         return;
     }
     ev_timer_set(w, limit - idle, 0.);
@@ -726,7 +905,7 @@ static bool handle_frame(rm_conn *c, const frame_view *f)
     if (frame_header_decode(f->serialize_type, f->header, f->header_len, &c->arena, &h, err,
                             sizeof err) != 0) {
         atomic_fetch_add(&st_bad_frames, 1);
-        close_for(c, err);
+        drop_for(c, err);
         return false;
     }
     atomic_fetch_add_explicit(&st_frames_in, 1, memory_order_relaxed);
@@ -742,6 +921,7 @@ static bool handle_frame(rm_conn *c, const frame_view *f)
 
 static void handle_input(rm_conn *c)
 {
+    size_t frames = 0;
     c->processing = true;
     while (c->open && !c->read_paused) {
         frame_view f;
@@ -757,12 +937,13 @@ static void handle_input(rm_conn *c)
                          be32_load(c->in.data + c->in_off), c->opts.max_frame);
             else
                 snprintf(why, sizeof why, "malformed frame (inconsistent lengths)");
-            close_for(c, why);
+            drop_for(c, why);
             break;
         }
         if (!handle_frame(c, &f))
             break;
         c->in_off += f.frame_bytes;
+        frames++;
     }
     c->processing = false;
     if (!c->open)
@@ -779,8 +960,55 @@ static void handle_input(rm_conn *c)
         c->in.len -= c->in_off;
         c->in_off = 0;
     }
+    input_account(c, frames > 0);
     arena_reset(&c->arena);
     conn_flush(c);
+}
+
+/* Over the server's input limit: close connections, the one whose
+ * unfinished frame started longest ago first, until back under. */
+static void enforce_input_limit(rm_conn *c)
+{
+    rm_server *s = c->server;
+    if (!s || s->opts.input_limit_bytes == 0)
+        return;
+    while (s->in_held > s->opts.input_limit_bytes && s->part_head) {
+        rm_conn *v = s->part_head;
+        char why[256];
+        snprintf(why, sizeof why,
+                 "input limit of %zu bytes reached (%zu held by unhandled input); its frame was the "
+                 "oldest in progress: %.1f s, %zu of %zu bytes received",
+                 s->opts.input_limit_bytes, s->in_held, ev_now(v->loop) - v->frame_start, v->in_held,
+                 input_frame_size(v));
+        atomic_fetch_add(&st_input_drops, 1);
+        bool self = v == c;
+        drop_for(v, why);
+        if (self)
+            break;
+    }
+}
+
+static void on_frame_timer(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    rm_conn *c = container_of(w, rm_conn, frame_timer);
+    LOOP_OWNER_NOTE(&c->owner);
+    if (!c->open || !c->in_frame)
+        return;
+    double limit = c->opts.frame_timeout_ms / 1000.0;
+    if (c->read_paused) /* we stopped reading (its answers queue up): not the peer's delay */
+        c->frame_start = ev_now(loop);
+    double age = ev_now(loop) - c->frame_start;
+    if (age >= limit) {
+        char why[200];
+        snprintf(why, sizeof why, "frame not complete %d ms after its first byte (%zu of %zu bytes received)",
+                 c->opts.frame_timeout_ms, c->in_held, input_frame_size(c));
+        atomic_fetch_add(&st_input_drops, 1);
+        drop_for(c, why);
+        return;
+    }
+    ev_timer_set(w, limit - age, 0.);
+    ev_timer_start(loop, w);
 }
 
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
@@ -796,15 +1024,19 @@ static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
         size_t have = c->in.len - c->in_off;
         if (have >= 4) {
             size_t need = (size_t)be32_load(c->in.data + c->in_off) + 4;
+            /* Grow with what arrives (at most doubling), not with what the
+             * peer declares: a stalled 16 MiB frame holds what was sent. */
             if (need > have && need - have > want && need <= (size_t)c->opts.max_frame + 4)
-                want = need - have;
+                want = MQ_MIN(need - have, MQ_MAX(have, (size_t)READ_CHUNK));
         }
         uint8_t *dst = bytebuf_reserve(&c->in, want);
-        size_t room = c->in.cap - c->in.len - 1;
+        size_t room = MQ_MIN(c->in.cap - c->in.len - 1, (size_t)RECV_MAX);
         ssize_t n = recv(c->fd, dst, room, 0);
         if (n > 0) {
             c->in.len += (size_t)n;
             handle_input(c);
+            if (c->open)
+                enforce_input_limit(c);
             if ((size_t)n < room)
                 break; /* socket drained */
             continue;
@@ -836,11 +1068,30 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
         socklen_t len = sizeof ss;
         int fd = accept4(s->fd, (struct sockaddr *)&ss, &len, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd < 0) {
-            if (errno == EINTR)
+            if (errno == EINTR || errno == ECONNABORTED)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK)
-                log_warn("accept on port %d failed: %s", s->port, strerror(errno));
+            if (errno == EMFILE || errno == ENFILE || errno == ENOBUFS || errno == ENOMEM) {
+                /* The pending connection stays in the backlog and the
+                 * socket stays readable: wait instead of spinning. */
+                conn_log(EV_ACCEPT, LOG_WARN,
+                         "accept on port %d failed: %s (%zu connections open); pausing accepts for 100 ms",
+                         s->port, strerror(errno), s->conn_count);
+                ev_io_stop(loop, &s->accept_io);
+                ev_timer_set(&s->accept_timer, 0.1, 0.);
+                ev_timer_start(loop, &s->accept_timer);
+            } else if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                conn_log(EV_ACCEPT, LOG_WARN, "accept on port %d failed: %s", s->port, strerror(errno));
+            }
             return;
+        }
+        if (s->max_conns && s->conn_count >= s->max_conns) {
+            char peer[ADDR_TEXT_MAX];
+            addr_format((struct sockaddr *)&ss, peer, sizeof peer);
+            close(fd);
+            atomic_fetch_add(&st_refused, 1);
+            conn_log(EV_REFUSED, LOG_WARN, "refusing connection from %s on port %d: %zu connections open (limit %zu)",
+                     peer, s->port, s->conn_count, s->max_conns);
+            continue;
         }
         set_socket_options(fd);
         rm_conn *c = conn_new(loop, fd, &s->opts, s->dispatch);
@@ -857,6 +1108,27 @@ static void on_accept(struct ev_loop *loop, ev_io *w, int revents)
     }
 }
 
+static void on_accept_resume(struct ev_loop *loop, ev_timer *w, int revents)
+{
+    (void)revents;
+    rm_server *s = container_of(w, rm_server, accept_timer);
+    if (s->fd >= 0)
+        ev_io_start(loop, &s->accept_io);
+}
+
+/* max_connections 0: what the descriptor limit leaves after FD_RESERVE
+ * for store files, RocksDB and outgoing connections (0 = unlimited). */
+static size_t resolve_max_conns(int configured)
+{
+    if (configured > 0)
+        return (size_t)configured;
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0 || rl.rlim_cur == RLIM_INFINITY)
+        return 0;
+    size_t cur = (size_t)rl.rlim_cur;
+    return cur > 2 * FD_RESERVE ? cur - FD_RESERVE : cur / 2;
+}
+
 rm_server *rm_server_new(struct ev_loop *loop, const rm_options *opts, rm_dispatch *d)
 {
     rm_server *s = xcalloc(1, sizeof *s);
@@ -867,6 +1139,8 @@ rm_server *rm_server_new(struct ev_loop *loop, const rm_options *opts, rm_dispat
     else
         rm_options_default(&s->opts);
     s->dispatch = d;
+    s->max_conns = resolve_max_conns(s->opts.max_connections);
+    ev_init(&s->accept_timer, on_accept_resume);
     return s;
 }
 
@@ -905,6 +1179,7 @@ int rm_server_listen(rm_server *s, const char *host, int port, char *err, size_t
 
 int rm_server_port(const rm_server *s) { return s->port; }
 size_t rm_server_conn_count(const rm_server *s) { return s->conn_count; }
+size_t rm_server_input_held(const rm_server *s) { return s->in_held; }
 
 void rm_server_on_close(rm_server *s, rm_close_fn fn, void *arg)
 {
@@ -916,6 +1191,7 @@ void rm_server_free(rm_server *s)
 {
     if (!s)
         return;
+    ev_timer_stop(s->loop, &s->accept_timer);
     if (s->fd >= 0) {
         ev_io_stop(s->loop, &s->accept_io);
         close(s->fd);

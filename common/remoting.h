@@ -27,6 +27,18 @@
  *   above write_pause_bytes the connection stops reading new requests, above
  *   write_limit_bytes it is closed, and a queue that makes no progress for
  *   write_stall_ms is closed: memory stays bounded whatever a peer does.
+ *   Input: a frame in progress must arrive whole within frame_timeout_ms of
+ *   its first byte (a peer that stops or trickles mid-frame is closed); one
+ *   connection holds at most one unfinished frame, so at most max_frame + 4
+ *   bytes, and the read buffer grows with the bytes that arrive, not with
+ *   the length a peer declares. A server caps the bytes all its connections
+ *   together hold for unhandled input at input_limit_bytes: going over it
+ *   closes the connection whose unfinished frame started longest ago (the
+ *   staller, usually) until back under. A server accepts at most
+ *   max_connections at once and closes the ones over at once. Every such
+ *   close is logged with its reason at WARN, connection closes and refusals
+ *   at most a few lines per 10 s per kind, with a count of the lines left
+ *   out, so a hostile peer cannot grow the log at will.
  *
  * Writes
  *   Frames are appended to the connection's queue and sent with one gathered
@@ -84,6 +96,9 @@ typedef struct rm_options {
     int write_stall_ms;        /* close if queued output makes no progress this long (30000) */
     int idle_timeout_ms;       /* close after this long with no input; 0 = never (0) */
     int connect_timeout_ms;    /* outgoing connect timeout (3000) */
+    int frame_timeout_ms;      /* a frame in progress must arrive whole within this; 0 = no limit (30000) */
+    size_t input_limit_bytes;  /* servers: unhandled input all connections together may hold (64 MiB); 0 = no limit */
+    int max_connections;       /* servers: connections open at once; 0 = the descriptor limit less 256 (0) */
 } rm_options;
 
 void rm_options_default(rm_options *o);
@@ -126,6 +141,8 @@ int rm_server_port(const rm_server *s);
 /* Called for every accepted connection when it closes. */
 void rm_server_on_close(rm_server *s, rm_close_fn fn, void *arg);
 size_t rm_server_conn_count(const rm_server *s);
+/* Bytes of unhandled input its connections hold (what input_limit_bytes caps). */
+size_t rm_server_input_held(const rm_server *s);
 /* Stops listening and closes every accepted connection; frees the server. */
 void rm_server_free(rm_server *s);
 
@@ -238,6 +255,8 @@ typedef struct rm_stats {
     uint64_t bad_frames;        /* connections closed for protocol errors */
     uint64_t slow_peer_drops;   /* connections closed for output limits */
     uint64_t timeouts;          /* requests that timed out */
+    uint64_t input_drops;       /* connections closed for the frame deadline or the input limit */
+    uint64_t refused;           /* connections closed at accept (max_connections) */
 } rm_stats;
 void rm_stats_get(rm_stats *out);
 

@@ -16,6 +16,9 @@ PACKAGES=(
   prometheus          # promtool checks the /metrics format in tests/integration/ops_test.cc
   chromium            # headless browser for the console test
   procps psmisc
+  clang               # libFuzzer targets (tests/fuzz), built by deploy/test.sh in build-fuzz
+  libclang-rt-dev     # clang's fuzzer, ASan and UBSan runtimes
+  llvm                # llvm-symbolizer: readable stacks in sanitizer and fuzzer reports
 )
 
 missing=()

@@ -18,6 +18,10 @@ const cfg_option namesrv_config_options[] = {
     CFG_INT(N, http_port, "httpPort", "0", 0, 65535, "read-only HTTP/JSON port (0 = off)"),
     CFG_INT(N, http_max_connections, "httpMaxConnections", "64", 1, 10000, "concurrent HTTP connections served"),
     CFG_INT(N, metrics_port, "metricsPort", "-1", -1, 65535, "HTTP port of GET /metrics (Prometheus; -1 = off, 0 = any free port)"),
+    CFG_INT(N, max_frame_size, "maxFrameSize", "16777216", 1024, 1 << 30, "largest frame accepted on a connection"),
+    CFG_INT(N, server_frame_timeout_millis, "serverFrameTimeoutMillis", "30000", 0, 3600000, "ms a frame may take from its first byte to its last before the client is dropped (0 = no limit)"),
+    CFG_INT64(N, server_input_max_bytes, "serverInputMaxBytes", "67108864", 0, (int64_t)1 << 40, "bytes of unfinished frames all clients together may hold; over it the oldest is dropped (0 = no limit)"),
+    CFG_INT(N, server_max_connections, "serverMaxConnections", "0", 0, 1 << 24, "client connections open at once, more are closed at accept (0 = descriptor limit less 256)"),
     CFG_STRING(N, log_level, "logLevel", "info", "debug, info, warn or error"),
     CFG_STRING(N, log_file, "logFile", "", "append logs to this file (default: stderr)"),
     CFG_STRING(N, kv_config_path, "kvConfigPath", "", "file that keeps the KV config (RocketMQ's kvConfig.json; empty = memory only)"),
@@ -49,7 +53,13 @@ int namesrv_start(namesrv *ns, const namesrv_config *cfg, struct ev_loop *loop, 
     }
     arena_init(&ns->scratch, 64 * 1024);
     ns->dispatch = rm_dispatch_new();
-    ns->server = rm_server_new(loop, NULL, ns->dispatch);
+    rm_options opts;
+    rm_options_default(&opts);
+    opts.max_frame = (uint32_t)cfg->max_frame_size;
+    opts.frame_timeout_ms = cfg->server_frame_timeout_millis;
+    opts.input_limit_bytes = (size_t)cfg->server_input_max_bytes;
+    opts.max_connections = cfg->server_max_connections;
+    ns->server = rm_server_new(loop, &opts, ns->dispatch);
     ns_processor_register(ns);
     ns_metrics_init(ns);
     if (rm_server_listen(ns->server, "0.0.0.0", cfg->listen_port, err, errlen) != 0) {

@@ -30,6 +30,10 @@ typedef struct namesrv_config {
     int32_t http_port;
     int32_t http_max_connections;
     int32_t metrics_port;
+    int32_t max_frame_size;
+    int32_t server_frame_timeout_millis;
+    int64_t server_input_max_bytes;
+    int32_t server_max_connections;
     char log_level[16];
     char log_file[1024];
     char kv_config_path[1024];

@@ -327,6 +327,38 @@ TEST(CodecTest, UnsupportedSerializeTypesAreRefusedWithTheirName) {
     arena_free(&a);
 }
 
+// protobuf-c takes field number 0 written as a non-minimal varint tag
+// (0x80 0x00) as an unknown field, then refuses its own re-encoding of it;
+// the client copies response headers by re-packing them, so such a header
+// is refused at decode (found by tests/fuzz/fuzz_frame), also nested.
+TEST(CodecTest, FieldNumberZeroIsRefusedEvenAsANonMinimalTag) {
+    arena a;
+    arena_init(&a, 1024);
+    Mq__RemotingHeader *h = nullptr;
+    char err[256] = "";
+    const uint8_t top[] = {0x08, 0x0a, 0x80, 0x00, 0x05}; /* code=10, field 0 = 5 */
+    EXPECT_NE(0, frame_header_decode(RM_SERIALIZE_PROTOBUF, top, sizeof top, &a, &h, err, sizeof err));
+    EXPECT_NE(std::string::npos, std::string(err).find("field number 0")) << err;
+    Mq__RemotingHeader ok = MQ__REMOTING_HEADER__INIT;
+    Mq__SendMessageRequestHeader send = MQ__SEND_MESSAGE_REQUEST_HEADER__INIT;
+    ok.code = 10;
+    ok.has_code = 1;
+    ok.ext_case = MQ__REMOTING_HEADER__EXT_SEND_MESSAGE;
+    ok.send_message = &send;
+    std::vector<uint8_t> buf(mq__remoting_header__get_packed_size(&ok) + 3);
+    size_t n = mq__remoting_header__pack(&ok, buf.data());
+    ASSERT_EQ(0, frame_header_decode(RM_SERIALIZE_PROTOBUF, buf.data(), n, &a, &h, err, sizeof err)) << err;
+    /* The typed header is the last field, length-delimited: grow it by the
+     * three bytes of a field 0 inside it. */
+    ASSERT_EQ(0x00, buf[n - 1]) << "expected an empty nested message at the end";
+    buf[n - 1] = 3;
+    buf[n] = 0x80;
+    buf[n + 1] = 0x00;
+    buf[n + 2] = 0x01;
+    EXPECT_NE(0, frame_header_decode(RM_SERIALIZE_PROTOBUF, buf.data(), n + 3, &a, &h, err, sizeof err));
+    arena_free(&a);
+}
+
 TEST(CodecTest, ZeroCopyBodyLengthIsCountedInThePrefix) {
     Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
     h.code = 11;

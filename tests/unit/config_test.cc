@@ -119,6 +119,20 @@ TEST(ConfigTest, BadValuesAreNamed) {
     EXPECT_EQ(CFG_CLI_ERROR, parse({"stray"}, &c, &err));
 }
 
+// A command-line string value reads as the same value in a file would
+// (found by tests/fuzz/fuzz_config: `-p` printed "brokerName=x " which
+// loads back as "x"), and a line break, which no file line can hold, is
+// refused.
+TEST(ConfigTest, CommandLineStringsReadLikeFileLines) {
+    conf c;
+    std::string err;
+    ASSERT_EQ(CFG_CLI_RUN, parse({"--brokerName=  padded \t"}, &c, &err)) << err;
+    EXPECT_STREQ("padded", c.name);
+    EXPECT_EQ(CFG_CLI_ERROR, parse({"-n", "two\nlines"}, &c, &err));
+    EXPECT_NE(std::string::npos, err.find("brokerName")) << err;
+    EXPECT_EQ(CFG_CLI_ERROR, parse({"-n", "a\rb"}, &c, &err));
+}
+
 TEST(ConfigTest, MalformedLineIsAnError) {
     std::string path = write_file("listenPort 1\n");
     conf c;

@@ -67,6 +67,11 @@ struct Server {
         lt.run([&] { n = rm_server_conn_count(srv); });
         return n;
     }
+    size_t input_held() {
+        size_t n = 0;
+        lt.run([&] { n = rm_server_input_held(srv); });
+        return n;
+    }
 
     // Echo: answers with the request's remark and body.
     static void echo(rm_conn *c, const rm_cmd *req, void *arg) {
@@ -434,6 +439,58 @@ TEST_F(TransportTest, PeerThatNeverReadsIsDroppedWithBoundedQueue) {
     ASSERT_EQ(RM_OK, send_request(good, CODE_ECHO, "still here", "", &a));
     ASSERT_TRUE(good.run_until([&] { return a.done; }));
     EXPECT_EQ("still here", a.remark);
+}
+
+// Unfinished frames: over the server's input limit the connection whose
+// frame started first is dropped (not the newcomer), the rest go at the
+// frame deadline, a pipelining client that keeps completing frames is never
+// timed out, and a well-behaved client is served throughout.
+TEST_F(TransportTest, UnfinishedFramesAreDroppedOldestFirstAndAtTheirDeadline) {
+    rm_options o;
+    rm_options_default(&o);
+    o.input_limit_bytes = 1u << 20;
+    o.frame_timeout_ms = 3000;
+    Server s(&o);
+    Client good(s.port);
+    rm_stats before;
+    rm_stats_get(&before);
+    std::string part(600 * 1024, 'p');
+    std::string prefix(8, '\0');
+    be32_store((uint8_t *)&prefix[0], (2u << 20) - 4);
+    be32_store((uint8_t *)&prefix[4], (2u << 24) | 16u);
+    RawSocket older(s.port), newer(s.port), steady(s.port);
+    ASSERT_TRUE(older.send_all(prefix + part));
+    ASSERT_TRUE(wait_for([&] { return s.input_held() == prefix.size() + part.size(); }));
+    // A client whose frames keep completing, each split over two writes.
+    std::atomic<bool> stop{false};
+    std::thread pipeliner([&] {
+        int i = 0;
+        while (!stop) {
+            std::string f = make_request(CODE_SILENT, ++i, std::string(100, 'x'));
+            steady.send_all(f.substr(0, 50));
+            std::this_thread::sleep_for(std::chrono::milliseconds(100));
+            steady.send_all(f.substr(50));
+        }
+    });
+    ASSERT_TRUE(newer.send_all(prefix + part)); // 1.2 MiB held: over the limit
+    auto t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(older.wait_closed(3000)) << "the oldest unfinished frame goes first";
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::milliseconds(1500))
+        << "dropped for the limit, not at its deadline";
+    EXPECT_FALSE(newer.wait_closed(10)) << "the newer frame was dropped instead of the older";
+    Answer a;
+    ASSERT_EQ(RM_OK, send_request(good, CODE_ECHO, "served", "", &a));
+    ASSERT_TRUE(good.run_until([&] { return a.done; }));
+    EXPECT_EQ("served", a.remark);
+    EXPECT_TRUE(newer.wait_closed(8000)) << "dropped at its frame deadline";
+    // Well past the deadline, the pipelining client is still connected.
+    std::this_thread::sleep_for(std::chrono::milliseconds(2 * o.frame_timeout_ms)); // let deadlines pass
+    stop = true;
+    pipeliner.join();
+    EXPECT_FALSE(steady.wait_closed(10)) << "a client completing frames was timed out";
+    rm_stats after;
+    rm_stats_get(&after);
+    EXPECT_EQ(before.input_drops + 2, after.input_drops);
 }
 
 TEST_F(TransportTest, ZeroCopyBodyIsSentAndReleased) {
