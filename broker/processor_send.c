@@ -39,6 +39,7 @@
 
 #include "broker_context.h"
 #include "bytes.h"
+#include "ha/ha.h"
 #include "log.h"
 #include "message.h"
 #include "processor_send.h"
@@ -120,14 +121,18 @@ static int32_t status_code(store_put_status s)
 }
 
 /* Answers a stored message (SUCCESS or a "stored but..." status). */
-static void answer_stored(rm_reply_to *to, int32_t code, const char *msg_id, int32_t queue_id,
-                          int64_t queue_offset, const char *transaction_id)
+void send_answer_stored(rm_reply_to *to, int32_t code, const char *msg_id, int32_t queue_id,
+                        int64_t queue_offset, const char *transaction_id)
 {
     Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
     Mq__SendMessageResponseHeader r = MQ__SEND_MESSAGE_RESPONSE_HEADER__INIT;
     h.code = code;
     if (code == RS_FLUSH_DISK_TIMEOUT)
         h.remark = (char *)"stored, but not flushed to disk in time (syncFlushTimeout)";
+    else if (code == RS_FLUSH_SLAVE_TIMEOUT)
+        h.remark = (char *)"stored, but no slave confirmed it in time (slaveTimeout)";
+    else if (code == RS_SLAVE_NOT_AVAILABLE)
+        h.remark = (char *)"stored, but no slave is connected and caught up (SYNC_MASTER)";
     r.msgid = (char *)msg_id;
     r.queueid = queue_id;
     r.has_queueid = 1;
@@ -153,7 +158,7 @@ static void on_flush_done_loop(evq_item *item)
 {
     flush_wait *w = (flush_wait *)item;
     w->st->flush_waiters--;
-    answer_stored(&w->to, status_code(w->status), w->msg_id, w->queue_id, w->queue_offset, NULL);
+    send_answer_stored(&w->to, status_code(w->status), w->msg_id, w->queue_id, w->queue_offset, NULL);
     free(w->msg_id);
     free(w);
 }
@@ -173,6 +178,8 @@ static void finish(send_state *st, rm_conn *c, const rm_cmd *req, const store_pu
     rm_reply_to to;
     rm_defer(c, req, &to);
     int64_t end = res->physical_offset + res->wrote_bytes;
+    if (wait && ha_send_wait(st->b->ha, &to, end, req->hdr->send_message->queueid, res->queue_offset, msg_id))
+        return; /* SYNC_MASTER: broker/ha answers once a slave (and under SYNC_FLUSH the disk) has it */
     if (wait && st->b->cfg.flush_disk_type == FLUSH_SYNC) {
         flush_wait *w = xcalloc(1, sizeof *w);
         w->st = st;
@@ -189,12 +196,12 @@ static void finish(send_state *st, rm_conn *c, const rm_cmd *req, const store_pu
         free(w->msg_id);
         free(w);
         if (rc < 0) {
-            answer_stored(&to, RS_FLUSH_DISK_TIMEOUT, msg_id, req->hdr->send_message->queueid,
+            send_answer_stored(&to, RS_FLUSH_DISK_TIMEOUT, msg_id, req->hdr->send_message->queueid,
                           res->queue_offset, NULL);
             return;
         }
     }
-    answer_stored(&to, RS_SUCCESS, msg_id, req->hdr->send_message->queueid, res->queue_offset, NULL);
+    send_answer_stored(&to, RS_SUCCESS, msg_id, req->hdr->send_message->queueid, res->queue_offset, NULL);
 }
 
 /* ---- broker policy shared by every send path (processor_send.h) ---- */

@@ -665,3 +665,38 @@ int cl_flush(commitlog *cl, int64_t from, int64_t to)
     }
     return 0;
 }
+
+/* ---- replication (replica.c) ------------------------------------------------ */
+
+int cl_append_raw(commitlog *cl, int64_t offset, const uint8_t *data, int64_t len)
+{
+    pthread_mutex_lock(&cl->put_lock);
+    int rc = 0;
+    if (atomic_load_explicit(&cl->refuse, memory_order_relaxed) & CL_REFUSE_CLOSED) {
+        rc = STORE_ERR_CLOSED;
+    } else if (offset != cl->write_pos) {
+        rc = STORE_ERR_INVALID;
+    } else if ((!cl->cur || cl->write_pos == cl->cur->start + cl->seg_size) && roll(cl) < 0) {
+        rc = STORE_ERR_IO; /* at a segment end roll() writes no blank: the master's is copied */
+    } else if (cl->write_pos + len > cl->cur->start + cl->seg_size) {
+        rc = STORE_ERR_INVALID; /* the caller hands over one segment's bytes at a time */
+    }
+    if (rc < 0) {
+        pthread_mutex_unlock(&cl->put_lock);
+        return rc;
+    }
+    memcpy(cl->cur->base + (cl->write_pos - cl->cur->start), data, (size_t)len);
+    cl->write_pos += len;
+    if (cl->write_pos >= cl->prefault_next_req) {
+        cl->prefault_next_req = cl->write_pos + CL_PREFAULT_WINDOW / 2;
+        pthread_mutex_lock(&cl->alloc_lock);
+        cl->prefault_want = cl->write_pos + CL_PREFAULT_WINDOW;
+        pthread_cond_broadcast(&cl->alloc_cond);
+        pthread_mutex_unlock(&cl->alloc_lock);
+    }
+    atomic_store(&cl->max_offset, cl->write_pos); /* D1: whole records only (checked by the caller) */
+    pthread_mutex_unlock(&cl->put_lock);
+    if (cl->on_append)
+        cl->on_append(cl->on_append_arg);
+    return 0;
+}
