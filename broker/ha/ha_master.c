@@ -193,9 +193,9 @@ static void *conn_main(void *arg)
             why = "poll failed";
             goto out;
         }
-        if (p[1].revents & POLLIN) {
-            atomic_store(&c->wake_pending, false);
+        if (p[1].revents & POLLIN) { /* drain, then re-arm: a poke after the drain writes again */
             drain_fd(c->wake_fd);
+            atomic_store(&c->wake_pending, false);
         }
         if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
             ssize_t r = recv(c->fd, rbuf + rlen, sizeof rbuf - rlen, MSG_DONTWAIT);
