@@ -168,6 +168,19 @@ class HaTest : public ::testing::Test {
         return s.empty() ? -1 : atoll(s.c_str());
     }
 
+    // The line of a table that mentions addr (without its newline), or "".
+    static std::string row_of(const std::string &out, const std::string &addr) {
+        size_t at = out.find(addr);
+        if (at == std::string::npos)
+            return "";
+        size_t b = out.rfind('\n', at), e = out.find('\n', at);
+        std::string line = out.substr(b == std::string::npos ? 0 : b + 1, (e == std::string::npos ? out.size() : e) -
+                                                                          (b == std::string::npos ? 0 : b + 1));
+        while (!line.empty() && line.back() == ' ')
+            line.pop_back();
+        return line;
+    }
+
     // Whether the slave's CommitLog has the master's bytes up to the slave's end.
     bool same_commitlog_prefix(std::string *why) {
         std::string md = c.dir() + "/broker-a-0-store/commitlog", sd = c.dir() + "/broker-a-1-store/commitlog";
@@ -368,8 +381,18 @@ TEST_F(HaTest, AsyncMasterLagIsReportedAndCloses) {
     ToolResult r = c.mqadmin({"brokerStatus", "-n", c.namesrv_list(), "-b", master->addr()});
     EXPECT_EQ(0, r.exit_code) << r.err;
     EXPECT_NE(std::string::npos, r.out.find("haLagBytes")) << r.out;
+    // clusterList: the roles, and the lag in the master's row.
+    r = c.mqadmin({"clusterList", "-n", c.namesrv_list()});
+    EXPECT_EQ(0, r.exit_code) << r.err;
+    std::string mrow = row_of(r.out, master->addr());
+    EXPECT_NE(std::string::npos, mrow.find("ASYNC_MASTER")) << r.out;
+    EXPECT_GT(atoll(mrow.substr(mrow.find_last_of(' ') + 1).c_str()), 250000) << r.out;
     slave->resume();
     ASSERT_TRUE(wait_for([&] { return runtime_ll(master, "haLagBytes") == 0; }, 10000));
+    r = c.mqadmin({"clusterList", "-n", c.namesrv_list()});
+    std::string srow = row_of(r.out, slave->addr());
+    EXPECT_NE(std::string::npos, srow.find("SLAVE")) << r.out;
+    EXPECT_EQ("0", srow.substr(srow.find_last_of(' ') + 1)) << r.out;
     EXPECT_EQ(runtime_ll(master, "commitLogMaxOffset"), runtime_ll(slave, "haSlaveOffset"));
     EXPECT_EQ("true", runtime(slave, "haConnected"));
 }
