@@ -139,6 +139,8 @@ static const char *session(ha_service *ha, int fd, bytebuf *rbuf, bytebuf *pendi
                 if (rbuf->len - at < HA_HEADER_LEN + size)
                     break;
                 int64_t expect = base + (int64_t)pending->len;
+                if (off != expect && expect == 0 && off > 0) /* empty slave, master's log starts later */
+                    expect = base = off;                     /* (store_replica_append restarts it there) */
                 if (off != expect) {
                     log_error("HA: master sent offset %lld, expected %lld: reconnecting", (long long)off,
                               (long long)expect);

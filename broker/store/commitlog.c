@@ -700,3 +700,34 @@ int cl_append_raw(commitlog *cl, int64_t offset, const uint8_t *data, int64_t le
         cl->on_append(cl->on_append_arg);
     return 0;
 }
+
+int cl_restart_empty_at(commitlog *cl, int64_t offset)
+{
+    if (offset <= 0 || offset % cl->seg_size != 0)
+        return STORE_ERR_INVALID;
+    pthread_mutex_lock(&cl->put_lock);
+    if (cl->write_pos != 0 || cl_max_offset(cl) != 0) {
+        pthread_mutex_unlock(&cl->put_lock);
+        return STORE_ERR_INVALID;
+    }
+    pthread_rwlock_wrlock(&cl->segs_lock);
+    for (size_t i = 0; i < cl->nsegs; i++) { /* empty: nothing written yet */
+        mf_remove(cl->segs[i]);
+        mf_unref(cl->segs[i]);
+    }
+    cl->nsegs = 0;
+    atomic_store(&cl->min_offset, offset);
+    pthread_rwlock_unlock(&cl->segs_lock);
+    cl->cur = NULL; /* the next append takes the segment at offset (roll) */
+    cl->write_pos = offset;
+    cl->prefault_next_req = offset + CL_PREFAULT_WINDOW / 2;
+    pthread_mutex_lock(&cl->alloc_lock);
+    cl->alloc_want = offset;
+    cl->prefault_pos = offset;
+    cl->prefault_want = offset + CL_PREFAULT_WINDOW;
+    pthread_cond_broadcast(&cl->alloc_cond);
+    pthread_mutex_unlock(&cl->alloc_lock);
+    atomic_store(&cl->max_offset, offset);
+    pthread_mutex_unlock(&cl->put_lock);
+    return 0;
+}

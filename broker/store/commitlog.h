@@ -155,6 +155,11 @@ int cl_flush(commitlog *cl, int64_t from, int64_t to);
  * when offset is a segment start. Publishes the new max offset and wakes the
  * dispatcher like a put. Returns 0 or STORE_ERR_INVALID / _IO / _CLOSED. */
 int cl_append_raw(commitlog *cl, int64_t offset, const uint8_t *data, int64_t len);
+/* Replication: a log that has never been written (max offset 0) starts at
+ * `offset` instead (a segment start): its empty segments are removed, and
+ * min and max offsets become `offset`. For a new slave whose master no longer
+ * has offset 0. Returns 0 or STORE_ERR_INVALID (not empty, bad offset). */
+int cl_restart_empty_at(commitlog *cl, int64_t offset);
 
 static inline int64_t cl_max_offset(commitlog *cl)
 {

@@ -55,6 +55,10 @@ int64_t store_replica_append(store *s, int64_t offset, const uint8_t *data, int6
 {
     commitlog *cl = store_read_parts_of(s)->cl;
     int64_t end = cl_max_offset(cl);
+    if (end == 0 && offset > 0 && cl_restart_empty_at(cl, offset) == 0) {
+        log_info("replica: the empty CommitLog now starts at the master's first offset %lld", (long long)offset);
+        end = offset;
+    }
     if (offset != end) {
         snprintf(err, errlen, "data at offset %lld but the local CommitLog ends at %lld",
                  (long long)offset, (long long)end);

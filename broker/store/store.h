@@ -490,7 +490,9 @@ int64_t store_replica_read(store *s, int64_t from, int64_t max_len, const uint8_
                            store_pin *pin);
 
 /* Slave: appends bytes copied from the master's CommitLog, which start at
- * `offset` = store_commitlog_max_offset() (else STORE_ERR_INVALID). Every
+ * `offset` = store_commitlog_max_offset() (else STORE_ERR_INVALID; a log
+ * never written starts at `offset`, a segment start, when the master's first
+ * segments are gone). Every
  * record is checked (magic, size, body CRC, physical offset; STORE_ERR_CORRUPT
  * with a reason in err); whole records are appended and dispatched like puts
  * (ConsumeQueues, indexes). Returns the bytes consumed: a record cut at the

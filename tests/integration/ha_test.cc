@@ -17,6 +17,8 @@
 #include <atomic>
 #include <chrono>
 #include <cstdio>
+#include <filesystem>
+#include <fstream>
 #include <map>
 #include <mutex>
 #include <set>
@@ -168,6 +170,18 @@ class HaTest : public ::testing::Test {
         return s.empty() ? -1 : atoll(s.c_str());
     }
 
+    // SIGSTOP, and wait until the kernel has really stopped it (kill returns before).
+    static void pause_now(MqProcess *proc) {
+        proc->pause();
+        ASSERT_TRUE(wait_for([&] {
+            std::ifstream f("/proc/" + std::to_string(proc->pid()) + "/stat");
+            std::string st;
+            std::getline(f, st);
+            size_t paren = st.rfind(')');
+            return paren != std::string::npos && paren + 2 < st.size() && st[paren + 2] == 'T';
+        }));
+    }
+
     // The line of a table that mentions addr (without its newline), or "".
     static std::string row_of(const std::string &out, const std::string &addr) {
         size_t at = out.find(addr);
@@ -272,7 +286,7 @@ TEST_F(HaTest, SilentOrDeadSlaveMakesSyncSendsReportTimeoutNeverSuccess) {
     for (int i = 0; i < 200; i++)
         ASSERT_EQ(MQ_SEND_OK, send(p, "warm-" + std::to_string(i)));
     // Alive but silent: the connection stays up, the acks stop.
-    slave->pause();
+    pause_now(slave);
     auto t0 = std::chrono::steady_clock::now();
     EXPECT_EQ(MQ_SEND_FLUSH_SLAVE_TIMEOUT, send(p, "paused-1"));
     auto ms = std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::steady_clock::now() - t0).count();
@@ -367,13 +381,40 @@ TEST_F(HaTest, SlaveRestartedFarBehindCatchesUpByteForByte) {
     ASSERT_TRUE(wait_for([&] { return runtime_ll(slave, "haSlaveOffset") == end; }, 20000));
 }
 
+TEST_F(HaTest, NewSlaveOfAMasterThatDeletedItsFirstSegmentsStartsAtItsFirstOffset) {
+    std::string all_hours;
+    for (int h = 0; h < 24; h++)
+        all_hours += (h ? ";" : "") + std::to_string(h);
+    start("ASYNC_MASTER", {"--fileReservedTime=0", "--deleteWhen=" + all_hours});
+    ASSERT_TRUE(slave->stop());
+    std::filesystem::remove_all(c.dir() + "/broker-a-1-store"); // a new slave: empty store
+    mq_producer *p = producer();
+    for (int i = 0; i < 3000; i++)
+        ASSERT_EQ(MQ_SEND_OK, send(p, "old-" + std::to_string(i) + std::string(1000, 'o')));
+    // The cleaner (every 10 s) deletes the expired segments but the current one.
+    ASSERT_TRUE(wait_for([&] { return runtime_ll(master, "commitLogMinOffset") > 0; }, 30000));
+    long long min = runtime_ll(master, "commitLogMinOffset");
+    ASSERT_TRUE(slave->start());
+    long long end = runtime_ll(master, "commitLogMaxOffset");
+    ASSERT_TRUE(wait_for([&] { return runtime_ll(slave, "haSlaveOffset") == end; }, 20000))
+        << runtime_ll(slave, "haSlaveOffset") << " of " << end;
+    // It starts at the master's first segment then (the cleaner may have
+    // deleted more since `min` was read).
+    long long smin = runtime_ll(slave, "commitLogMinOffset");
+    EXPECT_GE(smin, min);
+    EXPECT_EQ(0, smin % 1048576);
+    ASSERT_EQ(MQ_SEND_OK, send(p, "new"));
+    end = runtime_ll(master, "commitLogMaxOffset");
+    ASSERT_TRUE(wait_for([&] { return runtime_ll(slave, "haSlaveOffset") == end; }, 20000));
+}
+
 TEST_F(HaTest, AsyncMasterLagIsReportedAndCloses) {
     start("ASYNC_MASTER");
     mq_producer *p = producer();
     ASSERT_EQ(MQ_SEND_OK, send(p, "first"));
     ASSERT_TRUE(wait_for([&] { return runtime_ll(master, "haSlaveCount") == 1 && runtime_ll(master, "haLagBytes") == 0; },
                          10000));
-    slave->pause();
+    pause_now(slave);
     for (int i = 0; i < 500; i++)
         ASSERT_EQ(MQ_SEND_OK, send(p, "lagging-" + std::to_string(i) + std::string(500, 'l')));
     long long lag = runtime_ll(master, "haLagBytes");
