@@ -436,6 +436,10 @@ TEST_F(HaTest, AsyncMasterLagIsReportedAndCloses) {
     EXPECT_EQ("0", srow.substr(srow.find_last_of(' ') + 1)) << r.out;
     EXPECT_EQ(runtime_ll(master, "commitLogMaxOffset"), runtime_ll(slave, "haSlaveOffset"));
     EXPECT_EQ("true", runtime(slave, "haConnected"));
+    // The route lists the group's master and its slave by id.
+    r = c.mqadmin({"topicRoute", "-n", c.namesrv_list(), "-t", kTopic, "--json"});
+    EXPECT_NE(std::string::npos, r.out.find("\"0\": \"" + master->addr() + "\"")) << r.out;
+    EXPECT_NE(std::string::npos, r.out.find("\"1\": \"" + slave->addr() + "\"")) << r.out;
 }
 
 } // namespace
