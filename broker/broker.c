@@ -23,6 +23,7 @@
 #include "meta_db.h"
 #include "namesrv_register.h"
 #include "consumer_offset.h"
+#include "ha/ha.h"
 #include "processors.h"
 #include "schedule/schedule.h"
 #include "store/store.h"
@@ -289,12 +290,15 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     if (store_open(&sc, &b->store, err, errlen) != 0)
         goto fail;
     log_info("store opened under %s in %lld ms", cfg->store_path_root_dir, (long long)(mono_ms() - t0));
-    if (schedule_start(b, &sc, err, errlen) != 0)
+    /* A slave's log is its master's copy: the services that write to the
+     * store (scheduled delivery, transaction checks) run on the master only. */
+    bool slave = cfg->broker_role == ROLE_SLAVE;
+    if (!slave && schedule_start(b, &sc, err, errlen) != 0)
         goto fail;
     b->offsets = offset_manager_new(b, err, errlen);
     if (!b->offsets)
         goto fail;
-    if (txn_open(b, &b->txn, err, errlen) != 0)
+    if (!slave && txn_open(b, &b->txn, err, errlen) != 0)
         goto fail;
 
     processor_admin_register(b);
@@ -311,6 +315,8 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     if (cfg->metrics_port >= 0 && !(b->metrics = broker_metrics_start(b, cfg->metrics_port, err, errlen)))
         goto fail;
 
+    if (ha_start(b, &b->ha, err, errlen) != 0)
+        goto fail;
     if (registrar_new(b, &b->registrar, err, errlen) != 0)
         goto fail;
     topic_table_on_change(b->topics, on_topics_changed, b);
@@ -357,6 +363,7 @@ void broker_destroy(broker *b)
     if (b->pull_hold)
         processor_pull_unregister(b);
     processor_offset_unregister(b); /* persists committed offsets */
+    ha_stop(b->ha);                 /* answers SYNC_MASTER waits; stops appending on a slave */
     sched_service_stop(b->sched);   /* re-puts into the store: stop before it closes */
     b->sched = NULL;
     txn_close(b->txn); /* persists its scan marks */
@@ -367,6 +374,8 @@ void broker_destroy(broker *b)
     }
     if (b->q)
         evq_drain(b->q);
+    ha_free(b->ha); /* after the drain: it answered waits whose flush completed */
+    b->ha = NULL;
     processor_send_back_unregister(b);
     processor_send_unregister(b);
     if (b->clients)

@@ -72,6 +72,14 @@ typedef struct broker_config {
     int32_t server_frame_timeout_millis;
     int64_t server_input_max_bytes;
     int32_t server_max_connections;
+    /* replication (broker/ha) */
+    char ha_master_address[128];
+    int32_t ha_send_heartbeat_interval;
+    int32_t ha_housekeeping_interval;
+    int32_t ha_transfer_batch_size;
+    int64_t ha_slave_fallbehind_max;
+    int32_t slave_timeout;
+    int32_t slave_sync_interval;
     /* logging */
     char log_level[16];
     char log_file[1024];

@@ -45,6 +45,7 @@ struct send_state;         /* processor_send.c: send policy state (processor_sen
 struct sched_service;      /* schedule/schedule.h: delay-level and exact-time delivery */
 struct txn_service;        /* transaction/transaction.h: half messages, check-back */
 struct broker_metrics;     /* metrics.h: Prometheus metrics (metricsPort) */
+struct ha_service;         /* ha/ha.h: master/slave replication */
 
 /* Counters only the broker sees; the processors bump them on the loop
  * thread and GET_BROKER_RUNTIME_INFO reports them. Messages and bytes put
@@ -102,6 +103,7 @@ typedef struct broker {
     struct sched_service *sched;
     struct txn_service *txn;      /* transaction/transaction.h */
     struct broker_metrics *metrics; /* NULL unless metricsPort is set */
+    struct ha_service *ha;        /* ha/ha.h: replication (HA listener or slave client) */
 
     bool stopping;                /* broker_stop ran */
     broker_stats stats;

@@ -185,6 +185,20 @@ bool offset_manager_query(offset_manager *m, const char *group, const char *topi
     return true;
 }
 
+void offset_manager_foreach(offset_manager *m,
+                            void (*cb)(void *arg, const char *key, int32_t queue_id, int64_t offset), void *arg)
+{
+    size_t it = 0;
+    const char *k;
+    void *v;
+    while (strmap_next(&m->table, &it, &k, &v)) {
+        const group_offsets *g = v;
+        for (int32_t q = 0; q < g->n; q++)
+            if (g->offsets[q] >= 0)
+                cb(arg, k, q, g->offsets[q]);
+    }
+}
+
 int offset_manager_persist(offset_manager *m)
 {
     struct meta_batch *batch = meta_batch_new();

@@ -51,6 +51,10 @@ void offset_manager_reset(offset_manager *m, const char *group, const char *topi
 bool offset_manager_take_reset(offset_manager *m, const char *group, const char *topic, int32_t queue_id,
                                int64_t *offset);
 
+/* Calls cb for every committed offset (key "topic@group", RocketMQ's). */
+void offset_manager_foreach(offset_manager *m,
+                            void (*cb)(void *arg, const char *key, int32_t queue_id, int64_t offset), void *arg);
+
 /* Topics a group has offsets for; *topics malloc'd (free each and the array). */
 size_t offset_manager_topics_of(offset_manager *m, const char *group, char ***topics);
 /* Groups with offsets on a topic; same ownership. */

@@ -36,11 +36,6 @@ int main(int argc, char **argv)
     }
     if (warn[0])
         log_warn("%s", warn);
-    /* Replication (issue 14, branch ha) is not implemented yet: this is the
-     * one place that says so. Remove it when a slave really replicates. */
-    if (cfg.broker_role == ROLE_SLAVE)
-        log_warn("brokerRole=SLAVE: replication is not implemented yet; this broker copies nothing from its "
-                 "master and only serves what is written to it");
     struct ev_loop *loop = EV_DEFAULT;
     broker b;
     if (broker_init(&b, &cfg, loop, err, sizeof err) != 0) {

@@ -15,6 +15,7 @@
  * counters need no atomics. Topic entries live until the broker stops
  * (series of a deleted topic stay, as Prometheus expects counters to).
  */
+#include "ha/ha.h"
 #include "metrics.h"
 
 #include <stdio.h>
@@ -256,6 +257,33 @@ static void write_store(broker_metrics *m, bytebuf *out)
     }
 }
 
+/* Replication (broker/ha): role, slaves and lag on a master, position on a slave. */
+static void write_ha(broker_metrics *m, bytebuf *out)
+{
+    ha_stats hs;
+    ha_get_stats(m->b->ha, &hs);
+    static const char *const roles[] = {"ASYNC_MASTER", "SYNC_MASTER", "SLAVE"};
+    prom_family(out, "mq_ha_role", "gauge", "Replication role of this broker (value 1).");
+    prom_sample(out, "mq_ha_role", 1, 1, "role", roles[m->b->cfg.broker_role % 3]);
+    struct {
+        const char *name, *type, *help;
+        double v;
+    } rows[] = {
+        {"mq_ha_slaves", "gauge", "Master: connected slaves.", (double)hs.slaves},
+        {"mq_ha_lag_bytes", "gauge", "Master: CommitLog bytes the best connected slave has not acknowledged.",
+         (double)hs.lag_bytes},
+        {"mq_ha_sync_timeouts_total", "counter", "SYNC_MASTER sends answered FLUSH_SLAVE_TIMEOUT.", (double)hs.sync_timeouts},
+        {"mq_ha_sync_slave_not_available_total", "counter", "SYNC_MASTER sends answered SLAVE_NOT_AVAILABLE.",
+         (double)hs.sync_not_available},
+        {"mq_ha_slave_connected", "gauge", "Slave: 1 while connected to the master's HA port.", hs.connected ? 1 : 0},
+        {"mq_ha_received_bytes_total", "counter", "Slave: bytes received from the master.", (double)hs.bytes_received},
+    };
+    for (size_t i = 0; i < MQ_ARRAY_LEN(rows); i++) {
+        prom_family(out, rows[i].name, rows[i].type, rows[i].help);
+        prom_sample(out, rows[i].name, rows[i].v, 0);
+    }
+}
+
 void broker_metrics_write(broker_metrics *m, bytebuf *out)
 {
     prom_family(out, "mq_broker_info", "gauge", "Identity of this broker (value 1).");
@@ -264,6 +292,7 @@ void broker_metrics_write(broker_metrics *m, bytebuf *out)
     write_traffic(m, out);
     write_store(m, out);
     write_lag(m, out);
+    write_ha(m, out);
 }
 
 static void on_http(void *arg, const http_request *req, http_response *resp)

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "crc.h"
+#include "ha/ha.h"
 
 #include "body.pb-c.h"
 #include "bytes.h"
@@ -204,10 +205,13 @@ static void on_register_response(rm_conn *c, int err, const rm_cmd *resp, void *
             resp->hdr->ext_case == MQ__REMOTING_HEADER__EXT_REGISTER_BROKER_RESPONSE
                 ? resp->hdr->register_broker_response
                 : NULL;
-        if (rh && rh->masteraddr && strcmp(rh->masteraddr, r->master_addr) != 0) {
+        if (rh && rh->masteraddr &&
+            (strcmp(rh->masteraddr, r->master_addr) != 0 ||
+             strcmp(rh->haserveraddr ? rh->haserveraddr : "", r->ha_addr) != 0)) {
             str_copy(r->master_addr, sizeof r->master_addr, rh->masteraddr);
             str_copy(r->ha_addr, sizeof r->ha_addr, rh->haserveraddr ? rh->haserveraddr : "");
             log_info("master of %s is %s (HA %s)", r->b->cfg.broker_name, r->master_addr, r->ha_addr);
+            ha_set_master(r->b->ha, r->master_addr, r->ha_addr);
         }
     }
     if (p->again) {
@@ -242,7 +246,7 @@ static void send_register(ns_peer *p, const bytebuf *body)
     char err[64];
     if (addr_split(b->addr, host, sizeof host, &port, err, sizeof err) != 0)
         str_copy(host, sizeof host, "127.0.0.1");
-    snprintf(ha, sizeof ha, "%s:%d", host, b->cfg.ha_listen_port);
+    snprintf(ha, sizeof ha, "%s:%d", host, b->ha ? ha_listen_port(b->ha) : b->cfg.ha_listen_port);
     Mq__RegisterBrokerRequestHeader rh = MQ__REGISTER_BROKER_REQUEST_HEADER__INIT;
     rh.brokername = b->cfg.broker_name;
     rh.brokeraddr = b->addr;

@@ -14,6 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "ha/ha.h"
 #include "broker_context.h"
 #include "log.h"
 #include "namesrv_register.h"
@@ -215,9 +216,9 @@ static void on_all_group_config(rm_conn *c, const rm_cmd *req, void *arg)
 /* ---- runtime info and config ---- */
 
 typedef struct kv_builder {
-    Mq__KVTable__TableEntry entries[64];
-    Mq__KVTable__TableEntry *ptrs[64];
-    char values[64][256];
+    Mq__KVTable__TableEntry entries[96];
+    Mq__KVTable__TableEntry *ptrs[96];
+    char values[96][256];
     size_t n;
 } kv_builder;
 
@@ -261,6 +262,33 @@ static void schedule_runtime_info(broker *b, kv_builder *k)
     kv_add(k, "scheduleDeliveredTotal", "%lld", (long long)ss.delivered);
     kv_add(k, "scheduleRolledTotal", "%lld", (long long)ss.rolled);
     kv_add(k, "scheduleLostTotal", "%lld", (long long)ss.lost);
+}
+
+/* Replication: a master's slaves and lag; a slave's master and position. */
+static void ha_runtime_info(broker *b, kv_builder *k)
+{
+    ha_stats hs;
+    ha_get_stats(b->ha, &hs);
+    if (!b->ha)
+        return;
+    if (hs.role == ROLE_SLAVE) {
+        kv_add(k, "haMasterAddr", "%s", hs.master_ha_addr);
+        kv_add(k, "haConnected", "%s", hs.connected ? "true" : "false");
+        kv_add(k, "haSlaveOffset", "%lld", (long long)hs.slave_offset);
+        kv_add(k, "haMasterOffsetSeen", "%lld", (long long)hs.master_offset_seen);
+        kv_add(k, "haReceivedBytes", "%llu", (unsigned long long)hs.bytes_received);
+        kv_add(k, "haLastConfigSync", "%lld", (long long)hs.sync_config_ms);
+        return;
+    }
+    kv_add(k, "haListenPort", "%d", ha_listen_port(b->ha));
+    kv_add(k, "haSlaveCount", "%d", hs.slaves);
+    kv_add(k, "haSlaves", "%s", hs.slave_list);
+    kv_add(k, "haSlaveAckOffset", "%lld", (long long)hs.slave_ack_offset);
+    kv_add(k, "haLagBytes", "%lld", (long long)hs.lag_bytes);
+    if (hs.role == ROLE_SYNC_MASTER)
+        kv_add(k, "haSyncSends", "ok %llu, slave timeout %llu, slave not available %llu",
+               (unsigned long long)hs.sync_ok, (unsigned long long)hs.sync_timeouts,
+               (unsigned long long)hs.sync_not_available);
 }
 
 static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
@@ -334,6 +362,7 @@ static void on_runtime_info(rm_conn *c, const rm_cmd *req, void *arg)
         kv_add(&k, "pullRequestsHeld", "%zu", pull_hold_count(b->pull_hold));
     if (b->sched)
         schedule_runtime_info(b, &k);
+    ha_runtime_info(b, &k);
     if (b->txn) {
         txn_stats ts;
         txn_get_stats(b->txn, &ts);

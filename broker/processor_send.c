@@ -44,6 +44,7 @@
 
 #include "broker_context.h"
 #include "bytes.h"
+#include "ha/ha.h"
 #include "log.h"
 #include "message.h"
 #include "processor_send.h"
@@ -107,9 +108,6 @@ static int32_t pick_queue(send_state *st, int32_t n)
     return (int32_t)(st->rng % (uint64_t)n);
 }
 
-static void answer_stored(rm_reply_to *to, int32_t code, const char *msg_id, int32_t queue_id,
-                          int64_t queue_offset, const char *transaction_id);
-
 /* The turn's group commit: one flush for every SYNC_FLUSH send of the turn. */
 static void commit_sync(send_state *st)
 {
@@ -118,7 +116,7 @@ static void commit_sync(send_state *st)
     const char *ids = bytebuf_cstr(&st->sync_ids);
     for (size_t i = 0; i < st->nsync; i++) {
         sync_answer *a = &st->sync[i];
-        answer_stored(&a->to, code, ids + a->id_at, a->queue_id, a->queue_offset, NULL);
+        send_answer_stored(&a->to, code, ids + a->id_at, a->queue_id, a->queue_offset, NULL);
     }
     st->nsync = 0;
     bytebuf_clear(&st->sync_ids);
@@ -167,14 +165,18 @@ static int32_t status_code(store_put_status s)
 }
 
 /* Answers a stored message (SUCCESS or a "stored but..." status). */
-static void answer_stored(rm_reply_to *to, int32_t code, const char *msg_id, int32_t queue_id,
-                          int64_t queue_offset, const char *transaction_id)
+void send_answer_stored(rm_reply_to *to, int32_t code, const char *msg_id, int32_t queue_id,
+                        int64_t queue_offset, const char *transaction_id)
 {
     Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
     Mq__SendMessageResponseHeader r = MQ__SEND_MESSAGE_RESPONSE_HEADER__INIT;
     h.code = code;
     if (code == RS_FLUSH_DISK_TIMEOUT)
         h.remark = (char *)"stored, but not flushed to disk in time (syncFlushTimeout)";
+    else if (code == RS_FLUSH_SLAVE_TIMEOUT)
+        h.remark = (char *)"stored, but no slave confirmed it in time (slaveTimeout)";
+    else if (code == RS_SLAVE_NOT_AVAILABLE)
+        h.remark = (char *)"stored, but no slave is connected and caught up (SYNC_MASTER)";
     r.msgid = (char *)msg_id;
     r.queueid = queue_id;
     r.has_queueid = 1;
@@ -191,26 +193,28 @@ static void answer_stored(rm_reply_to *to, int32_t code, const char *msg_id, int
 static void finish(send_state *st, rm_conn *c, const rm_cmd *req, const store_put_result *res,
                    const char *msg_id, bool wait)
 {
+    rm_reply_to to;
+    rm_defer(c, req, &to);
+    int64_t end = res->physical_offset + res->wrote_bytes;
+    if (wait && ha_send_wait(st->b->ha, &to, end, req->hdr->send_message->queueid, res->queue_offset, msg_id))
+        return; /* SYNC_MASTER: broker/ha answers once a slave (and under SYNC_FLUSH the disk) has it */
     if (wait && st->b->cfg.flush_disk_type == FLUSH_SYNC) {
         if (st->nsync == st->sync_cap) {
             st->sync_cap = st->sync_cap ? st->sync_cap * 2 : 64;
             st->sync = xrealloc(st->sync, st->sync_cap * sizeof *st->sync);
         }
         sync_answer *a = &st->sync[st->nsync++];
-        rm_defer(c, req, &a->to);
+        a->to = to;
         a->queue_id = req->hdr->send_message->queueid;
         a->queue_offset = res->queue_offset;
         a->id_at = st->sync_ids.len;
         bytebuf_append(&st->sync_ids, msg_id, strlen(msg_id) + 1);
-        int64_t end = res->physical_offset + res->wrote_bytes;
         if (end > st->sync_end)
             st->sync_end = end;
         stored(st); /* the turn's prepare commits it */
         return;
     }
-    rm_reply_to to;
-    rm_defer(c, req, &to);
-    answer_stored(&to, RS_SUCCESS, msg_id, req->hdr->send_message->queueid, res->queue_offset, NULL);
+    send_answer_stored(&to, RS_SUCCESS, msg_id, req->hdr->send_message->queueid, res->queue_offset, NULL);
 }
 
 /* ---- broker policy shared by every send path (processor_send.h) ---- */

@@ -63,6 +63,12 @@ int32_t send_check(broker *b, send_target *t, char *remark, size_t rlen);
 int32_t send_check_features(int32_t sysflag, const char *props, size_t plen, char *remark,
                             size_t rlen);
 
+/* Answers a stored send: code SUCCESS or a "stored, but" status
+ * (FLUSH_DISK_TIMEOUT, FLUSH_SLAVE_TIMEOUT, SLAVE_NOT_AVAILABLE); msg_id is
+ * the offset id (a batch: the ids joined by commas). Consumes to. */
+void send_answer_stored(rm_reply_to *to, int32_t code, const char *msg_id, int32_t queue_id,
+                        int64_t queue_offset, const char *transaction_id);
+
 /* The response code of a store refusal (never RS_SUCCESS), from the store's
  * status table; counts it in stats.put_refused. */
 int32_t send_put_refused(broker *b, store_put_status status);

@@ -674,3 +674,59 @@ int cl_flush(commitlog *cl, int64_t from, int64_t to)
     }
     return 0;
 }
+
+/* ---- replication (replica.c) ------------------------------------------------ */
+
+int cl_append_raw(commitlog *cl, int64_t offset, const uint8_t *data, int64_t len)
+{
+    pthread_mutex_lock(&cl->put_lock);
+    int rc = 0;
+    if (atomic_load_explicit(&cl->refuse, memory_order_relaxed) & CL_REFUSE_CLOSED) {
+        rc = STORE_ERR_CLOSED;
+    } else if (offset != cl->write_pos) {
+        rc = STORE_ERR_INVALID;
+    } else if ((!cl->cur || cl->write_pos == cl->cur->start + cl->seg_size) && roll(cl) < 0) {
+        rc = STORE_ERR_IO; /* at a segment end roll() writes no blank: the master's is copied */
+    } else if (cl->write_pos + len > cl->cur->start + cl->seg_size) {
+        rc = STORE_ERR_INVALID; /* the caller hands over one segment's bytes at a time */
+    }
+    if (rc < 0) {
+        pthread_mutex_unlock(&cl->put_lock);
+        return rc;
+    }
+    stage_write(cl->cur, data, (size_t)len, cl->write_pos - cl->cur->start); /* as cl_put */
+    cl->write_pos += len;
+    atomic_store(&cl->max_offset, cl->write_pos); /* D1: whole records only (checked by the caller) */
+    pthread_mutex_unlock(&cl->put_lock);
+    if (cl->on_append)
+        cl->on_append(cl->on_append_arg);
+    return 0;
+}
+
+int cl_restart_empty_at(commitlog *cl, int64_t offset)
+{
+    if (offset <= 0 || offset % cl->seg_size != 0)
+        return STORE_ERR_INVALID;
+    pthread_mutex_lock(&cl->put_lock);
+    if (cl->write_pos != 0 || cl_max_offset(cl) != 0) {
+        pthread_mutex_unlock(&cl->put_lock);
+        return STORE_ERR_INVALID;
+    }
+    pthread_rwlock_wrlock(&cl->segs_lock);
+    for (size_t i = 0; i < cl->nsegs; i++) { /* empty: nothing written yet */
+        mf_remove(cl->segs[i]);
+        mf_unref(cl->segs[i]);
+    }
+    cl->nsegs = 0;
+    atomic_store(&cl->min_offset, offset);
+    pthread_rwlock_unlock(&cl->segs_lock);
+    cl->cur = NULL; /* the next append takes the segment at offset (roll) */
+    cl->write_pos = offset;
+    pthread_mutex_lock(&cl->alloc_lock);
+    cl->alloc_want = offset;
+    pthread_cond_broadcast(&cl->alloc_cond);
+    pthread_mutex_unlock(&cl->alloc_lock);
+    atomic_store(&cl->max_offset, offset);
+    pthread_mutex_unlock(&cl->put_lock);
+    return 0;
+}

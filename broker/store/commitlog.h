@@ -150,6 +150,19 @@ size_t cl_segment_count(commitlog *cl);
 /* Flushes [from, to) of the log (msync of every segment concerned). */
 int cl_flush(commitlog *cl, int64_t from, int64_t to);
 
+/* Replication (replica.c, on a slave): copies len bytes taken from a master's
+ * CommitLog to exactly `offset`, which must be the end of this log; the
+ * bytes are whole records (validated by the caller) and/or a segment's
+ * closing blank marker, all inside one segment. Moves to the next segment
+ * when offset is a segment start. Publishes the new max offset and wakes the
+ * dispatcher like a put. Returns 0 or STORE_ERR_INVALID / _IO / _CLOSED. */
+int cl_append_raw(commitlog *cl, int64_t offset, const uint8_t *data, int64_t len);
+/* Replication: a log that has never been written (max offset 0) starts at
+ * `offset` instead (a segment start): its empty segments are removed, and
+ * min and max offsets become `offset`. For a new slave whose master no longer
+ * has offset 0. Returns 0 or STORE_ERR_INVALID (not empty, bad offset). */
+int cl_restart_empty_at(commitlog *cl, int64_t offset);
+
 static inline int64_t cl_max_offset(commitlog *cl)
 {
     return atomic_load_explicit(&cl->max_offset, memory_order_acquire);

@@ -505,6 +505,29 @@ typedef struct store_stats {
 
 void store_get_stats(store *s, store_stats *out);
 
+/* ---- replication (replica.c; used by broker/ha) ---------------------------- */
+
+/* Master: up to max_len committed CommitLog bytes from physical offset
+ * `from`, never past the end of from's segment (call again for the next):
+ * *data points into the mapped log and stays valid while pin is held (the
+ * segment is added to it). Returns the byte count (0: nothing past `from`
+ * yet), STORE_ERR_NOT_FOUND below the min offset, STORE_ERR_INVALID past
+ * the max offset, STORE_ERR_FULL if the pin is full. Any thread. */
+int64_t store_replica_read(store *s, int64_t from, int64_t max_len, const uint8_t **data,
+                           store_pin *pin);
+
+/* Slave: appends bytes copied from the master's CommitLog, which start at
+ * `offset` = store_commitlog_max_offset() (else STORE_ERR_INVALID; a log
+ * never written starts at `offset`, a segment start, when the master's first
+ * segments are gone). Every
+ * record is checked (magic, size, body CRC, physical offset; STORE_ERR_CORRUPT
+ * with a reason in err); whole records are appended and dispatched like puts
+ * (ConsumeQueues, indexes). Returns the bytes consumed: a record cut at the
+ * end of data is not consumed (pass it again with the rest). One thread at a
+ * time, and no puts meanwhile (a slave refuses sends). */
+int64_t store_replica_append(store *s, int64_t offset, const uint8_t *data, int64_t len,
+                             char *err, size_t errlen);
+
 #ifdef __cplusplus
 }
 #endif

@@ -2,7 +2,9 @@
  * cmd_cluster.c - mqadmin clusterList: every cluster, broker group and
  * broker address the nameservers know, with each broker's version, topic
  * count and uptime from its runtime info (a broker that does not answer is
- * shown as unreachable). --json prints the nameserver's ClusterInfo in
+ * shown as unreachable), its replication role and lag: on a master the bytes
+ * its best slave has not acknowledged ("no slave" without one), on a slave
+ * the bytes it is behind its master's CommitLog end. --json prints the nameserver's ClusterInfo in
  * RocketMQ's shape: {"brokerAddrTable":{...},"clusterAddrTable":{...}}.
  */
 #include <stdlib.h>
@@ -53,6 +55,42 @@ static int print_json(const mq_cluster_info *ci)
     return mqadmin_json_print(&w, &buf);
 }
 
+/* Replication column of one broker: role and lag (see the top comment). */
+static void ha_text(const mq_kv_list *kv, int64_t master_max, char *role, size_t rcap, char *lag, size_t lcap)
+{
+    const char *r = mq_kv_get(kv, "brokerRole");
+    snprintf(role, rcap, "%s", r ? r : "-");
+    const char *v;
+    if (r && strcmp(r, "SLAVE") == 0) {
+        v = mq_kv_get(kv, "haSlaveOffset");
+        if (master_max < 0 || !v)
+            snprintf(lag, lcap, "%s", master_max < 0 ? "master down" : "-");
+        else
+            snprintf(lag, lcap, "%lld", (long long)MQ_MAX(0, master_max - atoll(v)));
+    } else if ((v = mq_kv_get(kv, "haSlaveCount")) && atoi(v) == 0) {
+        snprintf(lag, lcap, "no slave");
+    } else {
+        v = mq_kv_get(kv, "haLagBytes");
+        snprintf(lag, lcap, "%s", v ? v : "-");
+    }
+}
+
+/* CommitLog end of a group's master (id 0), -1 if it has none or it does not answer. */
+static int64_t master_max_offset(mq_admin *admin, const mq_broker_info *bi)
+{
+    int64_t max = -1;
+    for (size_t k = 0; k < bi->n_addrs; k++) {
+        mq_kv_list *kv = NULL;
+        if (bi->addrs[k].id != 0 || mq_admin_broker_runtime_info(admin, bi->addrs[k].addr, &kv, NULL) != MQ_OK)
+            continue;
+        const char *v = mq_kv_get(kv, "commitLogMaxOffset");
+        if (v)
+            max = atoll(v);
+        mq_kv_list_free(kv);
+    }
+    return max;
+}
+
 int cmd_cluster_list(const mqadmin_args *a)
 {
     mq_admin *admin;
@@ -75,7 +113,8 @@ int cmd_cluster_list(const mqadmin_args *a)
         rc = print_json(ci);
     } else {
         mqadmin_table t;
-        mqadmin_table_init(&t, 7, "#Cluster Name", "#Broker Name", "#BID", "#Addr", "#Version", "#Topics", "#Uptime");
+        mqadmin_table_init(&t, 9, "#Cluster Name", "#Broker Name", "#BID", "#Addr", "#Version", "#Topics", "#Uptime",
+                           "#Role", "#HA Lag");
         for (size_t c = 0; c < ci->n_clusters; c++) {
             const mq_cluster *cl = &ci->clusters[c];
             for (size_t n = 0; n < cl->n_broker_names; n++) {
@@ -83,8 +122,9 @@ int cmd_cluster_list(const mqadmin_args *a)
                     const mq_broker_info *bi = &ci->brokers[b];
                     if (strcmp(bi->broker_name, cl->broker_names[n]) != 0)
                         continue;
+                    int64_t master_max = bi->n_addrs > 1 ? master_max_offset(admin, bi) : -1;
                     for (size_t k = 0; k < bi->n_addrs; k++) {
-                        char id[24], up[48];
+                        char id[24], up[48], role[24], lag[32];
                         snprintf(id, sizeof id, "%lld", (long long)bi->addrs[k].id);
                         mq_kv_list *kv = NULL;
                         mq_error e = {0};
@@ -92,11 +132,12 @@ int cmd_cluster_list(const mqadmin_args *a)
                             uptime_text(mq_kv_get(kv, "bootTimestamp"), up, sizeof up);
                             const char *ver = mq_kv_get(kv, "brokerVersionDesc");
                             const char *topics = mq_kv_get(kv, "topicCount");
+                            ha_text(kv, master_max, role, sizeof role, lag, sizeof lag);
                             mqadmin_table_row(&t, cl->name, bi->broker_name, id, bi->addrs[k].addr, ver ? ver : "-",
-                                              topics ? topics : "-", up);
+                                              topics ? topics : "-", up, role, lag);
                         } else {
                             mqadmin_table_row(&t, cl->name, bi->broker_name, id, bi->addrs[k].addr, "unreachable",
-                                              "-", "-");
+                                              "-", "-", "-", "-");
                         }
                         mq_kv_list_free(kv);
                     }

@@ -302,7 +302,7 @@ TEST(UxBrokerConfTest, AStockRocketMQBrokerConfStartsTheBroker) {
     EXPECT_TRUE(has(r.out, "65536")) << r.out;
 }
 
-TEST(UxBrokerConfTest, StrictModeAndPathsWeCannotHonourRefuseToStartAndSlaveWarns) {
+TEST(UxBrokerConfTest, StrictModeAndPathsWeCannotHonourRefuseToStartAndSlaveReplicates) {
     MqCluster c("ux_conf_strict");
     std::string store = "--storePathRootDir=" + c.dir() + "/rmq-store";
     ToolResult r = c.run("mqbroker", {"-c", stock_conf(c, "strictConfig=true\n"), store, "--listenPort=0"});
@@ -321,7 +321,7 @@ TEST(UxBrokerConfTest, StrictModeAndPathsWeCannotHonourRefuseToStartAndSlaveWarn
     ASSERT_TRUE(c.start_all());
     MqProcess &s = c.add_broker("broker-a", c.namesrv_list(), {"--brokerRole=SLAVE"}, 1);
     ASSERT_TRUE(s.start());
-    EXPECT_TRUE(has(s.log(), "brokerRole=SLAVE: replication is not implemented yet")) << s.log();
+    EXPECT_TRUE(has(s.log(), "replication: SLAVE 1 of broker-a")) << s.log();
 }
 
 // The client's public logging switches: the callback gets the lines, the

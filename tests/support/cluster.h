@@ -151,6 +151,11 @@ class MqProcess {
             if (at != std::string::npos) {
                 port_ = atoi(text.c_str() + at + strlen("listening on port "));
                 set_flag("listenPort", std::to_string(port_)); // restarts reuse the port
+                size_t ha = text.find("HA: accepting slaves on port "); // a master's haListenPort, likewise
+                if (ha != std::string::npos) {
+                    ha_port_ = atoi(text.c_str() + ha + strlen("HA: accepting slaves on port "));
+                    set_flag("haListenPort", std::to_string(ha_port_));
+                }
                 return true;
             }
             int status;
@@ -218,6 +223,7 @@ class MqProcess {
     pid_t pid() const { return pid_; }
     int exit_status() const { return exit_; }
     int port() const { return port_; }
+    int ha_port() const { return ha_port_; } // a master broker's HA port (0 if none)
     std::string addr() const { return "127.0.0.1:" + std::to_string(port_); }
     const std::string &name() const { return name_; }
     const std::string &log_path() const { return log_; }
@@ -252,6 +258,7 @@ class MqProcess {
     pid_t pid_ = -1;
     bool paused_ = false;
     int port_ = 0;
+    int ha_port_ = 0;
     int exit_ = -1;
 };
 
@@ -305,6 +312,14 @@ class MqCluster {
         args.insert(args.end(), extra.begin(), extra.end());
         procs_.push_back(std::make_unique<MqProcess>(name, bin("mqbroker"), args, dir_.sub("logs/" + name + ".log")));
         return *procs_.back();
+    }
+
+    // A slave (brokerRole=SLAVE, brokerId >= 1) of the broker group
+    // broker_name: it finds its master's HA port through the nameserver.
+    MqProcess &add_slave(const std::string &broker_name, const std::string &namesrv_list,
+                         std::vector<std::string> extra = {}, int broker_id = 1) {
+        extra.insert(extra.begin(), "--brokerRole=SLAVE");
+        return add_broker(broker_name, namesrv_list, extra, broker_id);
     }
 
     // Starts every process not running yet, nameservers first.
