@@ -16,6 +16,7 @@ PACKAGES=(
   prometheus          # promtool checks the /metrics format in tests/integration/ops_test.cc
   chromium            # headless browser for the console test
   procps psmisc
+  nodejs npm          # ali-ons, the RocketMQ client of the compatibility suite (tests/compat)
 )
 
 missing=()
