@@ -154,6 +154,12 @@ TEST_F(AliOns, SendAndReceiveWithTagsKeysAndQueues) {
     EXPECT_EQ(n, 24u) << q.out;
 }
 
+TEST_F(AliOns, SendMessageAndBatchAsTheJavaClientSendsThem) {
+    start();
+    create_topic("CompatRaw", 2);
+    scenario("raw_send", {{"topic", quote("CompatRaw")}, {"group", quote("CompatRawGroup")}});
+}
+
 TEST_F(AliOns, BroadcastingDeliversEveryMessageToEveryMember) {
     start();
     create_topic("CompatBroadcast", 4);
