@@ -238,6 +238,7 @@ TEST_F(AliOns, TransactionalMessagesWithCheckBack) {
     // Nothing is left undecided on the broker.
     ToolResult q = c.mqadmin({"queryTransaction", "-n", ns->addr(), "-b", broker->addr(), "--json"});
     EXPECT_EQ(q.exit_code, 0) << q.out << q.err;
+    EXPECT_NE(q.out.find("\"total\": 0"), std::string::npos) << q.out;
     EXPECT_EQ(q.out.find("CompatTx"), std::string::npos) << q.out;
 }
 
