@@ -6,7 +6,8 @@
  * one-letter keys, RocketMQ's batch body). Each answer's msgId is the offset
  * id of the stored record (comma-separated for a batch), the UNIQ_KEY stays
  * on the message, QUERY_MESSAGE finds it by unique key, and a push consumer
- * receives all of them with their tags and keys.
+ * receives all of them with their tags and keys. A send to a topic nobody
+ * created (defaultTopic TBW102) creates it, as the Java producer expects.
  */
 const { assert, log, tolerate, producer, consumer, waitFor, invoke, decodeMessages, run,
   MessageDecoder } = require('./common');
@@ -75,6 +76,22 @@ run(async cfg => {
       return false;
     const found = decodeMessages(q.body);
     return found.length === 1 && found[0].msgId === one.extFields.msgId;
+  });
+
+  // A topic nobody created: the Java producer sends with defaultTopic TBW102
+  // (whose route it got instead) and the broker creates the topic
+  // (autoCreateTopicEnable) with defaultTopicQueueNums queues and registers it.
+  const fresh = cfg.topic + '_AUTO';
+  const auto = await invoke(p, cfg.broker, 310, {
+    a: cfg.group + '_P', b: fresh, c: 'TBW102', d: 3, e: 2, f: 0, g: Date.now(), h: 0,
+    i: props({ TAGS: 'TagA', KEYS: 'auto' }), j: 0, k: false, m: false,
+  }, Buffer.from('auto-created'));
+  assert.strictEqual(auto.code, 0, `SEND_MESSAGE_V2 to a new topic: ${auto.code} ${auto.remark}`);
+  const tbw = await invoke(p, cfg.namesrv, 105, { topic: 'TBW102' });
+  assert.strictEqual(tbw.code, 0, `route of TBW102: ${tbw.code} ${tbw.remark}`);
+  await waitFor(`the route of ${fresh}`, async () => {
+    const r = await invoke(p, cfg.namesrv, 105, { topic: fresh });
+    return r.code === 0 && JSON.parse(r.body.toString()).queueDatas[0].writeQueueNums === 3;
   });
 
   const got = new Map();
