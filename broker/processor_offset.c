@@ -116,8 +116,12 @@ static void on_earliest_time(rm_conn *c, const rm_cmd *req, void *arg)
     if (!need_topic(c, req, h->topic))
         return;
     int64_t ts = -1;
-    if (store_earliest_message_time(b->store, h->topic, h->queueid, &ts) < 0) {
-        rm_reply_status(c, req, RS_SYSTEM_ERROR, "no message in %s queue %d", h->topic, h->queueid);
+    int rc = store_earliest_message_time(b->store, h->topic, h->queueid, &ts);
+    if (rc == STORE_ERR_NOT_FOUND) {
+        ts = -1; /* an empty or unknown queue: RocketMQ answers SUCCESS with -1 */
+    } else if (rc < 0) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "earliest message time of %s queue %d: %s", h->topic, h->queueid,
+                        store_strerror(rc));
         return;
     }
     Mq__RemotingHeader rh = MQ__REMOTING_HEADER__INIT;

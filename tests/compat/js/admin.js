@@ -3,7 +3,7 @@
  * admin.js - the requests RocketMQ's tools and clients send besides send and
  * pull, each as a JSON frame built by ali-ons' RemotingCommand, with the
  * bodies RocketMQ's mqadmin sends, and each answer parsed as fastjson would
- * (parseFastjson accepts object-keyed maps). Covers 12, 17, 21, 28, 31, 33,
+ * (parseFastjson accepts object-keyed maps). Covers 12, 17, 21, 28, 31, 32, 33,
  * 38, 41, 42, 200, 201, 202, 203, 208, 215, 222 (with the broker's
  * RESET_CONSUMER_CLIENT_OFFSET push to the online JSON consumer), 105 and an
  * unknown code (REQUEST_CODE_NOT_SUPPORTED, connection kept).
@@ -41,6 +41,9 @@ run(async cfg => {
   assert.strictEqual(route.queueDatas[0].brokerName, cfg.brokerName);
   assert.strictEqual(route.queueDatas[0].writeQueueNums, 2);
   assert.strictEqual(route.brokerDatas[0].brokerAddrs['0'], B);
+  // 32 on a queue without messages: SUCCESS with -1, as RocketMQ answers
+  const none = ok(await invoke(p, B, 32, { topic: newTopic, queueId: 1 }), 'GET_EARLIEST_MSG_STORETIME (empty)');
+  assert.strictEqual(Number(none.extFields.timestamp), -1);
   const topics = body(ok(await invoke(p, B, 21, {}), 'GET_ALL_TOPIC_CONFIG'));
   assert.strictEqual(topics.topicConfigTable[newTopic].readQueueNums, 2);
   assert.strictEqual(topics.topicConfigTable[newTopic].perm, 6);
