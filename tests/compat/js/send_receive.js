@@ -2,7 +2,8 @@
 /*
  * send_receive.js - producer and push consumer with tags, keys and several
  * queues. Checks: every send is SEND_OK with the offset message id of the
- * stored record (ali-ons computes it again from the pulled record), sends
+ * stored record (ali-ons computes it again from the pulled record), a
+ * zlib-compressed body (over 4 KiB) comes back whole, sends
  * spread over all queues, the consumer gets exactly the messages of its tags
  * with body, tags, keys and queue offsets intact, the broker filters by tag
  * (a raw PULL_MESSAGE for TagC steps nextBeginOffset past the others), and
@@ -28,6 +29,10 @@ run(async cfg => {
     // extFields are strings on the wire (RocketMQ's too); ali-ons passes queueId on as it came
     sent.set(key, { msgId: r.msgId, queueId: Number(r.messageQueue.queueId), queueOffset: r.queueOffset, tag });
   }
+  // over compressMsgBodyOverHowmuch (4 KiB): ali-ons sends it zlib-compressed (sysFlag bit 0)
+  const big = 'x'.repeat(6000) + ' big body';
+  const rb = await p.send(message(cfg.topic, 'TagA', big, { keys: 'big' }));
+  assert.strictEqual(rb.sendStatus, 'SEND_OK');
   const queuesUsed = new Set([ ...sent.values() ].map(s => s.queueId));
   assert.strictEqual(queuesUsed.size, cfg.queues, `sends used queues ${[ ...queuesUsed ]}`);
   log(`sent ${total} messages over ${queuesUsed.size} queues`);
@@ -40,7 +45,12 @@ run(async cfg => {
     got.set(key, msg);
   });
   const wanted = [ ...sent.values() ].filter(s => s.tag !== 'TagC').length;
-  await waitFor(`${wanted} TagA/TagB messages`, () => got.size >= wanted);
+  await waitFor(`${wanted} TagA/TagB messages and the big one`, () => got.size >= wanted + 1);
+  const gb = got.get('big');
+  got.delete('big');
+  assert.strictEqual(gb.body.toString(), big, 'compressed body comes back whole');
+  assert.strictEqual(gb.sysFlag & 1, 1, 'stored with the compressed flag');
+  assert.strictEqual(gb.msgId, rb.msgId);
   for (const [ key, msg ] of got) {
     const s = sent.get(key);
     assert(s, `unknown key ${key}`);
