@@ -149,6 +149,15 @@ run(async cfg => {
   const after = body(ok(await invoke(p, B, 21, {}), 'GET_ALL_TOPIC_CONFIG'));
   assert(!after.topicConfigTable[newTopic], 'topic deleted');
 
+  // bad input gets an error naming it, and the connection still serves
+  const badHb = await invoke(p, B, 34, {}, Buffer.from('{"clientID": "x", "consumerDataSet": [ {"groupName": '));
+  assert.strictEqual(badHb.code, 1, `malformed heartbeat answered ${badHb.code}`);
+  assert.match(badHb.remark, /heartbeat/);
+  const badPull = await invoke(p, B, 11, { consumerGroup: cfg.group, topic: cfg.topic, queueId: 'zero', queueOffset: 0,
+    maxMsgNums: 1, sysFlag: 0, commitOffset: 0, suspendTimeoutMillis: 0, subVersion: 0 });
+  assert.strictEqual(badPull.code, 1, `pull with queueId "zero" answered ${badPull.code}`);
+  assert.match(badPull.remark, /queueId/);
+
   // an unknown code: REQUEST_CODE_NOT_SUPPORTED, and the connection still serves
   const unknown = await invoke(p, B, 9999, {});
   assert.strictEqual(unknown.code, 3, `unknown code answered ${unknown.code}`);
