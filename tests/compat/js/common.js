@@ -15,6 +15,7 @@ const util = require('util');
 const { Producer, Consumer, Message } = require('ali-ons');
 const RemotingCommand = require('ali-ons/lib/protocol/command/remoting_command');
 const MessageDecoder = require('ali-ons/lib/message/message_decoder');
+const MQProducer = require('ali-ons/lib/producer/mq_producer');
 const ByteBuffer = require('byte');
 
 const cfg = JSON.parse(process.argv[2] || '{}');
@@ -73,11 +74,22 @@ function baseOptions(extra) {
   }, extra);
 }
 
+// The first client of a process also starts ali-ons' process-wide inner
+// producer (group CLIENT_INNER_PRODUCER); its errors count too.
+let innerWatched = false;
+function watchInner() {
+  if (!innerWatched && MQProducer.defaultProducer) {
+    innerWatched = true;
+    MQProducer.defaultProducer.on('error', err => onClientError('inner producer', err));
+  }
+}
+
 async function producer(options) {
   const p = new Producer(baseOptions(options));
   p.on('error', err => onClientError('producer', err));
   clients.push(p);
   await p.ready();
+  watchInner();
   return p;
 }
 
@@ -86,6 +98,7 @@ async function consumer(options) {
   c.on('error', err => onClientError(`consumer ${options.consumerGroup}`, err));
   clients.push(c);
   await c.ready();
+  watchInner();
   return c;
 }
 
