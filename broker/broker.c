@@ -320,6 +320,10 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     if (registrar_new(b, &b->registrar, err, errlen) != 0)
         goto fail;
     topic_table_on_change(b->topics, on_topics_changed, b);
+    /* The loop has not run yet and its clock still says when it was created:
+     * opening the store can take seconds, which would expire the first
+     * registration's connect timeout before its first turn. */
+    ev_now_update(b->loop);
     registrar_start(b->registrar);
     return 0;
 fail:

@@ -487,6 +487,15 @@ bool client_manager_connection_info(client_manager *m, const char *group, Mq__Co
         sd->expressiontype = xstrdup(s->type == SUB_SQL92 ? "SQL92" : "TAG");
         sd->subversion = s->version;
         sd->has_subversion = 1;
+        if (s->type != SUB_SQL92 && s->n_tags > 0) { /* RocketMQ's tagsSet / codeSet */
+            sd->n_tagsset = sd->n_codeset = (size_t)s->n_tags;
+            sd->tagsset = xcalloc((size_t)s->n_tags, sizeof *sd->tagsset);
+            sd->codeset = xcalloc((size_t)s->n_tags, sizeof *sd->codeset);
+            for (int i = 0; i < s->n_tags; i++) {
+                sd->tagsset[i] = xstrdup(s->tags[i]);
+                sd->codeset[i] = (int32_t)s->codes[i];
+            }
+        }
         out->subscriptiontable[out->n_subscriptiontable++] = sd;
     }
     return true;
@@ -499,6 +508,10 @@ void client_manager_connection_free(Mq__ConsumerConnection *c)
         free(c->subscriptiontable[i]->topic);
         free(c->subscriptiontable[i]->substring);
         free(c->subscriptiontable[i]->expressiontype);
+        for (size_t t = 0; t < c->subscriptiontable[i]->n_tagsset; t++)
+            free(c->subscriptiontable[i]->tagsset[t]);
+        free(c->subscriptiontable[i]->tagsset);
+        free(c->subscriptiontable[i]->codeset);
         free(c->subscriptiontable[i]);
     }
     free(c->subscriptiontable);

@@ -116,8 +116,12 @@ static void on_earliest_time(rm_conn *c, const rm_cmd *req, void *arg)
     if (!need_topic(c, req, h->topic))
         return;
     int64_t ts = -1;
-    if (store_earliest_message_time(b->store, h->topic, h->queueid, &ts) < 0) {
-        rm_reply_status(c, req, RS_SYSTEM_ERROR, "no message in %s queue %d", h->topic, h->queueid);
+    int rc = store_earliest_message_time(b->store, h->topic, h->queueid, &ts);
+    if (rc == STORE_ERR_NOT_FOUND) {
+        ts = -1; /* an empty or unknown queue: RocketMQ answers SUCCESS with -1 */
+    } else if (rc < 0) {
+        rm_reply_status(c, req, RS_SYSTEM_ERROR, "earliest message time of %s queue %d: %s", h->topic, h->queueid,
+                        store_strerror(rc));
         return;
     }
     Mq__RemotingHeader rh = MQ__REMOTING_HEADER__INIT;
@@ -318,23 +322,17 @@ static void on_reset_offset(rm_conn *c, const rm_cmd *req, void *arg)
         /* Tell online consumers too (oneway; our pull redirect does not depend on it). */
         rm_conn *conns[64];
         size_t nc = b->clients ? client_manager_consumer_conns(b->clients, h->group, conns, 64) : 0;
-        if (nc > 0) {
-            size_t len = protobuf_c_message_get_packed_size(&body.base);
-            uint8_t *buf = xmalloc(len ? len : 1);
-            protobuf_c_message_pack(&body.base, buf);
-            for (size_t i = 0; i < nc; i++) {
-                Mq__RemotingHeader rh = MQ__REMOTING_HEADER__INIT;
-                Mq__ResetOffsetRequestHeader x = MQ__RESET_OFFSET_REQUEST_HEADER__INIT;
-                rh.code = RC_RESET_CONSUMER_CLIENT_OFFSET;
-                x.topic = h->topic;
-                x.group = h->group;
-                x.timestamp = h->timestamp;
-                x.has_timestamp = 1;
-                rh.ext_case = MQ__REMOTING_HEADER__EXT_RESET_OFFSET;
-                rh.reset_offset = &x;
-                rm_oneway(conns[i], &rh, buf, len);
-            }
-            free(buf);
+        for (size_t i = 0; i < nc; i++) { /* the body in each consumer's own encoding (JSON for RocketMQ's) */
+            Mq__RemotingHeader rh = MQ__REMOTING_HEADER__INIT;
+            Mq__ResetOffsetRequestHeader x = MQ__RESET_OFFSET_REQUEST_HEADER__INIT;
+            rh.code = RC_RESET_CONSUMER_CLIENT_OFFSET;
+            x.topic = h->topic;
+            x.group = h->group;
+            x.timestamp = h->timestamp;
+            x.has_timestamp = 1;
+            rh.ext_case = MQ__REMOTING_HEADER__EXT_RESET_OFFSET;
+            rh.reset_offset = &x;
+            rm_oneway_msg(conns[i], &rh, &body.base);
         }
         rm_reply_ok(c, req, &body.base);
     }

@@ -19,6 +19,7 @@ PACKAGES=(
   clang               # libFuzzer targets (tests/fuzz), built by deploy/test.sh in build-fuzz
   libclang-rt-dev     # clang's fuzzer, ASan and UBSan runtimes
   llvm                # llvm-symbolizer: readable stacks in sanitizer and fuzzer reports
+  nodejs npm          # ali-ons, the RocketMQ client of the compatibility suite (tests/compat)
 )
 
 missing=()
