@@ -19,8 +19,11 @@ PACKAGES=(
   clang               # libFuzzer targets (tests/fuzz), built by deploy/test.sh in build-fuzz
   libclang-rt-dev     # clang's fuzzer, ASan and UBSan runtimes
   llvm                # llvm-symbolizer: readable stacks in sanitizer and fuzzer reports
-  nodejs npm          # ali-ons, the RocketMQ client of the compatibility suite (tests/compat)
+  nodejs              # ali-ons, the RocketMQ client of the compatibility suite (tests/compat)
 )
+# Debian's npm package conflicts with a nodejs that bundles npm (NodeSource's):
+# ask for it only when no npm command is there.
+command -v npm >/dev/null 2>&1 || PACKAGES+=(npm)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
