@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "cluster.h"
+#include "receipts.h"
 #include "wait.h"
 
 extern "C" {
@@ -39,28 +40,6 @@ extern "C" {
 namespace {
 
 const char *kTopic = "HaTopic";
-
-struct Receipts {
-    std::mutex m;
-    std::map<std::string, int> count;
-    std::atomic<uint64_t> total{0};
-    void add(const std::string &b) {
-        std::lock_guard<std::mutex> g(m);
-        count[b]++;
-        total++;
-    }
-    size_t unique() {
-        std::lock_guard<std::mutex> g(m);
-        return count.size();
-    }
-    bool has_all(const std::vector<std::string> &bodies) {
-        std::lock_guard<std::mutex> g(m);
-        for (auto &b : bodies)
-            if (!count.count(b))
-                return false;
-        return true;
-    }
-};
 
 mq_consume_status record(const mq_message_ext *const *msgs, int n, void *arg) {
     for (int i = 0; i < n; i++) {

@@ -29,6 +29,7 @@
 #include <vector>
 
 #include "cluster.h"
+#include "receipts.h"
 #include "wait.h"
 
 extern "C" {
@@ -41,30 +42,6 @@ extern "C" {
 namespace {
 
 const char *kTopic = "SendConsume";
-
-// Receipts of a consumer group: how many times each body arrived.
-struct Receipts {
-    std::mutex m;
-    std::map<std::string, int> count;
-    std::atomic<uint64_t> total{0};
-    void add(const std::string &body) {
-        std::lock_guard<std::mutex> g(m);
-        count[body]++;
-        total++;
-    }
-    size_t unique() {
-        std::lock_guard<std::mutex> g(m);
-        return count.size();
-    }
-    uint64_t duplicates() { return total.load() - unique(); }
-    bool has_all(const std::vector<std::string> &bodies) {
-        std::lock_guard<std::mutex> g(m);
-        for (auto &b : bodies)
-            if (!count.count(b))
-                return false;
-        return true;
-    }
-};
 
 mq_consume_status record_listener(const mq_message_ext *const *msgs, int n, void *arg) {
     for (int i = 0; i < n; i++) {
