@@ -24,12 +24,10 @@ static void json_queue_begin(json_writer *w, const char *broker_name, int32_t qu
 
 int cmd_topic_status(const mqadmin_args *a)
 {
-    const char *topic = mqadmin_required(a, 't', "TOPIC");
-    if (!topic)
-        return MQADMIN_USAGE;
     mq_admin *admin;
-    int rc = mqadmin_open(a, &admin);
-    if (rc != 0)
+    int rc;
+    const char *topic = mqadmin_open_for(a, 't', "TOPIC", &admin, &rc);
+    if (!topic)
         return rc;
     mq_error err = {0};
     mq_topic_status *st;

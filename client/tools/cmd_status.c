@@ -86,12 +86,10 @@ int cmd_producer_connection(const mqadmin_args *a)
 
 int cmd_consumer_connection(const mqadmin_args *a)
 {
-    const char *group = mqadmin_required(a, 'g', "GROUP");
-    if (!group)
-        return MQADMIN_USAGE;
     mq_admin *admin;
-    int rc = mqadmin_open(a, &admin);
-    if (rc != 0)
+    int rc;
+    const char *group = mqadmin_open_for(a, 'g', "GROUP", &admin, &rc);
+    if (!group)
         return rc;
     mq_error err = {0};
     mq_consumer_connection *cc;
@@ -264,12 +262,10 @@ int cmd_consumer_progress_all(const mqadmin_args *a)
 
 static int write_perm(const mqadmin_args *a, bool writable)
 {
-    const char *broker = mqadmin_required(a, 'b', "BROKER_NAME");
-    if (!broker)
-        return MQADMIN_USAGE;
     mq_admin *admin;
-    int rc = mqadmin_open(a, &admin);
-    if (rc != 0)
+    int rc;
+    const char *broker = mqadmin_open_for(a, 'b', "BROKER_NAME", &admin, &rc);
+    if (!broker)
         return rc;
     mq_error err = {0};
     mq_kv_list *l;
@@ -290,12 +286,10 @@ int cmd_add_write_perm(const mqadmin_args *a) { return write_perm(a, true); }
 
 int cmd_get_broker_config(const mqadmin_args *a)
 {
-    const char *broker = mqadmin_required(a, 'b', "BROKER_ADDR");
-    if (!broker)
-        return MQADMIN_USAGE;
     mq_admin *admin;
-    int rc = mqadmin_open(a, &admin);
-    if (rc != 0)
+    int rc;
+    const char *broker = mqadmin_open_for(a, 'b', "BROKER_ADDR", &admin, &rc);
+    if (!broker)
         return rc;
     mq_error err = {0};
     mq_kv_list *kv;

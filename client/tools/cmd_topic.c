@@ -95,12 +95,10 @@ static int route_json(const mq_topic_route *r)
 
 int cmd_topic_route(const mqadmin_args *a)
 {
-    const char *topic = mqadmin_required(a, 't', "TOPIC");
-    if (!topic)
-        return MQADMIN_USAGE;
     mq_admin *admin;
-    int rc = mqadmin_open(a, &admin);
-    if (rc != 0)
+    int rc;
+    const char *topic = mqadmin_open_for(a, 't', "TOPIC", &admin, &rc);
+    if (!topic)
         return rc;
     mq_topic_route *r;
     mq_error err = {0};
@@ -206,12 +204,10 @@ int cmd_delete_topic(const mqadmin_args *a)
     const char *topic = mqadmin_required(a, 't', "TOPIC");
     if (!topic)
         return MQADMIN_USAGE;
-    const char *cluster = mqadmin_required(a, 'c', "CLUSTER");
-    if (!cluster)
-        return MQADMIN_USAGE;
     mq_admin *admin;
-    int rc = mqadmin_open(a, &admin);
-    if (rc != 0)
+    int rc;
+    const char *cluster = mqadmin_open_for(a, 'c', "CLUSTER", &admin, &rc);
+    if (!cluster)
         return rc;
     mq_error err = {0};
     mq_topic_route *route = NULL;

@@ -347,6 +347,18 @@ const char *mqadmin_required(const mqadmin_args *a, char letter, const char *wha
     return v;
 }
 
+const char *mqadmin_open_for(const mqadmin_args *a, char letter, const char *what, mq_admin **admin,
+                             int *rc)
+{
+    const char *v = mqadmin_required(a, letter, what);
+    if (!v) {
+        *rc = MQADMIN_USAGE;
+        return NULL;
+    }
+    *rc = mqadmin_open(a, admin);
+    return *rc == 0 ? v : NULL;
+}
+
 int mqadmin_int_flag(const mqadmin_args *a, char letter, int64_t min, int64_t max, int64_t def, int64_t *out)
 {
     const char *v = a->flags[(unsigned char)letter];

@@ -121,6 +121,10 @@ int mqadmin_open(const mqadmin_args *a, mq_admin **out);
 
 /* The value of a flag that must be present; NULL after printing a usage error. */
 const char *mqadmin_required(const mqadmin_args *a, char letter, const char *what);
+/* The preamble of most verbs: the required flag's value, then the admin
+ * handle. NULL with *rc the exit code (usage or connection failure). */
+const char *mqadmin_open_for(const mqadmin_args *a, char letter, const char *what, mq_admin **admin,
+                             int *rc);
 /* Integer flag in [min, max] (default def when absent). Returns 0, or
  * MQADMIN_USAGE after printing why. */
 int mqadmin_int_flag(const mqadmin_args *a, char letter, int64_t min, int64_t max, int64_t def, int64_t *out);
