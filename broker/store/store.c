@@ -599,6 +599,9 @@ void store_get_stats(store *s, store_stats *o)
     o->flush_timeouts = atomic_load(&s->fl.timeouts);
     o->flush_errors = atomic_load(&s->fl.errors);
     o->flush_max_us = atomic_load(&s->fl.max_us);
+    pthread_mutex_lock(&s->fl.mu);
+    o->flush_watchdog_parked = s->fl.wd_parked;
+    pthread_mutex_unlock(&s->fl.mu);
     o->disk_used_ratio = atomic_load(&s->clean.disk_ratio);
     int refuse = cl_refusals(&s->cl);
     o->disk_full = refuse & CL_REFUSE_DISK_FULL;

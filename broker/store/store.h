@@ -494,6 +494,7 @@ typedef struct store_stats {
     int64_t flush_timeouts;      /* waiters answered FLUSH_DISK_TIMEOUT */
     int64_t flush_errors;
     int64_t flush_max_us;        /* slowest flush round */
+    bool flush_watchdog_parked;  /* the flush-timeout watchdog sleeps until a waiter comes */
     double disk_used_ratio;      /* last reading, percent */
     bool disk_full;              /* writes refused for space */
     bool io_error;               /* writes refused after a flush error */

@@ -13,6 +13,8 @@
 
 #include "log.h"
 #include "temp_dir.h"
+#include "util.h"
+#include "wait.h"
 
 namespace {
 
@@ -47,6 +49,12 @@ TEST(LogLimit, OneLinePerIntervalWithTheCountOfDroppedLines)
     ASSERT_EQ(log_open_file(path.c_str()), 0);
     log_set_repeat_interval(300);
 
+    // The interval is counted from a site's last written line; only the
+    // passing of time ends it, so the test waits on the clock from a moment
+    // known to be after that line.
+    auto interval_over = [](int64_t since) {
+        return wait_for([&] { return mono_ms() > since + 300; });
+    };
     std::vector<std::thread> ts;
     for (int t = 0; t < 4; t++)
         ts.emplace_back(flood, 2500);
@@ -56,8 +64,9 @@ TEST(LogLimit, OneLinePerIntervalWithTheCountOfDroppedLines)
     EXPECT_EQ(count_of(first, "disk full: refused put"), 1) << first;
     EXPECT_EQ(count_of(first, "suppressed"), 0) << first;
 
-    usleep(350 * 1000);
+    ASSERT_TRUE(interval_over(mono_ms()));
     flood(1);
+    int64_t second_at = mono_ms();
     std::string second = read_all(path);
     EXPECT_EQ(count_of(second, "disk full: refused put"), 2) << second;
     EXPECT_NE(second.find("(9999 similar lines suppressed in the last"), std::string::npos) << second;
@@ -70,7 +79,7 @@ TEST(LogLimit, OneLinePerIntervalWithTheCountOfDroppedLines)
     log_set_level(LOG_OFF);
     flood(10);
     log_set_level(LOG_INFO);
-    usleep(350 * 1000);
+    ASSERT_TRUE(interval_over(second_at));
     flood(1);
     std::string third = read_all(path);
     EXPECT_EQ(count_of(third, "disk full: refused put"), 3) << third;
