@@ -88,3 +88,41 @@ TEST(LogLimit, OneLinePerIntervalWithTheCountOfDroppedLines)
     log_set_repeat_interval(10000);
     ASSERT_EQ(log_open_file("/dev/stderr"), 0);
 }
+
+// A limiter with a burst (remoting's connection lines): the first `burst`
+// lines of an interval are written, the rest counted and reported with the
+// first line of a later interval.
+TEST(LogLimit, ABurstOfLinesPerIntervalThenTheCount)
+{
+    TempDir dir;
+    std::string path = dir.path() + "/log";
+    ASSERT_EQ(log_open_file(path.c_str()), 0);
+    log_set_repeat_interval(300);
+    static log_limiter limiter;
+    auto line = [](int i) { log_write_limited(&limiter, 3, LOG_WARN, __FILE__, __LINE__, "peer %d closed", i); };
+
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; t++)
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < 250; i++)
+                line(t * 1000 + i);
+        });
+    for (auto &t : ts)
+        t.join();
+    int64_t flood_end = mono_ms();
+    std::string first = read_all(path);
+    EXPECT_EQ(count_of(first, " closed"), 3) << first;
+    EXPECT_EQ(count_of(first, "suppressed"), 0) << first;
+
+    // Only time ends the interval.
+    ASSERT_TRUE(wait_for([&] { return mono_ms() > flood_end + 300; }));
+    line(-1);
+    line(-2);
+    std::string second = read_all(path);
+    EXPECT_EQ(count_of(second, " closed"), 5) << second;
+    EXPECT_NE(second.find("peer -1 closed (997 similar lines suppressed in the last"), std::string::npos) << second;
+    EXPECT_EQ(count_of(second, "suppressed"), 1) << second;
+
+    log_set_repeat_interval(10000);
+    ASSERT_EQ(log_open_file("/dev/stderr"), 0);
+}
