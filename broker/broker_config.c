@@ -80,11 +80,12 @@ const cfg_option broker_config_options[] = {
     CFG_STRING(B, store_checkpoint, "storeCheckpoint", "", "checkpoint file; must be storePathRootDir/checkpoint (default)"),
     CFG_STRING(B, abort_file, "abortFile", "", "abort marker file; must be storePathRootDir/abort (default)"),
     CFG_BOOL(B, strict_config, "strictConfig", "false", "refuse to start when the configuration names keys this broker does not use"),
+    CFG_BOOL(B, acl_enable, "aclEnable", "false", "RocketMQ ACL: not implemented, so true refuses to start (never runs open by surprise)"),
 #define N(name) CFG_NOTED(B, not_used_keys, name)
     /* RocketMQ 4.9 BrokerConfig / MessageStoreConfig / NettyServerConfig keys that
      * stock and documented broker.conf files set and this broker does not use
      * (an ordinary row above with the same name takes precedence) */
-    N("rocketmqHome"), N("brokerIP2"), N("aclEnable"), N("traceTopicEnable"), N("msgTraceTopicName"),
+    N("rocketmqHome"), N("brokerIP2"), N("traceTopicEnable"), N("msgTraceTopicName"),
     N("sendMessageThreadPoolNums"), N("pullMessageThreadPoolNums"), N("queryMessageThreadPoolNums"),
     N("adminBrokerThreadPoolNums"), N("clientManageThreadPoolNums"), N("consumerManageThreadPoolNums"),
     N("heartbeatThreadPoolNums"), N("endTransactionThreadPoolNums"), N("processReplyMessageThreadPoolNums"),
@@ -153,6 +154,12 @@ int broker_config_check(const broker_config *c, char *warn, size_t warnlen, char
         {offsetof(broker_config, abort_file), "abortFile", "abort"},
     };
     warn[0] = '\0';
+    if (c->acl_enable) {
+        snprintf(err, errlen, "aclEnable: RocketMQ ACL is not implemented; this broker cannot authenticate "
+                 "clients, and would run open: set aclEnable=false, and keep the broker on a trusted "
+                 "network (docs/OPERATIONS.md, Configuration)");
+        return -1;
+    }
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         const char *p = (const char *)c + paths[i].off;
         if (!at_default(p, c->store_path_root_dir, paths[i].name)) {

@@ -92,6 +92,7 @@ typedef struct broker_config {
     char store_checkpoint[1024];
     char abort_file[1024];
     bool strict_config;
+    bool acl_enable; /* refused: ACL is not implemented */
     char not_used_keys[4096];
 } broker_config;
 

@@ -289,7 +289,7 @@ TEST(UxBrokerConfTest, AStockRocketMQBrokerConfStartsTheBroker) {
     size_t at = log.find("accepted but not used");
     ASSERT_NE(std::string::npos, at) << log;
     EXPECT_EQ(std::string::npos, log.find("accepted but not used", at + 1)) << "warned twice:\n" << log;
-    for (const char *key : {"brokerIP2", "sendMessageThreadPoolNums", "aclEnable", "flushConsumeQueueLeastPages"})
+    for (const char *key : {"brokerIP2", "sendMessageThreadPoolNums", "flushConsumeQueueLeastPages"})
         EXPECT_TRUE(has(log.substr(at, log.find('\n', at) - at), key)) << key;
     for (const char *honoured : {"storePathCommitLog", "mappedFileSizeCommitLog", "deleteWhen"})
         EXPECT_FALSE(has(log.substr(at, log.find('\n', at) - at), honoured)) << honoured;
@@ -315,7 +315,16 @@ TEST(UxBrokerConfTest, StrictModeAndPathsWeCannotHonourRefuseToStartAndSlaveRepl
     r = c.run("mqbroker", {"-p", "-c", stock_conf(c), store});
     EXPECT_EQ(0, r.exit_code) << r.err;
     EXPECT_TRUE(has(r.out, "mapedFileSizeConsumeQueue=300000\n")) << r.out;
-    EXPECT_FALSE(has(r.out, "aclEnable")) << "not part of the effective configuration";
+    EXPECT_FALSE(has(r.out, "sendMessageThreadPoolNums")) << "not part of the effective configuration";
+    EXPECT_TRUE(has(r.out, "aclEnable=false\n")) << r.out;
+    // ACL is not implemented: asking for it stops the broker instead of
+    // letting it run open.
+    r = c.run("mqbroker", {"-c", stock_conf(c, "aclEnable=true\n"), store, "--listenPort=0"});
+    EXPECT_EQ(2, r.exit_code) << r.out << r.err;
+    EXPECT_TRUE(has(r.err, "aclEnable: RocketMQ ACL is not implemented")) << r.err;
+    r = c.run("mqbroker", {"-c", stock_conf(c), store, "--aclEnable=true", "--listenPort=0"});
+    EXPECT_EQ(2, r.exit_code) << r.out << r.err;
+    EXPECT_TRUE(has(r.err, "aclEnable: RocketMQ ACL is not implemented")) << r.err;
 
     c.add_namesrv();
     ASSERT_TRUE(c.start_all());
