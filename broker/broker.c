@@ -185,6 +185,13 @@ static int store_config_from(const broker *b, store_config *sc, char *err, size_
         snprintf(err, errlen, "storePathRootDir is too long (at most %zu bytes)", sizeof sc->store_path_root_dir - 1);
         return -1;
     }
+    if (!str_copy(sc->store_path_commit_log, sizeof sc->store_path_commit_log, c->store_path_commit_log) ||
+        !str_copy(sc->store_path_consume_queue, sizeof sc->store_path_consume_queue, c->store_path_consume_queue) ||
+        !str_copy(sc->store_path_index, sizeof sc->store_path_index, c->store_path_index)) {
+        snprintf(err, errlen, "storePathCommitLog, storePathConsumeQueue and storePathIndex: at most %zu bytes",
+                 sizeof sc->store_path_commit_log - 1);
+        return -1;
+    }
     sc->maped_file_size_commit_log = c->maped_file_size_commit_log;
     sc->maped_file_size_consume_queue = c->maped_file_size_consume_queue;
     sc->flush_disk_type = c->flush_disk_type == FLUSH_SYNC ? STORE_SYNC_FLUSH : STORE_ASYNC_FLUSH;
@@ -253,7 +260,9 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
 
     char dir[1100];
     snprintf(dir, sizeof dir, "%s/config", cfg->store_path_root_dir);
-    if (check_room_to_open(cfg->store_path_root_dir, err, errlen) != 0)
+    if (check_room_to_open(cfg->store_path_root_dir, err, errlen) != 0 ||
+        (cfg->store_path_commit_log[0] && check_room_to_open(cfg->store_path_commit_log, err, errlen) != 0) ||
+        (cfg->store_path_consume_queue[0] && check_room_to_open(cfg->store_path_consume_queue, err, errlen) != 0))
         goto fail;
     if (meta_db_open(dir, &b->meta, err, errlen) != 0)
         goto fail;

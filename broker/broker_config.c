@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "util.h"
+
 static const char *const roles[] = {"ASYNC_MASTER", "SYNC_MASTER", "SLAVE", NULL};
 static const char *const flush_types[] = {"ASYNC_FLUSH", "SYNC_FLUSH", NULL};
 
@@ -74,17 +76,18 @@ const cfg_option broker_config_options[] = {
     /* ---- RocketMQ broker.conf compatibility (issue 18) ---- */
     CFG_INT64(B, maped_file_size_commit_log, "mappedFileSizeCommitLog", "1073741824", 4096, (int64_t)1 << 40, "newer spelling of mapedFileSizeCommitLog"),
     CFG_INT(B, maped_file_size_consume_queue, "mappedFileSizeConsumeQueue", "6000000", 20 * 16, 2000000000, "newer spelling of mapedFileSizeConsumeQueue"),
-    CFG_STRING(B, store_path_commit_log, "storePathCommitLog", "", "CommitLog folder; must be storePathRootDir/commitlog (default)"),
-    CFG_STRING(B, store_path_consume_queue, "storePathConsumeQueue", "", "ConsumeQueue folder; must be storePathRootDir/consumequeue (default)"),
-    CFG_STRING(B, store_path_index, "storePathIndex", "", "index folder; our index lives in storePathRootDir/kv, other values are ignored with a warning"),
+    CFG_STRING(B, store_path_commit_log, "storePathCommitLog", "", "CommitLog folder, may be on another disk (empty = storePathRootDir/commitlog)"),
+    CFG_STRING(B, store_path_consume_queue, "storePathConsumeQueue", "", "ConsumeQueue folder, may be on another disk (empty = storePathRootDir/consumequeue)"),
+    CFG_STRING(B, store_path_index, "storePathIndex", "", "folder of the key index (a RocksDB database; empty = storePathRootDir/kv)"),
     CFG_STRING(B, store_checkpoint, "storeCheckpoint", "", "checkpoint file; must be storePathRootDir/checkpoint (default)"),
     CFG_STRING(B, abort_file, "abortFile", "", "abort marker file; must be storePathRootDir/abort (default)"),
     CFG_BOOL(B, strict_config, "strictConfig", "false", "refuse to start when the configuration names keys this broker does not use"),
+    CFG_BOOL(B, acl_enable, "aclEnable", "false", "RocketMQ ACL: not implemented, so true refuses to start (never runs open by surprise)"),
 #define N(name) CFG_NOTED(B, not_used_keys, name)
     /* RocketMQ 4.9 BrokerConfig / MessageStoreConfig / NettyServerConfig keys that
      * stock and documented broker.conf files set and this broker does not use
      * (an ordinary row above with the same name takes precedence) */
-    N("rocketmqHome"), N("brokerIP2"), N("aclEnable"), N("traceTopicEnable"), N("msgTraceTopicName"),
+    N("rocketmqHome"), N("brokerIP2"), N("traceTopicEnable"), N("msgTraceTopicName"),
     N("sendMessageThreadPoolNums"), N("pullMessageThreadPoolNums"), N("queryMessageThreadPoolNums"),
     N("adminBrokerThreadPoolNums"), N("clientManageThreadPoolNums"), N("consumerManageThreadPoolNums"),
     N("heartbeatThreadPoolNums"), N("endTransactionThreadPoolNums"), N("processReplyMessageThreadPoolNums"),
@@ -127,18 +130,11 @@ const cfg_flag broker_config_flags[] = {
 };
 
 /* A path key must be "" or root/name (trailing slashes ignored): the store
- * keeps each part at a fixed place under storePathRootDir. */
+ * keeps its checkpoint and abort marker (beside its lock) under
+ * storePathRootDir. */
 static bool at_default(const char *path, const char *root, const char *name)
 {
-    size_t n = strlen(path), r = strlen(root);
-    while (n > 1 && path[n - 1] == '/')
-        n--;
-    while (r > 1 && root[r - 1] == '/')
-        r--;
-    if (n == 0)
-        return true;
-    return n == r + 1 + strlen(name) && !strncmp(path, root, r) && path[r] == '/' &&
-           !strncmp(path + r + 1, name, strlen(name));
+    return !path[0] || path_is_child(path, root, name);
 }
 
 int broker_config_check(const broker_config *c, char *warn, size_t warnlen, char *err, size_t errlen)
@@ -147,12 +143,16 @@ int broker_config_check(const broker_config *c, char *warn, size_t warnlen, char
         size_t off;
         const char *key, *name;
     } paths[] = {
-        {offsetof(broker_config, store_path_commit_log), "storePathCommitLog", "commitlog"},
-        {offsetof(broker_config, store_path_consume_queue), "storePathConsumeQueue", "consumequeue"},
         {offsetof(broker_config, store_checkpoint), "storeCheckpoint", "checkpoint"},
         {offsetof(broker_config, abort_file), "abortFile", "abort"},
     };
     warn[0] = '\0';
+    if (c->acl_enable) {
+        snprintf(err, errlen, "aclEnable: RocketMQ ACL is not implemented; this broker cannot authenticate "
+                 "clients, and would run open: set aclEnable=false, and keep the broker on a trusted "
+                 "network (docs/OPERATIONS.md, Configuration)");
+        return -1;
+    }
     for (size_t i = 0; i < sizeof paths / sizeof paths[0]; i++) {
         const char *p = (const char *)c + paths[i].off;
         if (!at_default(p, c->store_path_root_dir, paths[i].name)) {
@@ -162,12 +162,8 @@ int broker_config_check(const broker_config *c, char *warn, size_t warnlen, char
             return -1;
         }
     }
-    char keys[sizeof c->not_used_keys + 64];
+    char keys[sizeof c->not_used_keys];
     snprintf(keys, sizeof keys, "%s", c->not_used_keys);
-    if (!at_default(c->store_path_index, c->store_path_root_dir, "index")) {
-        size_t n = strlen(keys);
-        snprintf(keys + n, sizeof keys - n, "%sstorePathIndex", n ? " " : "");
-    }
     if (keys[0] && c->strict_config) {
         snprintf(err, errlen, "strictConfig=true and these keys are not used by this broker: %s", keys);
         return -1;

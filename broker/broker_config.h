@@ -84,14 +84,17 @@ typedef struct broker_config {
     char log_level[16];
     char log_file[1024];
     /* RocketMQ compatibility (issue 18): paths a RocketMQ broker.conf names
-     * ("" = the default under storePathRootDir), and the keys accepted
-     * without being used, which broker_config_check reports */
+     * ("" = the default under storePathRootDir; the CommitLog, ConsumeQueue
+     * and index folders may be anywhere, the checkpoint and abort marker
+     * stay under the root), and the keys accepted without being used,
+     * which broker_config_check reports */
     char store_path_commit_log[1024];
     char store_path_consume_queue[1024];
     char store_path_index[1024];
     char store_checkpoint[1024];
     char abort_file[1024];
     bool strict_config;
+    bool acl_enable; /* refused: ACL is not implemented */
     char not_used_keys[4096];
 } broker_config;
 

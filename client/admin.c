@@ -86,16 +86,6 @@ static int call(mq_admin *a, const char *addr, Mq__RemotingHeader *h, const void
     return MQ_OK;
 }
 
-static ProtobufCMessage *unpack_or_fail(const ProtobufCMessageDescriptor *d, mqc_response *r,
-                                        const char *what, mq_error *err)
-{
-    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, r->body_len, r->body);
-    mqc_response_free(r);
-    if (!m)
-        mqc_error_set(err, MQ_ENETWORK, "%s: undecodable %s answer", what, d->short_name);
-    return m;
-}
-
 static int cmp_str(const void *x, const void *y) { return strcmp(*(char *const *)x, *(char *const *)y); }
 
 static int cmp_addr(const void *x, const void *y)
@@ -236,7 +226,7 @@ int mq_admin_cluster_info(mq_admin *a, mq_cluster_info **out, mq_error *err)
     int rc = call(a, NULL, &h, NULL, 0, "cluster info", &r, err);
     if (rc != MQ_OK)
         return rc;
-    Mq__ClusterInfo *ci = (Mq__ClusterInfo *)unpack_or_fail(&mq__cluster_info__descriptor, &r, "cluster info", err);
+    Mq__ClusterInfo *ci = (Mq__ClusterInfo *)admin_unpack(&mq__cluster_info__descriptor, &r, "cluster info", err);
     if (!ci)
         return MQ_ENETWORK;
     mq_cluster_info *res = xcalloc(1, sizeof *res);
@@ -288,7 +278,7 @@ int mq_admin_topic_list(mq_admin *a, const char *cluster, mq_string_list **out, 
     int rc = call(a, NULL, &h, NULL, 0, "topic list", &r, err);
     if (rc != MQ_OK)
         return rc;
-    Mq__TopicList *tl = (Mq__TopicList *)unpack_or_fail(&mq__topic_list__descriptor, &r, "topic list", err);
+    Mq__TopicList *tl = (Mq__TopicList *)admin_unpack(&mq__topic_list__descriptor, &r, "topic list", err);
     if (!tl)
         return MQ_ENETWORK;
     mq_string_list *l = xcalloc(1, sizeof *l);
@@ -321,7 +311,7 @@ int mq_admin_topic_route(mq_admin *a, const char *topic, mq_topic_route **out, m
     if (rc != MQ_OK)
         return rc;
     Mq__TopicRouteData *rd =
-        (Mq__TopicRouteData *)unpack_or_fail(&mq__topic_route_data__descriptor, &r, "topic route", err);
+        (Mq__TopicRouteData *)admin_unpack(&mq__topic_route_data__descriptor, &r, "topic route", err);
     if (!rd)
         return MQ_ENETWORK;
     mq_topic_route *res = xcalloc(1, sizeof *res);
@@ -608,7 +598,7 @@ int mq_admin_broker_runtime_info(mq_admin *a, const char *broker_addr, mq_kv_lis
     int rc = call(a, broker_addr, &h, NULL, 0, what, &r, err);
     if (rc != MQ_OK)
         return rc;
-    Mq__KVTable *kv = (Mq__KVTable *)unpack_or_fail(&mq__kvtable__descriptor, &r, what, err);
+    Mq__KVTable *kv = (Mq__KVTable *)admin_unpack(&mq__kvtable__descriptor, &r, what, err);
     if (!kv)
         return MQ_ENETWORK;
     mq_kv_list *l = xcalloc(1, sizeof *l);
@@ -705,7 +695,7 @@ int mq_admin_topic_status(mq_admin *a, const char *topic, mq_topic_status **out,
         snprintf(what, sizeof what, "topic stats of %s on %s", topic, m.addrs[i]);
         if ((rc = call(a, m.addrs[i], &h, NULL, 0, what, &r, err)) != MQ_OK)
             break;
-        Mq__TopicStatsTable *t = (Mq__TopicStatsTable *)unpack_or_fail(&mq__topic_stats_table__descriptor, &r, what, err);
+        Mq__TopicStatsTable *t = (Mq__TopicStatsTable *)admin_unpack(&mq__topic_stats_table__descriptor, &r, what, err);
         if (!t) {
             rc = MQ_ENETWORK;
             break;
@@ -785,7 +775,7 @@ int mq_admin_consumer_progress(mq_admin *a, const char *group, const char *topic
         snprintf(what, sizeof what, "consume stats of %s on %s", group, m.addrs[i]);
         if ((rc = call(a, m.addrs[i], &h, NULL, 0, what, &r, err)) != MQ_OK)
             break;
-        Mq__ConsumeStats *cs = (Mq__ConsumeStats *)unpack_or_fail(&mq__consume_stats__descriptor, &r, what, err);
+        Mq__ConsumeStats *cs = (Mq__ConsumeStats *)admin_unpack(&mq__consume_stats__descriptor, &r, what, err);
         if (!cs) {
             rc = MQ_ENETWORK;
             break;
@@ -865,7 +855,7 @@ static int reset_on(mq_admin *a, const char *addr, const char *broker_name, cons
     int rc = call(a, addr, &h, NULL, 0, what, &r, err);
     if (rc != MQ_OK)
         return rc;
-    Mq__ResetOffsetBody *b = (Mq__ResetOffsetBody *)unpack_or_fail(&mq__reset_offset_body__descriptor, &r, what, err);
+    Mq__ResetOffsetBody *b = (Mq__ResetOffsetBody *)admin_unpack(&mq__reset_offset_body__descriptor, &r, what, err);
     if (!b)
         return MQ_ENETWORK;
     if (out) {
@@ -941,4 +931,13 @@ int admin_call(mq_admin *a, const char *addr, Mq__RemotingHeader *h, const void 
                mqc_response *r, mq_error *err)
 {
     return call(a, addr, h, body, len, what, r, err);
+}
+
+ProtobufCMessage *admin_unpack(const ProtobufCMessageDescriptor *d, mqc_response *r, const char *what, mq_error *err)
+{
+    ProtobufCMessage *m = protobuf_c_message_unpack(d, NULL, r->body_len, r->body);
+    mqc_response_free(r);
+    if (!m)
+        mqc_error_set(err, MQ_ENETWORK, "%s: undecodable %s answer", what, d->short_name);
+    return m;
 }

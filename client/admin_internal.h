@@ -26,4 +26,8 @@ struct mq_admin {
 int admin_call(mq_admin *a, const char *addr, Mq__RemotingHeader *h, const void *body, size_t len, const char *what,
                mqc_response *r, mq_error *err);
 
+/* Decodes an answer's body as d and frees the answer: the message, or NULL
+ * with err (MQ_ENETWORK) naming `what`. */
+ProtobufCMessage *admin_unpack(const ProtobufCMessageDescriptor *d, mqc_response *r, const char *what, mq_error *err);
+
 #endif

@@ -25,6 +25,21 @@ static bool check_arg(const char *what, const char *v, mq_error *err)
     return false;
 }
 
+/* The request/answer of the calls to one broker: checks the address, sends
+ * code with h (NULL: no typed header) and body, checks the answer's status.
+ * MQ_OK with *r (the caller frees it), or an error in err. */
+static int ask_broker(mq_admin *a, const char *broker_addr, int32_t code, Mq__RemotingHeader *h, const void *body,
+                      size_t len, const char *what, mqc_response *r, mq_error *err)
+{
+    if (!check_arg("broker address", broker_addr, err))
+        return MQ_EINVAL;
+    Mq__RemotingHeader plain = MQ__REMOTING_HEADER__INIT;
+    if (!h)
+        h = &plain;
+    h->code = code;
+    return admin_call(a, broker_addr, h, body, len, what, r, err);
+}
+
 static void kv_add(mq_kv_list *l, const char *key, size_t klen, const char *value, size_t vlen)
 {
     l->items = xrealloc(l->items, (l->n + 1) * sizeof *l->items);
@@ -137,8 +152,8 @@ int mq_admin_consumer_connection(mq_admin *a, const char *group, mq_consumer_con
                 first = e;
             continue;
         }
-        Mq__ConsumerConnection *cc = mq__consumer_connection__unpack(NULL, r.body_len, r.body);
-        mqc_response_free(&r);
+        Mq__ConsumerConnection *cc =
+            (Mq__ConsumerConnection *)admin_unpack(&mq__consumer_connection__descriptor, &r, "consumer connections", &e);
         if (cc) {
             merge_connection(res, cc);
             mq__consumer_connection__free_unpacked(cc, NULL);
@@ -182,8 +197,8 @@ int mq_admin_producer_connection(mq_admin *a, const char *group, const char *top
         mq_error e = {0};
         if (!b->n_addrs || admin_call(a, b->addrs[0].addr, &h, NULL, 0, "producer connections", &r, &e) != MQ_OK)
             continue; /* the group is not connected there (SYSTEM_ERROR), or the broker is down */
-        Mq__ProducerConnection *pc = mq__producer_connection__unpack(NULL, r.body_len, r.body);
-        mqc_response_free(&r);
+        Mq__ProducerConnection *pc =
+            (Mq__ProducerConnection *)admin_unpack(&mq__producer_connection__descriptor, &r, "producer connections", &e);
         if (pc) {
             merge_members(res, pc->connectionset, pc->n_connectionset);
             mq__producer_connection__free_unpacked(pc, NULL);
@@ -241,12 +256,8 @@ int mq_admin_set_write_perm(mq_admin *a, const char *broker_name, bool writable,
 
 int mq_admin_broker_config(mq_admin *a, const char *broker_addr, mq_kv_list **out, mq_error *err)
 {
-    if (!check_arg("broker address", broker_addr, err))
-        return MQ_EINVAL;
-    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
-    h.code = RC_GET_BROKER_CONFIG;
     mqc_response r;
-    int rc = admin_call(a, broker_addr, &h, NULL, 0, "broker config", &r, err);
+    int rc = ask_broker(a, broker_addr, RC_GET_BROKER_CONFIG, NULL, NULL, 0, "broker config", &r, err);
     if (rc != MQ_OK)
         return rc;
     mq_kv_list *l = xcalloc(1, sizeof *l);
@@ -267,20 +278,14 @@ int mq_admin_broker_config(mq_admin *a, const char *broker_addr, mq_kv_list **ou
 
 int mq_admin_group_list(mq_admin *a, const char *broker_addr, mq_string_list **out, mq_error *err)
 {
-    if (!check_arg("broker address", broker_addr, err))
-        return MQ_EINVAL;
-    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
-    h.code = RC_GET_ALL_SUBSCRIPTIONGROUP_CONFIG;
     mqc_response r;
-    int rc = admin_call(a, broker_addr, &h, NULL, 0, "group list", &r, err);
+    int rc = ask_broker(a, broker_addr, RC_GET_ALL_SUBSCRIPTIONGROUP_CONFIG, NULL, NULL, 0, "group list", &r, err);
     if (rc != MQ_OK)
         return rc;
-    Mq__SubscriptionGroupWrapper *w = mq__subscription_group_wrapper__unpack(NULL, r.body_len, r.body);
-    mqc_response_free(&r);
-    if (!w) {
-        mqc_error_set(err, MQ_ENETWORK, "group list: undecodable answer from %s", broker_addr);
+    Mq__SubscriptionGroupWrapper *w =
+        (Mq__SubscriptionGroupWrapper *)admin_unpack(&mq__subscription_group_wrapper__descriptor, &r, "group list", err);
+    if (!w)
         return MQ_ENETWORK;
-    }
     mq_string_list *l = xcalloc(1, sizeof *l);
     l->items = xcalloc(w->n_subscriptiongrouptable ? w->n_subscriptiongrouptable : 1, sizeof *l->items);
     for (size_t i = 0; i < w->n_subscriptiongrouptable; i++)
@@ -298,14 +303,13 @@ int mq_admin_delete_group(mq_admin *a, const char *broker_addr, const char *grou
         return MQ_EINVAL;
     Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
     Mq__DeleteSubscriptionGroupRequestHeader d = MQ__DELETE_SUBSCRIPTION_GROUP_REQUEST_HEADER__INIT;
-    h.code = RC_DELETE_SUBSCRIPTIONGROUP;
     d.groupname = (char *)group;
     d.cleanoffset = clean_offset;
     d.has_cleanoffset = 1;
     h.ext_case = MQ__REMOTING_HEADER__EXT_DELETE_SUBSCRIPTION_GROUP;
     h.delete_subscription_group = &d;
     mqc_response r;
-    int rc = admin_call(a, broker_addr, &h, NULL, 0, "delete group", &r, err);
+    int rc = ask_broker(a, broker_addr, RC_DELETE_SUBSCRIPTIONGROUP, &h, NULL, 0, "delete group", &r, err);
     if (rc == MQ_OK)
         mqc_response_free(&r);
     return rc;
@@ -326,17 +330,11 @@ int mq_admin_update_broker_config(mq_admin *a, const char *broker_addr, const ch
         mqc_error_set(err, MQ_ENOMEM, "out of memory");
         return MQ_ENOMEM;
     }
-    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
-    h.code = RC_UPDATE_BROKER_CONFIG;
     mqc_response r;
-    int rc = mqc_invoke_sync(a->inst, broker_addr, &h, body, (size_t)len, a->timeout_ms, &r, err);
+    int rc = ask_broker(a, broker_addr, RC_UPDATE_BROKER_CONFIG, NULL, body, (size_t)len, "update broker config", &r,
+                        err);
     free(body);
-    if (rc != MQ_OK)
-        return rc;
-    if (r.code != RS_SUCCESS) {
-        mqc_error_from_response(err, "update broker config", &r);
-        rc = MQ_EBROKER;
-    }
-    mqc_response_free(&r);
+    if (rc == MQ_OK)
+        mqc_response_free(&r);
     return rc;
 }

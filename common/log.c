@@ -131,16 +131,29 @@ static int64_t log_mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-int log_limiter_pass(log_limiter *l, int64_t *suppressed, int64_t *since_ms)
+int log_limiter_pass(log_limiter *l, int burst, int64_t *suppressed, int64_t *since_ms)
 {
+    if (burst < 1)
+        burst = 1;
+    if (burst > LOG_LIMIT_BURST_MAX)
+        burst = LOG_LIMIT_BURST_MAX;
     int64_t now = log_mono_ms();
-    int64_t next = __atomic_load_n(&l->next_ms, __ATOMIC_ACQUIRE);
-    /* One thread wins the slot for this interval; the others count a drop. */
-    if ((next != 0 && now < next) ||
-        !__atomic_compare_exchange_n(&l->next_ms, &next, now + atomic_load(&g_repeat_ms), 0,
-                                     __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        __atomic_fetch_add(&l->suppressed, 1, __ATOMIC_RELAXED);
-        return 0;
+    int64_t st = __atomic_load_n(&l->state, __ATOMIC_ACQUIRE);
+    /* The interval's end and its line count change together (one CAS):
+     * the first caller after the end opens a new interval, the first
+     * `burst` callers in it write, the others count a drop. */
+    for (;;) {
+        int64_t end = st >> 8, lines = st & 0xff, next;
+        if (end == 0 || now >= end)
+            next = ((now + atomic_load(&g_repeat_ms)) << 8) | 1;
+        else if (lines < burst)
+            next = st + 1;
+        else {
+            __atomic_fetch_add(&l->suppressed, 1, __ATOMIC_RELAXED);
+            return 0;
+        }
+        if (__atomic_compare_exchange_n(&l->state, &st, next, 0, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+            break;
     }
     *suppressed = __atomic_exchange_n(&l->suppressed, 0, __ATOMIC_ACQ_REL);
     int64_t last = __atomic_exchange_n(&l->last_ms, now, __ATOMIC_ACQ_REL);
@@ -148,17 +161,14 @@ int log_limiter_pass(log_limiter *l, int64_t *suppressed, int64_t *since_ms)
     return 1;
 }
 
-void log_write_limited(log_limiter *l, log_level level, const char *file, int line, const char *fmt,
-                       ...)
+void log_vwrite_limited(log_limiter *l, int burst, log_level level, const char *file, int line,
+                        const char *fmt, va_list ap)
 {
     int64_t dropped, since;
-    if (!log_limiter_pass(l, &dropped, &since))
+    if (!log_limiter_pass(l, burst, &dropped, &since))
         return;
     char msg[1800];
-    va_list ap;
-    va_start(ap, fmt);
     int m = vsnprintf(msg, sizeof msg, fmt, ap);
-    va_end(ap);
     if (m < 0)
         msg[0] = '\0';
     if (dropped > 0)
@@ -166,4 +176,13 @@ void log_write_limited(log_limiter *l, log_level level, const char *file, int li
                   (long long)dropped, (double)since / 1000.0);
     else
         log_write(level, file, line, "%s", msg);
+}
+
+void log_write_limited(log_limiter *l, int burst, log_level level, const char *file, int line,
+                       const char *fmt, ...)
+{
+    va_list ap;
+    va_start(ap, fmt);
+    log_vwrite_limited(l, burst, level, file, line, fmt, ap);
+    va_end(ap);
 }

@@ -70,29 +70,39 @@ void log_write(log_level level, const char *file, int line, const char *fmt, ...
  * "(N similar lines suppressed in the last S s)". Each call site has its own
  * limiter (a static in the macro); lock-free, no allocation, any thread.
  * Dropped lines are reported with the next line of the same site, so a flood
- * that stops leaves its last count unreported. */
+ * that stops leaves its last count unreported.
+ * A limiter may also let a burst of lines through per interval (the first
+ * `burst` lines of an interval are written, the rest counted): remoting's
+ * connection lines use 10, so a handful of peers closing at once are all
+ * named. The interval starts at its first written line. */
 typedef struct log_limiter {
-    int64_t next_ms;    /* monotonic ms before which the site drops lines (atomic) */
+    int64_t state;      /* (interval end, monotonic ms) << 8 | lines written in it (atomic) */
     int64_t suppressed; /* lines dropped since the last one written (atomic) */
     int64_t last_ms;    /* when the last line was written (atomic) */
 } log_limiter;
 
-/* Interval between two lines of one call site, in ms (> 0; default 10000). */
+#define LOG_LIMIT_BURST_MAX 255
+
+/* Interval of a limiter, in ms (> 0; default 10000). */
 void log_set_repeat_interval(int ms);
 int log_get_repeat_interval(void);
 
-/* True if the site may write now; then *suppressed is the number of lines it
- * dropped since its last one and *since_ms the time since that line. */
-int log_limiter_pass(log_limiter *l, int64_t *suppressed, int64_t *since_ms);
+/* True if the site may write now (one of the first `burst` lines of its
+ * interval, 1 <= burst <= LOG_LIMIT_BURST_MAX); then *suppressed is the
+ * number of lines it dropped since its last one and *since_ms the time
+ * since that line. */
+int log_limiter_pass(log_limiter *l, int burst, int64_t *suppressed, int64_t *since_ms);
 
-void log_write_limited(log_limiter *l, log_level level, const char *file, int line, const char *fmt,
-                       ...) __attribute__((format(printf, 5, 6)));
+void log_write_limited(log_limiter *l, int burst, log_level level, const char *file, int line,
+                       const char *fmt, ...) __attribute__((format(printf, 6, 7)));
+void log_vwrite_limited(log_limiter *l, int burst, log_level level, const char *file, int line,
+                        const char *fmt, va_list ap) __attribute__((format(printf, 6, 0)));
 
 #define LOG_LIMITED_AT(lvl, ...)                                               \
     do {                                                                       \
         static log_limiter log_site_limiter_;                                  \
         if ((lvl) >= log_get_level())                                          \
-            log_write_limited(&log_site_limiter_, (lvl), __FILE__, __LINE__,   \
+            log_write_limited(&log_site_limiter_, 1, (lvl), __FILE__, __LINE__,\
                               __VA_ARGS__);                                    \
     } while (0)
 

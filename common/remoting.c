@@ -40,7 +40,6 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
-#include <pthread.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -69,8 +68,7 @@ enum {
     IN_BUF_KEEP = 256 * 1024,   /* shrink the read buffer back when idle above this */
     RECV_MAX = 1024 * 1024,     /* bytes one recv may add (bounds the overshoot of input limits) */
     FD_RESERVE = 256,           /* descriptors left for files when max_connections is automatic */
-    LOG_BURST = 10,             /* connection log lines of one kind per window... */
-    LOG_WINDOW_MS = 10000,      /* ...of this many ms */
+    LOG_BURST = 10,             /* connection log lines of one kind per log repeat interval */
 };
 
 /* ---- statistics ---- */
@@ -92,8 +90,9 @@ void rm_stats_get(rm_stats *out)
 
 /* ---- rate-limited connection log lines ----
  * Connection events come from peers, so their log lines are limited per
- * kind: LOG_BURST lines per LOG_WINDOW_MS, then silence; the first line of a
- * later window says how many were left out. Any loop thread may log. */
+ * kind by log.c's limiter: LOG_BURST lines per repeat interval (10 s by
+ * default), then silence; the first line of a later interval says how many
+ * were suppressed. Any loop thread may log. */
 
 typedef enum conn_event {
     EV_CLOSED,  /* normal ends: peer closed, read/write errors, timeouts of ours */
@@ -103,17 +102,7 @@ typedef enum conn_event {
     EV_KINDS,
 } conn_event;
 
-static struct {
-    pthread_mutex_t mu;
-    int64_t window_start;
-    int lines;
-    uint64_t left_out;
-} conn_log_state[EV_KINDS] = {
-    {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0},
-    {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0},
-    {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0},
-    {PTHREAD_MUTEX_INITIALIZER, 0, 0, 0},
-};
+static log_limiter conn_log_limiters[EV_KINDS];
 
 static void conn_log(conn_event kind, log_level level, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
@@ -122,35 +111,10 @@ static void conn_log(conn_event kind, log_level level, const char *fmt, ...)
 {
     if (level < log_get_level())
         return;
-    int64_t now = mono_ms();
-    uint64_t left_out = 0;
-    bool write = false;
-    pthread_mutex_lock(&conn_log_state[kind].mu);
-    if (conn_log_state[kind].lines == 0 || now - conn_log_state[kind].window_start >= LOG_WINDOW_MS) {
-        left_out = conn_log_state[kind].left_out;
-        conn_log_state[kind].left_out = 0;
-        conn_log_state[kind].lines = 0;
-        conn_log_state[kind].window_start = now;
-    }
-    if (conn_log_state[kind].lines < LOG_BURST) {
-        conn_log_state[kind].lines++;
-        write = true;
-    } else {
-        conn_log_state[kind].left_out++;
-    }
-    pthread_mutex_unlock(&conn_log_state[kind].mu);
-    if (!write)
-        return;
-    char msg[512];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(msg, sizeof msg, fmt, ap);
+    log_vwrite_limited(&conn_log_limiters[kind], LOG_BURST, level, __FILE__, __LINE__, fmt, ap);
     va_end(ap);
-    if (left_out)
-        log_write(level, __FILE__, __LINE__, "%s (%llu more like this not logged in the %d s before)", msg,
-                  (unsigned long long)left_out, LOG_WINDOW_MS / 1000);
-    else
-        log_write(level, __FILE__, __LINE__, "%s", msg);
 }
 
 /* ---- types ---- */

@@ -148,3 +148,13 @@ void sleep_ms(int64_t ms)
     while (nanosleep(&ts, &ts) != 0 && errno == EINTR) {
     }
 }
+
+bool path_is_child(const char *path, const char *root, const char *name)
+{
+    size_t n = strlen(path), r = strlen(root), k = strlen(name);
+    while (n > 1 && path[n - 1] == '/')
+        n--;
+    while (r > 1 && root[r - 1] == '/')
+        r--;
+    return n == r + 1 + k && !strncmp(path, root, r) && path[r] == '/' && !strncmp(path + r + 1, name, k);
+}

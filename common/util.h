@@ -54,6 +54,10 @@ int parse_bool(const char *s, bool *out);
 /* Trims leading and trailing white space in place; returns s. */
 char *str_trim(char *s);
 
+/* True if path names root/name, as text (trailing slashes ignored):
+ * "/s/commitlog/" is /s's "commitlog". */
+bool path_is_child(const char *path, const char *root, const char *name);
+
 /* Sleeps for ms milliseconds (tests and back-off only). */
 void sleep_ms(int64_t ms);
 

@@ -163,27 +163,7 @@ static void api_topic(console *c, const http_request *req, http_response *resp)
     json_writer w;
     begin(&w, resp);
     json_kv_string(&w, "topic", topic);
-    json_key(&w, "queueDatas");
-    json_array_begin(&w);
-    for (size_t i = 0; i < r->n_queue_datas; i++) {
-        const mq_queue_data *q = &r->queue_datas[i];
-        json_object_begin(&w);
-        json_kv_string(&w, "brokerName", q->broker_name);
-        json_kv_int(&w, "readQueueNums", q->read_queue_nums);
-        json_kv_int(&w, "writeQueueNums", q->write_queue_nums);
-        json_kv_int(&w, "perm", q->perm);
-        json_object_end(&w);
-    }
-    json_array_end(&w);
-    json_key(&w, "brokerDatas");
-    json_array_begin(&w);
-    for (size_t i = 0; i < r->n_brokers; i++) {
-        json_object_begin(&w);
-        json_kv_string(&w, "brokerName", r->brokers[i].broker_name);
-        json_kv_string(&w, "master", r->brokers[i].n_addrs ? r->brokers[i].addrs[0].addr : "");
-        json_object_end(&w);
-    }
-    json_array_end(&w);
+    topic_route_json_write(&w, r);
     json_key(&w, "queues");
     json_array_begin(&w);
     for (size_t i = 0; i < st->n; i++)

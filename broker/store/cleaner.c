@@ -24,12 +24,27 @@ static double statvfs_usage(const char *path)
     return 100.0 * (double)(v.f_blocks - v.f_bfree) / (double)v.f_blocks;
 }
 
-static double disk_usage(cleaner *c)
+static double usage_of(const store_config *cfg, const char *path)
+{
+    return cfg->disk_usage ? cfg->disk_usage(cfg->disk_usage_arg, path) : statvfs_usage(path);
+}
+
+/* The fuller of the CommitLog's and the ConsumeQueues' filesystems (they
+ * may be two disks: storePathCommitLog, storePathConsumeQueue); *path is
+ * the one reported. */
+static double disk_usage(cleaner *c, const char **path)
 {
     const store_config *cfg = c->cfg;
-    if (cfg->disk_usage)
-        return cfg->disk_usage(cfg->disk_usage_arg, cfg->store_path_root_dir);
-    return statvfs_usage(cfg->store_path_root_dir);
+    *path = cfg->store_path_commit_log;
+    double r = usage_of(cfg, cfg->store_path_commit_log);
+    if (r >= 0 && strcmp(cfg->store_path_consume_queue, cfg->store_path_commit_log) != 0) {
+        double q = usage_of(cfg, cfg->store_path_consume_queue);
+        if (q < 0 || q > r) {
+            r = q;
+            *path = cfg->store_path_consume_queue;
+        }
+    }
+    return r;
 }
 
 static int64_t wall_ms(cleaner *c)
@@ -70,19 +85,20 @@ int cleaner_init(cleaner *c, const store_config *cfg, commitlog *cl, cq_table *c
 void cleaner_check_disk(cleaner *c)
 {
     const store_config *cfg = c->cfg;
-    double ratio = disk_usage(c);
+    const char *path;
+    double ratio = disk_usage(c, &path);
     if (ratio < 0) {
-        log_warn("cannot read disk usage of %s", cfg->store_path_root_dir);
+        log_warn("cannot read disk usage of %s", path);
         return;
     }
     atomic_store(&c->disk_ratio, ratio);
     bool full = ratio >= cfg->disk_space_warning_level_ratio;
     int old = cl_set_refusal(c->cl, CL_REFUSE_DISK_FULL, full);
     if (full && !(old & CL_REFUSE_DISK_FULL)) {
-        log_error("disk use %.1f%% >= %d%% (diskSpaceWarningLevelRatio): refusing writes",
-                  ratio, cfg->disk_space_warning_level_ratio);
+        log_error("disk use %.1f%% of %s >= %d%% (diskSpaceWarningLevelRatio): refusing writes",
+                  ratio, path, cfg->disk_space_warning_level_ratio);
     } else if (!full && (old & CL_REFUSE_DISK_FULL)) {
-        log_info("disk use %.1f%% back below %d%%: accepting writes again", ratio,
+        log_info("disk use %.1f%% of %s back below %d%%: accepting writes again", ratio, path,
                  cfg->disk_space_warning_level_ratio);
     }
 }

@@ -5,7 +5,8 @@
  * Every second (CLEANER_DISK_CHECK_MS, or clean_resource_interval if
  * shorter), on the store-clean thread, step 1; every clean_resource_interval
  * ms (or on the caller's thread through store_clean_now) a whole round:
- *  1. read the disk use of the store's partition; at or above the warning
+ *  1. read the disk use of the CommitLog's partition and, when elsewhere,
+ *     the ConsumeQueues' (the fuller counts); at or above the warning
  *     ratio the CommitLog refuses puts (DISK_FULL), below it accepts again.
  *     The room between the warning ratio and a full disk is what the
  *     ConsumeQueues, checkpoint, RocksDB (metadata, index) and a restart's

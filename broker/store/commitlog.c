@@ -28,11 +28,11 @@
 
 #define PAGE 4096
 
-int cl_init(commitlog *cl, const char *root, int64_t seg_size, const store_io_hooks *hooks,
+int cl_init(commitlog *cl, const char *dir, int64_t seg_size, const store_io_hooks *hooks,
             const msg_host *store_host)
 {
     memset(cl, 0, sizeof *cl);
-    snprintf(cl->dir, sizeof cl->dir, "%s/commitlog", root);
+    snprintf(cl->dir, sizeof cl->dir, "%s", dir);
     cl->seg_size = seg_size;
     cl->hooks = hooks;
     cl->store_host = *store_host;

@@ -93,7 +93,9 @@ int cl_set_refusal(commitlog *cl, int reason, bool on);
 /* The refusal reasons now (0 = accepting puts). */
 static inline int cl_refusals(commitlog *cl) { return atomic_load(&cl->refuse); }
 
-int cl_init(commitlog *cl, const char *root, int64_t seg_size, const store_io_hooks *hooks,
+/* dir: the CommitLog's folder (<root>/commitlog or storePathCommitLog),
+ * created if missing. */
+int cl_init(commitlog *cl, const char *dir, int64_t seg_size, const store_io_hooks *hooks,
             const msg_host *store_host);
 /* Maps the existing segments. Fails (with err) on a gap or a segment of the
  * wrong size (mapedFileSizeCommitLog changed). */

@@ -23,11 +23,11 @@
 #include "message.h"
 #include "util.h"
 
-int cq_table_init(cq_table *t, const char *store_root, int64_t file_size,
+int cq_table_init(cq_table *t, const char *dir, int64_t file_size,
                   const store_io_hooks *hooks)
 {
     memset(t, 0, sizeof *t);
-    snprintf(t->root, sizeof t->root, "%s/consumequeue", store_root);
+    snprintf(t->root, sizeof t->root, "%s", dir);
     t->file_size = file_size;
     t->hooks = hooks;
     pthread_rwlock_init(&t->lock, NULL);

@@ -67,7 +67,9 @@ typedef struct cq_table {
     atomic_long count;
 } cq_table;
 
-int cq_table_init(cq_table *t, const char *store_root, int64_t file_size,
+/* dir: the ConsumeQueues' folder (<root>/consumequeue or
+ * storePathConsumeQueue), created if missing. */
+int cq_table_init(cq_table *t, const char *dir, int64_t file_size,
                   const store_io_hooks *hooks);
 /* Maps every existing queue (single-threaded, at open). Queues with gaps or
  * wrong file sizes are marked damaged, not fatal. */

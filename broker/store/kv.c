@@ -46,14 +46,14 @@ static kv_cf *cf_add(kv_db *kv, const char *name, rocksdb_column_family_handle_t
     return cf;
 }
 
-int kv_open(kv_db *kv, const char *store_root, const _Atomic int64_t *cl_min, char *err,
+int kv_open(kv_db *kv, const char *dir, const _Atomic int64_t *cl_min, char *err,
             size_t errlen)
 {
     memset(kv, 0, sizeof *kv);
     pthread_mutex_init(&kv->cf_lock, NULL);
     kv->cl_min = cl_min;
     char path[700];
-    snprintf(path, sizeof path, "%s/kv", store_root);
+    snprintf(path, sizeof path, "%s", dir);
 
     kv->opts = rocksdb_options_create();
     rocksdb_options_set_create_if_missing(kv->opts, 1);

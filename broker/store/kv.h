@@ -44,7 +44,8 @@ typedef struct kv_db {
     const _Atomic int64_t *cl_min; /* compaction filter threshold */
 } kv_db;
 
-int kv_open(kv_db *kv, const char *store_root, const _Atomic int64_t *cl_min, char *err,
+/* dir: the database's folder (<root>/kv or storePathIndex). */
+int kv_open(kv_db *kv, const char *dir, const _Atomic int64_t *cl_min, char *err,
             size_t errlen);
 /* Flushes memtables (so the next open needs no WAL replay) and closes. */
 void kv_close(kv_db *kv);

@@ -9,6 +9,7 @@
 #define _GNU_SOURCE
 #include "store.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -135,6 +136,11 @@ static int check_config(const store_config *c, char *err, size_t errlen)
         snprintf(err, errlen, "storePathRootDir is empty");
         return STORE_ERR_INVALID;
     }
+    if (strlen(c->store_path_root_dir) + sizeof "/consumequeue" > sizeof c->store_path_consume_queue) {
+        snprintf(err, errlen, "storePathRootDir is too long (at most %zu bytes)",
+                 sizeof c->store_path_consume_queue - sizeof "/consumequeue");
+        return STORE_ERR_INVALID;
+    }
     if (c->maped_file_size_commit_log < 4096 || c->maped_file_size_commit_log % 4096 ||
         c->maped_file_size_commit_log > INT32_MAX + 1LL) {
         snprintf(err, errlen, "mapedFileSizeCommitLog %lld must be a multiple of 4096 in [4 KiB, 2 GiB]",
@@ -201,6 +207,44 @@ static void stop_services(store *s)
     ckpt_stop(&s->ckpt);
 }
 
+/* An empty part path means <root>/name (check_config made room for it).
+ * RocketMQ's default index place, <root>/index, means our index database's
+ * default place, <root>/kv: a stock broker.conf names it. */
+static void default_part_path(char *path, size_t cap, const store_config *cfg, const char *name)
+{
+    if ((!path[0] || (!strcmp(name, "kv") && path_is_child(path, cfg->store_path_root_dir, "index"))) &&
+        snprintf(path, cap, "%s/%s", cfg->store_path_root_dir, name) >= (int)cap)
+        path[0] = '\0'; /* not reached: check_config refused such a root */
+}
+
+/* True if dir exists and holds an entry. */
+static bool dir_has_entries(const char *dir)
+{
+    DIR *d = opendir(dir);
+    if (!d)
+        return false;
+    bool any = false;
+    for (struct dirent *e; !any && (e = readdir(d));)
+        any = strcmp(e->d_name, ".") != 0 && strcmp(e->d_name, "..") != 0;
+    closedir(d);
+    return any;
+}
+
+/* A part configured away from its default place while its files are still
+ * at the default place and none at the new one: the store would start
+ * empty and seem to have lost everything. Refuse, saying what to move. */
+static int check_part_moved(const store_config *cfg, const char *path, const char *key, const char *name,
+                            char *err, size_t errlen)
+{
+    char def[sizeof cfg->store_path_root_dir + 16];
+    snprintf(def, sizeof def, "%s/%s", cfg->store_path_root_dir, name);
+    if (path_is_child(path, cfg->store_path_root_dir, name) || !dir_has_entries(def) || dir_has_entries(path))
+        return 0;
+    snprintf(err, errlen, "%s=%s is empty but %s holds this store's files: move them there (broker "
+             "stopped) or set %s back", key, path, def, key);
+    return STORE_ERR_INVALID;
+}
+
 int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
 {
     char dummy[8];
@@ -216,6 +260,9 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
     store *s = xcalloc(1, sizeof *s);
     s->cfg = *cfg;
     s->lock_fd = -1;
+    default_part_path(s->cfg.store_path_commit_log, sizeof s->cfg.store_path_commit_log, cfg, "commitlog");
+    default_part_path(s->cfg.store_path_consume_queue, sizeof s->cfg.store_path_consume_queue, cfg, "consumequeue");
+    default_part_path(s->cfg.store_path_index, sizeof s->cfg.store_path_index, cfg, "kv");
     s->read = (store_read_parts){.cl = &s->cl, .cqs = &s->cqs, .kv = &s->kv};
     const char *root = s->cfg.store_path_root_dir;
     s->ndelay = store_delay_levels_parse(s->cfg.message_delay_level, s->delay_ms,
@@ -230,6 +277,12 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
         rc = STORE_ERR_IO;
         goto fail;
     }
+    if ((rc = check_part_moved(&s->cfg, s->cfg.store_path_commit_log, "storePathCommitLog", "commitlog", err,
+                               errlen)) < 0 ||
+        (rc = check_part_moved(&s->cfg, s->cfg.store_path_consume_queue, "storePathConsumeQueue", "consumequeue",
+                               err, errlen)) < 0 ||
+        (rc = check_part_moved(&s->cfg, s->cfg.store_path_index, "storePathIndex", "kv", err, errlen)) < 0)
+        goto fail;
     char path[700];
     snprintf(path, sizeof path, "%s/lock", root);
     s->lock_fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0644);
@@ -251,18 +304,18 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
     close(afd);
     mf_sync_dir(root);
 
-    if ((rc = cl_init(&s->cl, root, s->cfg.maped_file_size_commit_log, &s->cfg.io_hooks,
+    if ((rc = cl_init(&s->cl, s->cfg.store_path_commit_log, s->cfg.maped_file_size_commit_log, &s->cfg.io_hooks,
                       &s->cfg.store_host)) < 0) {
-        snprintf(err, errlen, "cannot create %s/commitlog: %s", root, strerror(-rc));
+        snprintf(err, errlen, "cannot create %s: %s", s->cfg.store_path_commit_log, strerror(-rc));
         rc = STORE_ERR_IO;
         goto fail;
     }
     s->have_cl = true;
     if ((rc = cl_load(&s->cl, err, errlen)) < 0)
         goto fail;
-    if ((rc = cq_table_init(&s->cqs, root, s->cfg.maped_file_size_consume_queue,
+    if ((rc = cq_table_init(&s->cqs, s->cfg.store_path_consume_queue, s->cfg.maped_file_size_consume_queue,
                             &s->cfg.io_hooks)) < 0) {
-        snprintf(err, errlen, "cannot create %s/consumequeue: %s", root, strerror(-rc));
+        snprintf(err, errlen, "cannot create %s: %s", s->cfg.store_path_consume_queue, strerror(-rc));
         rc = STORE_ERR_IO;
         goto fail;
     }
@@ -270,7 +323,12 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
     if ((rc = cq_table_load(&s->cqs, err, errlen)) < 0)
         goto fail;
     int64_t t_kv = mono_ms();
-    if ((rc = kv_open(&s->kv, root, &s->cl.min_offset, err, errlen)) < 0)
+    if ((rc = mf_mkdirs(s->cfg.store_path_index)) < 0) {
+        snprintf(err, errlen, "cannot create %s: %s", s->cfg.store_path_index, strerror(-rc));
+        rc = STORE_ERR_IO;
+        goto fail;
+    }
+    if ((rc = kv_open(&s->kv, s->cfg.store_path_index, &s->cl.min_offset, err, errlen)) < 0)
         goto fail;
     t_kv = mono_ms() - t_kv;
     s->have_kv = true;
@@ -599,6 +657,9 @@ void store_get_stats(store *s, store_stats *o)
     o->flush_timeouts = atomic_load(&s->fl.timeouts);
     o->flush_errors = atomic_load(&s->fl.errors);
     o->flush_max_us = atomic_load(&s->fl.max_us);
+    pthread_mutex_lock(&s->fl.mu);
+    o->flush_watchdog_parked = s->fl.wd_parked;
+    pthread_mutex_unlock(&s->fl.mu);
     o->disk_used_ratio = atomic_load(&s->clean.disk_ratio);
     int refuse = cl_refusals(&s->cl);
     o->disk_full = refuse & CL_REFUSE_DISK_FULL;

@@ -89,7 +89,16 @@ typedef struct store_lost_range {
 /* Field names follow RocketMQ's broker.conf keys in snake case
  * (mapedFileSizeCommitLog -> maped_file_size_commit_log). */
 typedef struct store_config {
-    char store_path_root_dir[512];          /* storePathRootDir ("./store") */
+    char store_path_root_dir[512];          /* storePathRootDir ("./store"): lock, abort, checkpoint */
+    /* Where the parts live ("" = under the root, RocketMQ's layout): the
+     * CommitLog segments (storePathCommitLog, <root>/commitlog), the
+     * ConsumeQueue files (storePathConsumeQueue, <root>/consumequeue) and
+     * the key-index RocksDB (storePathIndex, <root>/kv). Each may be on
+     * another disk; the disk-space guard watches the CommitLog's and the
+     * ConsumeQueues' filesystems. */
+    char store_path_commit_log[512];
+    char store_path_consume_queue[512];
+    char store_path_index[512];
     int64_t maped_file_size_commit_log;     /* 1 GiB; >= 64 KiB, multiple of 4 KiB */
     int64_t maped_file_size_consume_queue;  /* 300000 * 20 bytes; multiple of 20 */
     store_flush_disk_type flush_disk_type;  /* ASYNC_FLUSH */
@@ -116,8 +125,9 @@ typedef struct store_config {
     char message_delay_level[256];          /* "1s 5s 10s 30s 1m ... 2h" */
     msg_host store_host;                    /* brokerIP1:listenPort, in records and ids */
 
-    /* Disk use of the partition holding path, in percent (0..100), or a
-     * negative value on error. NULL = statvfs(). Tests inject a full disk. */
+    /* Disk use of the partition holding path (the CommitLog's folder, then
+     * the ConsumeQueues' if elsewhere), in percent (0..100), or a negative
+     * value on error. NULL = statvfs(). Tests inject a full disk. */
     double (*disk_usage)(void *arg, const char *path);
     void *disk_usage_arg;
     /* Wall clock for retention decisions (file age, deleteWhen hour).
@@ -494,6 +504,7 @@ typedef struct store_stats {
     int64_t flush_timeouts;      /* waiters answered FLUSH_DISK_TIMEOUT */
     int64_t flush_errors;
     int64_t flush_max_us;        /* slowest flush round */
+    bool flush_watchdog_parked;  /* the flush-timeout watchdog sleeps until a waiter comes */
     double disk_used_ratio;      /* last reading, percent */
     bool disk_full;              /* writes refused for space */
     bool io_error;               /* writes refused after a flush error */

@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "mqadmin.h"
+#include "msg_json.h"
 #include "util.h"
 
 static void uptime_text(const char *boot_ms, char *out, size_t cap)
@@ -38,7 +39,7 @@ static int print_json(const mq_cluster_info *ci)
     json_object_begin(&w);
     for (size_t i = 0; i < ci->n_brokers; i++) {
         json_key(&w, ci->brokers[i].broker_name);
-        mqadmin_json_broker(&w, &ci->brokers[i]);
+        broker_data_json_write(&w, &ci->brokers[i]);
     }
     json_object_end(&w);
     json_key(&w, "clusterAddrTable");

@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "mqadmin.h"
+#include "msg_json.h"
 #include "util.h"
 
 int cmd_topic_list(const mqadmin_args *a)
@@ -65,30 +66,9 @@ int cmd_topic_list(const mqadmin_args *a)
 static int route_json(const mq_topic_route *r)
 {
     bytebuf buf;
-    bytebuf_init(&buf);
     json_writer w;
-    json_writer_init(&w, &buf, true);
-    json_object_begin(&w);
-    if (r->order_topic_conf)
-        json_kv_string(&w, "orderTopicConf", r->order_topic_conf);
-    json_key(&w, "queueDatas");
-    json_array_begin(&w);
-    for (size_t i = 0; i < r->n_queue_datas; i++) {
-        const mq_queue_data *q = &r->queue_datas[i];
-        json_object_begin(&w);
-        json_kv_string(&w, "brokerName", q->broker_name);
-        json_kv_int(&w, "readQueueNums", q->read_queue_nums);
-        json_kv_int(&w, "writeQueueNums", q->write_queue_nums);
-        json_kv_int(&w, "perm", q->perm);
-        json_kv_int(&w, "topicSysFlag", q->topic_sys_flag);
-        json_object_end(&w);
-    }
-    json_array_end(&w);
-    json_key(&w, "brokerDatas");
-    json_array_begin(&w);
-    for (size_t i = 0; i < r->n_brokers; i++)
-        mqadmin_json_broker(&w, &r->brokers[i]);
-    json_array_end(&w);
+    mqadmin_json_object_start(&w, &buf);
+    topic_route_json_write(&w, r);
     json_object_end(&w);
     return mqadmin_json_print(&w, &buf);
 }

@@ -492,22 +492,6 @@ void mqadmin_table_free(mqadmin_table *t)
     t->cells = NULL;
 }
 
-void mqadmin_json_broker(json_writer *w, const mq_broker_info *b)
-{
-    json_object_begin(w);
-    json_kv_string(w, "cluster", b->cluster);
-    json_kv_string(w, "brokerName", b->broker_name);
-    json_key(w, "brokerAddrs");
-    json_object_begin(w);
-    for (size_t i = 0; i < b->n_addrs; i++) {
-        char id[24];
-        snprintf(id, sizeof id, "%lld", (long long)b->addrs[i].id);
-        json_kv_string(w, id, b->addrs[i].addr);
-    }
-    json_object_end(w);
-    json_object_end(w);
-}
-
 void mqadmin_json_object_start(json_writer *w, bytebuf *buf)
 {
     bytebuf_init(buf);

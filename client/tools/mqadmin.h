@@ -153,10 +153,6 @@ void mqadmin_table_row(mqadmin_table *t, ...);            /* ncols printf'd stri
 void mqadmin_table_print(const mqadmin_table *t, FILE *out);
 void mqadmin_table_free(mqadmin_table *t);
 
-/* A broker group as RocketMQ's BrokerData JSON:
- * {"cluster":..,"brokerName":..,"brokerAddrs":{"0":"ip:port",...}} */
-void mqadmin_json_broker(json_writer *w, const mq_broker_info *b);
-
 /* Writes a finished JSON document (pretty) to stdout and frees the buffer. */
 int mqadmin_json_print(json_writer *w, bytebuf *buf);
 /* Starts a pretty JSON document that is one object; mqadmin_json_object_done

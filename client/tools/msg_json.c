@@ -1,8 +1,10 @@
 /*
- * msg_json.c - a received message as text and JSON, shared by mqadmin's
- * lookups (cmd_query.c) and mqconsole: the body as text when it is valid
- * UTF-8 without control characters (tab and newlines allowed), else as
- * hex, cut at a byte limit; the JSON object mqadmin --json prints.
+ * msg_json.c - the JSON views shared by mqadmin and mqconsole. A received
+ * message as text and JSON (mqadmin's lookups, cmd_query.c): the body as
+ * text when it is valid UTF-8 without control characters (tab and newlines
+ * allowed), else as hex, cut at a byte limit; the JSON object mqadmin
+ * --json prints. A queue's offsets (topicStatus) and a topic's route
+ * (topicRoute, RocketMQ's TopicRouteData shape).
  */
 #include "msg_json.h"
 
@@ -107,4 +109,44 @@ void queue_offsets_json_write(json_writer *w, const mq_queue_offsets *q)
     json_kv_int(w, "maxOffset", q->max_offset);
     json_kv_int(w, "lastUpdateTimestamp", q->last_update_ms);
     json_object_end(w);
+}
+
+void broker_data_json_write(json_writer *w, const mq_broker_info *b)
+{
+    json_object_begin(w);
+    json_kv_string(w, "cluster", b->cluster);
+    json_kv_string(w, "brokerName", b->broker_name);
+    json_key(w, "brokerAddrs");
+    json_object_begin(w);
+    for (size_t i = 0; i < b->n_addrs; i++) {
+        char id[24];
+        snprintf(id, sizeof id, "%lld", (long long)b->addrs[i].id);
+        json_kv_string(w, id, b->addrs[i].addr);
+    }
+    json_object_end(w);
+    json_object_end(w);
+}
+
+void topic_route_json_write(json_writer *w, const mq_topic_route *r)
+{
+    if (r->order_topic_conf)
+        json_kv_string(w, "orderTopicConf", r->order_topic_conf);
+    json_key(w, "queueDatas");
+    json_array_begin(w);
+    for (size_t i = 0; i < r->n_queue_datas; i++) {
+        const mq_queue_data *q = &r->queue_datas[i];
+        json_object_begin(w);
+        json_kv_string(w, "brokerName", q->broker_name);
+        json_kv_int(w, "readQueueNums", q->read_queue_nums);
+        json_kv_int(w, "writeQueueNums", q->write_queue_nums);
+        json_kv_int(w, "perm", q->perm);
+        json_kv_int(w, "topicSysFlag", q->topic_sys_flag);
+        json_object_end(w);
+    }
+    json_array_end(w);
+    json_key(w, "brokerDatas");
+    json_array_begin(w);
+    for (size_t i = 0; i < r->n_brokers; i++)
+        broker_data_json_write(w, &r->brokers[i]);
+    json_array_end(w);
 }

@@ -57,7 +57,7 @@ static void setup(void)
     char dir[] = "/tmp/mq-fuzz-commitlog-XXXXXX";
     FUZZ_CHECK(mkdtemp(dir) != NULL);
     char err[256];
-    if (kv_open(&kv, dir, &cl_min, err, sizeof err) != 0) {
+    if (kv_open(&kv, dir, &cl_min, err, sizeof err) != 0) { /* the database in dir itself */
         fprintf(stderr, "fuzz_commitlog: kv_open: %s\n", err);
         abort();
     }

@@ -281,6 +281,35 @@ struct Wire {
     }
 };
 
+std::map<std::string, std::string> runtime_info(Wire &w) {
+    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
+    h.code = RC_GET_BROKER_RUNTIME_INFO;
+    mqc_response r = w.call(&h);
+    std::map<std::string, std::string> kv;
+    EXPECT_EQ(RS_SUCCESS, r.code);
+    auto *t = mq__kvtable__unpack(nullptr, r.body_len, r.body);
+    for (size_t i = 0; t && i < t->n_table; i++)
+        kv[t->table[i]->key] = t->table[i]->value;
+    if (t)
+        mq__kvtable__free_unpacked(t, nullptr);
+    mqc_response_free(&r);
+    return kv;
+}
+
+// Pulls the broker holds (long polling) right now, from its runtime info.
+int pulls_held(Wire &w) {
+    auto kv = runtime_info(w);
+    return kv.count("pullRequestsHeld") ? std::stoi(kv["pullRequestsHeld"]) : -1;
+}
+
+// Waits until the wall clock has moved past ms (now_ms() > ms). For tests
+// whose subject is a timestamp: two events must get different store times,
+// and only the passing of time can give them that.
+bool clock_passes(int64_t ms) {
+    return wait_for([&] { return now_ms() > ms; });
+}
+
+
 std::string props(const std::string &tags, const std::string &keys = "") {
     bytebuf b;
     bytebuf_init(&b);
@@ -392,23 +421,27 @@ TEST_F(BrokerProtocolTest, LongPollIsAnsweredAsSoonAsAMessageArrives) {
     ASSERT_EQ(RS_SUCCESS, w.send("T", 3, "warm-up", props("A")).code);
     ASSERT_TRUE(w.dispatched("T", 3, 1));
     Wire sender(c.namesrv_list(), broker->addr());
+    ASSERT_EQ(0, pulls_held(sender));
     std::atomic<int64_t> sent_at{0};
+    std::atomic<bool> parked{false};
     std::thread t([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(300)); // let the pull park first
+        // Send only once the broker holds the pull: the answer must come
+        // from the arrival waking it, not from the pull finding the message.
+        parked = wait_for([&] { return pulls_held(sender) == 1; }, 10000);
         sent_at = mono_us();
         EXPECT_EQ(RS_SUCCESS, sender.send("T", 3, "late", props("A")).code);
     });
-    int64_t start_us = mono_us();
     auto p = w.pull("T", 3, 1, "*", PULL_FLAG_SUBSCRIPTION | PULL_FLAG_SUSPEND, 10000);
     int64_t got_us = mono_us();
     t.join();
+    ASSERT_TRUE(parked) << "the broker never reported the pull as held";
     ASSERT_EQ(RS_SUCCESS, p.code) << p.remark;
     ASSERT_EQ(1u, p.bodies.size());
     EXPECT_EQ("late", p.bodies[0]);
-    EXPECT_GE(got_us - start_us, 250000); // it was held, not answered empty
     EXPECT_LT(got_us - sent_at, 200000) << "answered " << (got_us - sent_at) << " us after the send";
+    EXPECT_EQ(0, pulls_held(sender)); // answered, not left behind
     // With nothing arriving, the hold ends with PULL_NOT_FOUND at its deadline.
-    start_us = mono_us();
+    int64_t start_us = mono_us();
     auto empty = w.pull("T", 3, 2, "*", PULL_FLAG_SUBSCRIPTION | PULL_FLAG_SUSPEND, 300);
     EXPECT_EQ(RS_PULL_NOT_FOUND, empty.code);
     EXPECT_GE(mono_us() - start_us, 250000);
@@ -440,13 +473,17 @@ TEST_F(BrokerProtocolTest, NewGroupHasNoOffsetCommittedOffsetsPersist) {
 TEST_F(BrokerProtocolTest, SearchOffsetByTime) {
     start();
     Wire w(c.namesrv_list(), broker->addr());
+    // Store timestamps have millisecond resolution: each boundary below
+    // waits for the clock to move past it, so the messages on either side
+    // get store times strictly before and after it.
     int64_t before = now_ms();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(clock_passes(before));
     for (int i = 0; i < 3; i++)
         ASSERT_EQ(RS_SUCCESS, w.send("T", 0, "a", props("A")).code);
-    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    int64_t last_a = now_ms(); // the "a" messages were all stored by now
+    ASSERT_TRUE(clock_passes(last_a));
     int64_t middle = now_ms();
-    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    ASSERT_TRUE(clock_passes(middle));
     for (int i = 0; i < 2; i++)
         ASSERT_EQ(RS_SUCCESS, w.send("T", 0, "b", props("A")).code);
     ASSERT_TRUE(w.dispatched("T", 0, 5));
@@ -559,21 +596,6 @@ TEST_F(BrokerProtocolTest, SyncFlushKeepsEveryAcknowledgedMessageAcrossKill9) {
 
 namespace {
 
-std::map<std::string, std::string> runtime_info(Wire &w) {
-    Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
-    h.code = RC_GET_BROKER_RUNTIME_INFO;
-    mqc_response r = w.call(&h);
-    std::map<std::string, std::string> kv;
-    EXPECT_EQ(RS_SUCCESS, r.code);
-    auto *t = mq__kvtable__unpack(nullptr, r.body_len, r.body);
-    for (size_t i = 0; t && i < t->n_table; i++)
-        kv[t->table[i]->key] = t->table[i]->value;
-    if (t)
-        mq__kvtable__free_unpacked(t, nullptr);
-    mqc_response_free(&r);
-    return kv;
-}
-
 TEST_F(BrokerProtocolTest, RuntimeInfoReportsTrafficAndStore) {
     start();
     Wire w(c.namesrv_list(), broker->addr());
@@ -677,7 +699,8 @@ TEST_F(BrokerProtocolTest, ResetWakesAHeldPull) {
     ASSERT_TRUE(w.dispatched("T", 0, 3));
     Wire admin(c.namesrv_list(), broker->addr());
     std::thread t([&] {
-        std::this_thread::sleep_for(std::chrono::milliseconds(300));
+        // Reset only once the pull is held: the reset must wake it.
+        EXPECT_TRUE(wait_for([&] { return pulls_held(admin) == 1; }, 10000));
         EXPECT_EQ(RS_SUCCESS, reset_offset(admin, "g", "T", 0, 0, 1));
     });
     int64_t t0 = mono_ms();

@@ -6,6 +6,8 @@
 // client's log level and log callback.
 #include <gtest/gtest.h>
 
+#include <dirent.h>
+
 #include <atomic>
 #include <fstream>
 #include <mutex>
@@ -289,7 +291,7 @@ TEST(UxBrokerConfTest, AStockRocketMQBrokerConfStartsTheBroker) {
     size_t at = log.find("accepted but not used");
     ASSERT_NE(std::string::npos, at) << log;
     EXPECT_EQ(std::string::npos, log.find("accepted but not used", at + 1)) << "warned twice:\n" << log;
-    for (const char *key : {"brokerIP2", "sendMessageThreadPoolNums", "aclEnable", "flushConsumeQueueLeastPages"})
+    for (const char *key : {"brokerIP2", "sendMessageThreadPoolNums", "flushConsumeQueueLeastPages"})
         EXPECT_TRUE(has(log.substr(at, log.find('\n', at) - at), key)) << key;
     for (const char *honoured : {"storePathCommitLog", "mappedFileSizeCommitLog", "deleteWhen"})
         EXPECT_FALSE(has(log.substr(at, log.find('\n', at) - at), honoured)) << honoured;
@@ -309,19 +311,87 @@ TEST(UxBrokerConfTest, StrictModeAndPathsWeCannotHonourRefuseToStartAndSlaveRepl
     EXPECT_EQ(2, r.exit_code) << r.out << r.err;
     EXPECT_TRUE(has(r.err, "strictConfig=true")) << r.err;
     EXPECT_TRUE(has(r.err, "sendMessageThreadPoolNums")) << r.err;
-    r = c.run("mqbroker", {"-c", stock_conf(c), store, "--storePathCommitLog=/elsewhere/commitlog", "--listenPort=0"});
+    r = c.run("mqbroker", {"-c", stock_conf(c), store, "--storeCheckpoint=/elsewhere/checkpoint", "--listenPort=0"});
     EXPECT_EQ(2, r.exit_code) << r.out << r.err;
-    EXPECT_TRUE(has(r.err, "storePathCommitLog=/elsewhere/commitlog")) << r.err;
+    EXPECT_TRUE(has(r.err, "storeCheckpoint=/elsewhere/checkpoint")) << r.err;
     r = c.run("mqbroker", {"-p", "-c", stock_conf(c), store});
     EXPECT_EQ(0, r.exit_code) << r.err;
     EXPECT_TRUE(has(r.out, "mapedFileSizeConsumeQueue=300000\n")) << r.out;
-    EXPECT_FALSE(has(r.out, "aclEnable")) << "not part of the effective configuration";
+    EXPECT_FALSE(has(r.out, "sendMessageThreadPoolNums")) << "not part of the effective configuration";
+    EXPECT_TRUE(has(r.out, "aclEnable=false\n")) << r.out;
+    // ACL is not implemented: asking for it stops the broker instead of
+    // letting it run open.
+    r = c.run("mqbroker", {"-c", stock_conf(c, "aclEnable=true\n"), store, "--listenPort=0"});
+    EXPECT_EQ(2, r.exit_code) << r.out << r.err;
+    EXPECT_TRUE(has(r.err, "aclEnable: RocketMQ ACL is not implemented")) << r.err;
+    r = c.run("mqbroker", {"-c", stock_conf(c), store, "--aclEnable=true", "--listenPort=0"});
+    EXPECT_EQ(2, r.exit_code) << r.out << r.err;
+    EXPECT_TRUE(has(r.err, "aclEnable: RocketMQ ACL is not implemented")) << r.err;
 
     c.add_namesrv();
     ASSERT_TRUE(c.start_all());
     MqProcess &s = c.add_broker("broker-a", c.namesrv_list(), {"--brokerRole=SLAVE"}, 1);
     ASSERT_TRUE(s.start());
     EXPECT_TRUE(has(s.log(), "replication: SLAVE 1 of broker-a")) << s.log();
+}
+
+// storePathCommitLog, storePathConsumeQueue and storePathIndex as RocketMQ
+// operators set them (the CommitLog on its own disk): each part is written
+// where configured, found there again after a restart, and the lock and
+// checkpoint stay under storePathRootDir.
+TEST(UxBrokerConfTest, StorePathsPutEachPartWhereConfigured) {
+    MqCluster c("ux_paths");
+    c.add_namesrv();
+    ASSERT_TRUE(c.start_all());
+    const std::string root = c.dir() + "/root", cl = c.dir() + "/disk-cl/commitlog",
+                      cq = c.dir() + "/disk-cq/consumequeue", idx = c.dir() + "/disk-idx/index";
+    MqProcess &b = c.add_broker("broker-a", c.namesrv_list(),
+                                {"--storePathRootDir=" + root, "--storePathCommitLog=" + cl,
+                                 "--storePathConsumeQueue=" + cq, "--storePathIndex=" + idx,
+                                 "--mappedFileSizeCommitLog=1048576"});
+    ASSERT_TRUE(b.start());
+    ASSERT_TRUE(b.wait_log("registered with nameserver", 10000));
+    ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-b", b.addr(), "-t", "Paths", "-r", "1",
+                              "-w", "1"});
+    ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+    for (int i = 0; i < 5; i++) {
+        r = c.mqadmin({"sendMessage", "-n", c.namesrv_list(), "-t", "Paths", "-p", "body-" + std::to_string(i),
+                       "-k", "key-" + std::to_string(i)});
+        ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+        ASSERT_TRUE(has(r.out, "SEND_OK")) << r.out;
+    }
+    ASSERT_TRUE(b.stop());
+    ASSERT_TRUE(b.start());
+    ASSERT_TRUE(b.wait_log("registered with nameserver", 10000));
+    // Everything sent before the restart is read back, by queue and by key.
+    r = c.mqadmin({"consumeMessage", "-n", c.namesrv_list(), "-t", "Paths"});
+    ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+    for (int i = 0; i < 5; i++)
+        EXPECT_TRUE(has(r.out, "body-" + std::to_string(i))) << r.out;
+    r = c.mqadmin({"queryMsgByKey", "-n", c.namesrv_list(), "-t", "Paths", "-k", "key-3"});
+    EXPECT_EQ(0, r.exit_code) << r.out << r.err;
+    EXPECT_TRUE(has(r.out, "key-3")) << r.out;
+    ASSERT_TRUE(b.stop());
+    auto entries = [](const std::string &dir) {
+        std::vector<std::string> out;
+        if (DIR *d = opendir(dir.c_str())) {
+            while (struct dirent *e = readdir(d))
+                if (e->d_name[0] != '.')
+                    out.push_back(e->d_name);
+            closedir(d);
+        }
+        return out;
+    };
+    // CommitLog segments are named by their 20-digit start offset.
+    std::vector<std::string> segs = entries(cl);
+    ASSERT_FALSE(segs.empty());
+    EXPECT_EQ(20u, segs[0].size()) << segs[0];
+    EXPECT_EQ((std::vector<std::string>{"0"}), entries(cq + "/Paths")) << "one queue of topic Paths";
+    EXPECT_EQ(0, access((idx + "/CURRENT").c_str(), F_OK)) << "the index database";
+    for (const char *own : {"lock", "checkpoint", "config"})
+        EXPECT_EQ(0, access((root + "/" + own).c_str(), F_OK)) << own;
+    for (const char *moved : {"commitlog", "consumequeue", "kv", "index"})
+        EXPECT_NE(0, access((root + "/" + moved).c_str(), F_OK)) << moved << " under the root";
 }
 
 // The client's public logging switches: the callback gets the lines, the

@@ -13,6 +13,8 @@
 
 #include "log.h"
 #include "temp_dir.h"
+#include "util.h"
+#include "wait.h"
 
 namespace {
 
@@ -47,6 +49,12 @@ TEST(LogLimit, OneLinePerIntervalWithTheCountOfDroppedLines)
     ASSERT_EQ(log_open_file(path.c_str()), 0);
     log_set_repeat_interval(300);
 
+    // The interval is counted from a site's last written line; only the
+    // passing of time ends it, so the test waits on the clock from a moment
+    // known to be after that line.
+    auto interval_over = [](int64_t since) {
+        return wait_for([&] { return mono_ms() > since + 300; });
+    };
     std::vector<std::thread> ts;
     for (int t = 0; t < 4; t++)
         ts.emplace_back(flood, 2500);
@@ -56,8 +64,9 @@ TEST(LogLimit, OneLinePerIntervalWithTheCountOfDroppedLines)
     EXPECT_EQ(count_of(first, "disk full: refused put"), 1) << first;
     EXPECT_EQ(count_of(first, "suppressed"), 0) << first;
 
-    usleep(350 * 1000);
+    ASSERT_TRUE(interval_over(mono_ms()));
     flood(1);
+    int64_t second_at = mono_ms();
     std::string second = read_all(path);
     EXPECT_EQ(count_of(second, "disk full: refused put"), 2) << second;
     EXPECT_NE(second.find("(9999 similar lines suppressed in the last"), std::string::npos) << second;
@@ -70,11 +79,49 @@ TEST(LogLimit, OneLinePerIntervalWithTheCountOfDroppedLines)
     log_set_level(LOG_OFF);
     flood(10);
     log_set_level(LOG_INFO);
-    usleep(350 * 1000);
+    ASSERT_TRUE(interval_over(second_at));
     flood(1);
     std::string third = read_all(path);
     EXPECT_EQ(count_of(third, "disk full: refused put"), 3) << third;
     EXPECT_EQ(count_of(third, "suppressed"), 1) << third;
+
+    log_set_repeat_interval(10000);
+    ASSERT_EQ(log_open_file("/dev/stderr"), 0);
+}
+
+// A limiter with a burst (remoting's connection lines): the first `burst`
+// lines of an interval are written, the rest counted and reported with the
+// first line of a later interval.
+TEST(LogLimit, ABurstOfLinesPerIntervalThenTheCount)
+{
+    TempDir dir;
+    std::string path = dir.path() + "/log";
+    ASSERT_EQ(log_open_file(path.c_str()), 0);
+    log_set_repeat_interval(300);
+    static log_limiter limiter;
+    auto line = [](int i) { log_write_limited(&limiter, 3, LOG_WARN, __FILE__, __LINE__, "peer %d closed", i); };
+
+    std::vector<std::thread> ts;
+    for (int t = 0; t < 4; t++)
+        ts.emplace_back([&, t] {
+            for (int i = 0; i < 250; i++)
+                line(t * 1000 + i);
+        });
+    for (auto &t : ts)
+        t.join();
+    int64_t flood_end = mono_ms();
+    std::string first = read_all(path);
+    EXPECT_EQ(count_of(first, " closed"), 3) << first;
+    EXPECT_EQ(count_of(first, "suppressed"), 0) << first;
+
+    // Only time ends the interval.
+    ASSERT_TRUE(wait_for([&] { return mono_ms() > flood_end + 300; }));
+    line(-1);
+    line(-2);
+    std::string second = read_all(path);
+    EXPECT_EQ(count_of(second, " closed"), 5) << second;
+    EXPECT_NE(second.find("peer -1 closed (997 similar lines suppressed in the last"), std::string::npos) << second;
+    EXPECT_EQ(count_of(second, "suppressed"), 1) << second;
 
     log_set_repeat_interval(10000);
     ASSERT_EQ(log_open_file("/dev/stderr"), 0);

@@ -296,3 +296,86 @@ TEST(StoreRetention, PinnedSegmentOutlivesItsDeletion)
     EXPECT_EQ(pulled.pin.count, 0);
     store_close(s);
 }
+
+// storePathCommitLog / storePathConsumeQueue on other disks: the guard
+// watches each part's filesystem, and the fuller one refuses writes.
+TEST(StoreRetention, DiskGuardWatchesTheCommitLogAndConsumeQueueFilesystems)
+{
+    TempDir d;
+    struct TwoDisks {
+        std::atomic<double> cl{10.0}, cq{10.0};
+        std::mutex mu;
+        std::vector<std::string> asked;
+        static double disk(void *arg, const char *path)
+        {
+            auto *t = (TwoDisks *)arg;
+            std::lock_guard<std::mutex> g(t->mu);
+            t->asked.push_back(path);
+            return std::string(path).find("/disk-cq") != std::string::npos ? t->cq.load() : t->cl.load();
+        }
+    } disks;
+    store_config c = small_config(d.sub("root"));
+    snprintf(c.store_path_commit_log, sizeof c.store_path_commit_log, "%s", d.sub("disk-cl/commitlog").c_str());
+    snprintf(c.store_path_consume_queue, sizeof c.store_path_consume_queue, "%s", d.sub("disk-cq/cq").c_str());
+    c.disk_usage = TwoDisks::disk;
+    c.disk_usage_arg = &disks;
+    store *s = open_store(c);
+    ASSERT_NE(s, nullptr);
+    {
+        std::lock_guard<std::mutex> g(disks.mu);
+        EXPECT_NE(std::find(disks.asked.begin(), disks.asked.end(), d.sub("disk-cl/commitlog")), disks.asked.end());
+        EXPECT_NE(std::find(disks.asked.begin(), disks.asked.end(), d.sub("disk-cq/cq")), disks.asked.end());
+    }
+    EXPECT_EQ(put(s, Msg("P", 0, "a")).status, STORE_PUT_OK);
+    disks.cq = 95.0; // the ConsumeQueues' disk fills up
+    store_clean_now(s);
+    EXPECT_EQ(put(s, Msg("P", 0, "b")).status, STORE_PUT_DISK_FULL);
+    disks.cq = 10.0;
+    disks.cl = 95.0; // then the CommitLog's
+    store_clean_now(s);
+    EXPECT_EQ(put(s, Msg("P", 0, "c")).status, STORE_PUT_DISK_FULL);
+    disks.cl = 10.0;
+    store_clean_now(s);
+    EXPECT_EQ(put(s, Msg("P", 0, "d")).status, STORE_PUT_OK);
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    EXPECT_EQ(pull_bodies(s, "P", 0, 0), (std::vector<std::string>{"a", "d"}));
+    store_close(s);
+    // Each part is where it was configured, nothing of it under the root.
+    EXPECT_FALSE(list_dir(d.sub("disk-cl/commitlog")).empty());
+    EXPECT_FALSE(list_dir(d.sub("disk-cq/cq")).empty());
+    EXPECT_TRUE(list_dir(d.sub("root/commitlog")).empty());
+    EXPECT_TRUE(list_dir(d.sub("root/consumequeue")).empty());
+}
+
+// A part configured away from the files it has: the open refuses (instead of
+// starting an empty store that seems to have lost every message).
+TEST(StoreRetention, APartConfiguredAwayFromItsFilesRefusesToOpen)
+{
+    TempDir d;
+    store_config c = small_config(d.path);
+    store *s = open_store(c);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(put(s, Msg("P", 0, "kept")).status, STORE_PUT_OK);
+    store_close(s);
+    for (const char *key : {"storePathCommitLog", "storePathConsumeQueue", "storePathIndex"}) {
+        store_config m = c;
+        char *field = !strcmp(key, "storePathCommitLog")      ? m.store_path_commit_log
+                      : !strcmp(key, "storePathConsumeQueue") ? m.store_path_consume_queue
+                                                              : m.store_path_index;
+        snprintf(field, sizeof m.store_path_commit_log, "%s", d.sub("other-disk/part").c_str());
+        store *x = nullptr;
+        char err[512] = "";
+        EXPECT_EQ(store_open(&m, &x, err, sizeof err), STORE_ERR_INVALID) << key;
+        EXPECT_NE(std::string(err).find(key), std::string::npos) << err;
+        if (x)
+            store_close(x);
+    }
+    // RocketMQ's default index place (a stock broker.conf) is ours.
+    store_config m = c;
+    snprintf(m.store_path_index, sizeof m.store_path_index, "%s/index/", d.path.c_str());
+    s = open_store(m);
+    ASSERT_NE(s, nullptr);
+    EXPECT_EQ(pull_bodies(s, "P", 0, 0), (std::vector<std::string>{"kept"}));
+    store_close(s);
+    EXPECT_TRUE(list_dir(d.sub("index")).empty());
+}

@@ -463,6 +463,7 @@ TEST_F(TransportTest, UnfinishedFramesAreDroppedOldestFirstAndAtTheirDeadline) {
     ASSERT_TRUE(wait_for([&] { return s.input_held() == prefix.size() + part.size(); }));
     // A client whose frames keep completing, each split over two writes.
     std::atomic<bool> stop{false};
+    auto pipeline_start = std::chrono::steady_clock::now();
     std::thread pipeliner([&] {
         int i = 0;
         while (!stop) {
@@ -484,7 +485,11 @@ TEST_F(TransportTest, UnfinishedFramesAreDroppedOldestFirstAndAtTheirDeadline) {
     EXPECT_EQ("served", a.remark);
     EXPECT_TRUE(newer.wait_closed(8000)) << "dropped at its frame deadline";
     // Well past the deadline, the pipelining client is still connected.
-    std::this_thread::sleep_for(std::chrono::milliseconds(2 * o.frame_timeout_ms)); // let deadlines pass
+    // What is tested is the passing of time: two frame deadlines since the
+    // pipelining client began, each of its frames split by a pause.
+    auto two_deadlines = pipeline_start + std::chrono::milliseconds(2 * o.frame_timeout_ms);
+    ASSERT_TRUE(wait_for([&] { return std::chrono::steady_clock::now() >= two_deadlines; },
+                         2 * o.frame_timeout_ms + 1000));
     stop = true;
     pipeliner.join();
     EXPECT_FALSE(steady.wait_closed(10)) << "a client completing frames was timed out";
