@@ -107,7 +107,7 @@ typedef struct broker {
 
     bool stopping;                /* broker_stop ran */
     bool restart;                 /* broker_restart: main re-executes the broker after the stop */
-    char fenced[256];             /* non-empty: a newer master exists (ha_fenced); sends are refused with this */
+    char fenced[512];             /* non-empty: a newer master exists (ha_fenced); sends are refused with this */
     broker_stats stats;
     broker_rates rates;
 } broker;

@@ -15,24 +15,11 @@
 
 #include "evq.h"
 #include "ha.h"
+#include "ha_state.h"
 #include "store/store.h"
 
 #define HA_HEADER_LEN 12 /* master -> slave: offset 8 + size 4 */
 #define HA_REPORT_LEN 8  /* slave -> master: offset 8 */
-/* Ours: a slave's first report may be this instead of an offset: the master
- * answers one frame with this offset whose body is its CommitLog max offset
- * (8 bytes) and its epoch history (8-byte epoch + 8-byte start each). */
-#define HA_EPOCH_QUERY (-1LL)
-#define HA_EPOCH_MAX_ENTRIES 4096
-
-/* Epoch history (ha_state.c). */
-typedef struct ha_epoch_entry {
-    int64_t epoch, start;
-} ha_epoch_entry;
-typedef struct ha_history {
-    ha_epoch_entry *e;
-    size_t n, cap;
-} ha_history;
 
 /* One connected slave, served by its ha-conn thread. */
 typedef struct ha_conn {
@@ -101,6 +88,8 @@ struct ha_service {
     pthread_mutex_t hist_mu;
     ha_history hist;
     atomic_bool restart_pending; /* ha-slave: a cut is recorded; the broker restarts */
+    ev_timer fence_timer;        /* loop: a fenced master waits for its slaves, then restarts */
+    int64_t fence_deadline;
 
     /* slave config sync (ha_sync.c), loop thread */
     ev_timer sync_timer;
@@ -132,31 +121,12 @@ void ha_sync_now(struct ha_service *ha);
 /* Master side: serves GET_ALL_CONSUMER_OFFSET. */
 void ha_sync_register(broker *b);
 
-/* ha_state.c: the files under <storePathRootDir>/ha/. Functions returning
- * int give 0 (or 1 read / 0 absent for loads) or -1 with err. */
-void ha_history_free(ha_history *h);
-void ha_history_add(ha_history *h, int64_t epoch, int64_t start);
-int64_t ha_history_last(const ha_history *h);
-bool ha_history_equal(const ha_history *a, const ha_history *b);
-int ha_history_load(const char *root, ha_history *h, char *err, size_t errlen);
-int ha_history_save(const char *root, const ha_history *h, char *err, size_t errlen);
-/* Where a log with history l ending at lend must be cut to follow a master
- * with history m ending at mend: the start of the first epoch range l has
- * that m does not have the same, or mend if l is longer. lend: no cut. */
-int64_t ha_diverge_point(const ha_history *l, int64_t lend, const ha_history *m, int64_t mend);
-int ha_role_save(const char *root, int role, int64_t broker_id, const char *why, char *err, size_t errlen);
-int ha_role_load(const char *root, int *role, int64_t *broker_id, char *why, size_t whycap, char *err,
-                 size_t errlen);
-int ha_role_parse(const char *s);
-const char *ha_role_name(int role);
-int ha_truncate_save(const char *root, int64_t offset, const char *why, char *err, size_t errlen);
-int ha_truncate_load(const char *root, int64_t *offset, char *why, size_t whycap, char *err, size_t errlen);
-/* Appends record to ha/truncations (fsynced) and removes ha/truncate. */
-int ha_truncate_done(const char *root, const char *record, char *err, size_t errlen);
 
 /* ha_role.c: the ha-slave thread found that the local log must be cut at
  * offset: records it and restarts the broker (posted to the loop). */
 void ha_request_truncation(struct ha_service *ha, int64_t offset, const char *why);
+/* ha_role.c: the fenced master's drain timer (fence_timer). */
+void ha_fence_tick(struct ev_loop *loop, ev_timer *t, int revents);
 
 /* Waits up to ms for fd to become readable or the service to stop.
  * Returns 1 readable, 0 timeout, -1 stopping. */

@@ -161,28 +161,20 @@ void ha_request_truncation(ha_service *ha, int64_t offset, const char *why)
 }
 
 /* A fenced master waits for its slaves to have everything, then restarts. */
-typedef struct fence_drain {
-    ev_timer t;
-    broker *b;
-    int64_t deadline;
-} fence_drain;
-
-static void fence_drain_tick(struct ev_loop *loop, ev_timer *t, int revents)
+void ha_fence_tick(struct ev_loop *loop, ev_timer *t, int revents)
 {
     (void)revents;
-    fence_drain *d = t->data;
+    ha_service *ha = t->data;
     int64_t best = -1;
-    int n = d->b->ha ? ha_master_slaves(d->b->ha, &best, NULL, 0) : 0;
-    int64_t max = store_commitlog_max_offset(d->b->store);
-    if (n > 0 && best < max && mono_ms() < d->deadline)
+    int n = ha_master_slaves(ha, &best, NULL, 0);
+    int64_t max = store_commitlog_max_offset(ha->s);
+    if (n > 0 && best < max && mono_ms() < ha->fence_deadline)
         return;
     ev_timer_stop(loop, t);
     if (n > 0 && best < max)
         log_warn("fenced: slaves still %lld bytes behind after %d ms; restarting anyway", (long long)(max - best),
                  FENCE_DRAIN_MS);
-    broker *b = d->b;
-    free(d);
-    broker_restart(b, "fenced by a newer master: rejoining as a slave");
+    broker_restart(ha->b, "fenced by a newer master: rejoining as a slave");
 }
 
 void ha_fenced(broker *b, const char *master_addr, int64_t epoch, int64_t slave_id, const char *source)
@@ -203,12 +195,12 @@ void ha_fenced(broker *b, const char *master_addr, int64_t epoch, int64_t slave_
         log_error("fenced, but cannot persist the slave role: %s; refusing sends, not restarting", err);
         return;
     }
-    fence_drain *d = xcalloc(1, sizeof *d);
-    d->b = b;
-    d->deadline = mono_ms() + FENCE_DRAIN_MS;
-    ev_timer_init(&d->t, fence_drain_tick, 0., 0.1);
-    d->t.data = d;
-    ev_timer_start(b->loop, &d->t);
+    if (!b->ha) {
+        broker_restart(b, "fenced by a newer master: rejoining as a slave");
+        return;
+    }
+    b->ha->fence_deadline = mono_ms() + FENCE_DRAIN_MS;
+    ev_timer_start(b->loop, &b->ha->fence_timer);
 }
 
 /* ---- requests ---- */

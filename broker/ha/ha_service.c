@@ -220,6 +220,8 @@ int ha_start(broker *b, ha_service **out, char *err, size_t errlen)
     atomic_init(&ha->ack_max, -1);
     ev_timer_init(&ha->wait_timer, on_wait_timer, 1., 0.);
     ha->wait_timer.data = ha;
+    ev_timer_init(&ha->fence_timer, ha_fence_tick, 0., 0.1);
+    ha->fence_timer.data = ha;
     if (ha->stop_fd < 0) {
         snprintf(err, errlen, "eventfd failed");
         goto fail;
@@ -288,6 +290,7 @@ void ha_free(ha_service *ha)
     if (!ha)
         return;
     ev_timer_stop(ha->b->loop, &ha->wait_timer);
+    ev_timer_stop(ha->b->loop, &ha->fence_timer);
     while (ha->spare) {
         ha_wait *w = ha->spare;
         ha->spare = w->next;
