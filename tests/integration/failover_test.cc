@@ -363,7 +363,10 @@ TEST_F(FailoverTest, SlaveAheadOfItsMasterIsCutToTheMastersEndAndFollows) {
     long long backup_end = -1;
     ASSERT_TRUE(master->start());
     backup_end = max_offset(master);
-    for (int i = 0; i < 50; i++)
+    // (the producer's connection died with the old process: the first send
+    // may fail until it reconnects)
+    ASSERT_TRUE(wait_for([&] { return send(p, "lost-0") == MQ_SEND_OK; }, 20000));
+    for (int i = 1; i < 50; i++)
         ASSERT_EQ(MQ_SEND_OK, send(p, "lost-" + std::to_string(i)));
     long long end = max_offset(master);
     ASSERT_TRUE(wait_for([&] { return max_offset(slave) == end; }, 20000));
@@ -379,7 +382,10 @@ TEST_F(FailoverTest, SlaveAheadOfItsMasterIsCutToTheMastersEndAndFollows) {
     EXPECT_NE(std::string::npos, rec.find("cut CommitLog [" + std::to_string(backup_end) + ", " +
                                           std::to_string(end) + ")"))
         << rec;
-    EXPECT_NE(std::string::npos, rec.find("50 messages {FoTopic=50}")) << rec;
+    // 50 (more only if a failed first attempt above was stored after all)
+    size_t at = rec.find("{FoTopic=");
+    ASSERT_NE(std::string::npos, at) << rec;
+    EXPECT_GE(atoi(rec.c_str() + at + 9), 50) << rec;
     EXPECT_NE(std::string::npos, rec.find("slave ahead of its master")) << rec;
     // ...and follows again.
     ASSERT_TRUE(wait_for([&] { return send(p, "new-after-restore") == MQ_SEND_OK; }, 20000));
