@@ -92,6 +92,7 @@ bool ha_send_wait(ha_service *ha, rm_reply_to *to, int64_t end_offset, int32_t q
 
 typedef struct ha_stats {
     int role;                  /* ROLE_* */
+    int64_t epoch;             /* last epoch of the epoch history (0 none) */
     /* master */
     int slaves;                /* connected slaves */
     int64_t master_offset;     /* CommitLog max offset */

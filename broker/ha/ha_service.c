@@ -330,6 +330,7 @@ void ha_get_stats(ha_service *ha, ha_stats *o)
     if (!ha)
         return;
     o->role = ha->role;
+    o->epoch = ha_epoch(ha);
     if (ha->role == ROLE_SLAVE) {
         o->connected = atomic_load(&ha->connected);
         pthread_mutex_lock(&ha->master_mu);

@@ -146,6 +146,15 @@ class FailoverTest : public ::testing::Test {
         mq_ha_state st;
         return ha_state(b, &st) && role == st.role && (epoch < 0 || st.epoch == epoch);
     }
+    std::string runtime(MqProcess *b, const char *key) {
+        mq_kv_list *kv = nullptr;
+        if (mq_admin_broker_runtime_info(admin, b->addr().c_str(), &kv, nullptr) != MQ_OK)
+            return "";
+        const char *v = mq_kv_get(kv, key);
+        std::string s = v ? v : "";
+        mq_kv_list_free(kv);
+        return s;
+    }
     long long max_offset(MqProcess *b) {
         mq_ha_state st;
         return ha_state(b, &st) ? st.max_offset : -1;
@@ -209,6 +218,7 @@ TEST_F(FailoverTest, SyncMasterKilledSlavePromotedNothingAcknowledgedLostOldMast
     EXPECT_NE(std::string::npos, r.out.find("promoted " + slave->addr())) << r.out;
     EXPECT_NE(std::string::npos, r.out.find("epoch 2")) << r.out;
     ASSERT_TRUE(is_role(slave, "ASYNC_MASTER", 2));
+    EXPECT_EQ("2", runtime(slave, "haEpoch"));
 
     // Sends succeed on the new master; the group consumes them from it.
     std::vector<std::string> after;
