@@ -124,8 +124,12 @@ int ha_boot_end(const broker_config *cfg, char *err, size_t errlen)
              (long long)g_cut.to, (long long)g_cut.end, (long long)(g_cut.end - g_cut.to),
              (long long)g_cut.msgs, per_topic, g_cut.why);
     g_cut.active = false;
+    if (ha_truncate_done(cfg->store_path_root_dir, record, err, errlen) != 0) {
+        log_error("REPLICATION TRUNCATION (could not be recorded in ha/truncations: %s): %s", err, record);
+        return -1;
+    }
     log_warn("REPLICATION TRUNCATION: %s (recorded in %s/ha/truncations)", record, cfg->store_path_root_dir);
-    return ha_truncate_done(cfg->store_path_root_dir, record, err, errlen);
+    return 0;
 }
 
 /* ---- runtime ---- */
