@@ -4,8 +4,8 @@
  *   haPromote -b BROKER_NAME [-c CLUSTER] [-s SLAVE_ADDR] [-r ROLE] [-t MS]
  * Asks every address of the group the nameservers know for its replication
  * state (HA_STATE), picks the slave with the highest CommitLog offset (or
- * -s), and makes it master with epoch = highest epoch known + 1
- * (HA_PROMOTE); it restarts itself as brokerId 0 and registers with that
+ * -s), and makes it master with epoch = highest epoch known + 1, at
+ * least 2 (HA_PROMOTE); it restarts itself as brokerId 0 and registers with that
  * epoch, which fences the old master at the nameservers. A master that
  * still answers is fenced first (HA_FENCE: it refuses sends at once), and
  * the slave is given up to -t ms to copy the master's last bytes, so a
@@ -106,7 +106,9 @@ int cmd_ha_promote(const mqadmin_args *a)
                   : mqadmin_fail("broker group %s has no slave that answers (%zu addresses known)", name, n);
         goto done;
     }
-    epoch++;
+    /* Above every epoch known, and at least 2: a master's first start is
+     * epoch 1, and a slave that never connected does not know even that. */
+    epoch = (epoch < 1 ? 1 : epoch) + 1;
     const char *old_state = "unreachable";
     if (master) { /* planned switch: stop the master's writes, let the slave copy its last bytes */
         mq_ha_state fs;
