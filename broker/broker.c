@@ -295,13 +295,17 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     store_config sc;
     if (store_config_from(b, &sc, err, errlen) != 0)
         goto fail;
+    if (ha_boot_begin(&b->cfg, &sc, err, errlen) != 0)
+        goto fail;
     int64_t t0 = mono_ms();
     if (store_open(&sc, &b->store, err, errlen) != 0)
         goto fail;
     log_info("store opened under %s in %lld ms", cfg->store_path_root_dir, (long long)(mono_ms() - t0));
+    if (ha_boot_end(&b->cfg, err, errlen) != 0)
+        goto fail;
     /* A slave's log is its master's copy: the services that write to the
      * store (scheduled delivery, transaction checks) run on the master only. */
-    bool slave = cfg->broker_role == ROLE_SLAVE;
+    bool slave = b->cfg.broker_role == ROLE_SLAVE;
     if (!slave && schedule_start(b, &sc, err, errlen) != 0)
         goto fail;
     b->offsets = offset_manager_new(b, err, errlen);
@@ -319,6 +323,7 @@ int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char 
     processor_query_register(b);
     processor_transaction_register(b);
     processor_config_register(b);
+    ha_role_register(b);
     rm_server_on_close(b->server, on_conn_closed, b);
     broker_rates_start(b);
     if (cfg->metrics_port >= 0 && !(b->metrics = broker_metrics_start(b, cfg->metrics_port, err, errlen)))
@@ -359,6 +364,15 @@ void broker_stop(broker *b)
         registrar_unregister_all(b->registrar, on_unregistered, b);
     else
         on_unregistered(b);
+}
+
+void broker_restart(broker *b, const char *why)
+{
+    if (b->stopping)
+        return;
+    log_warn("broker %s restarting in place: %s", b->cfg.broker_name, why);
+    b->restart = true;
+    broker_stop(b);
 }
 
 void broker_destroy(broker *b)

@@ -32,6 +32,10 @@ extern "C" {
 int broker_init(broker *b, const broker_config *cfg, struct ev_loop *loop, char *err, size_t errlen);
 /* Orderly stop, on the loop thread: unregister, stop listening, flush, break the loop. */
 void broker_stop(broker *b);
+/* Stops like broker_stop, then main starts the broker again in the same
+ * process (same pid, ports and arguments): a role change or a cut of the
+ * CommitLog persisted under <storePathRootDir>/ha/ takes effect at start. */
+void broker_restart(broker *b, const char *why);
 /* Frees everything after the loop returned. */
 void broker_destroy(broker *b);
 

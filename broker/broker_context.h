@@ -106,6 +106,8 @@ typedef struct broker {
     struct ha_service *ha;        /* ha/ha.h: replication (HA listener or slave client) */
 
     bool stopping;                /* broker_stop ran */
+    bool restart;                 /* broker_restart: main re-executes the broker after the stop */
+    char fenced[512];             /* non-empty: a newer master exists (ha_fenced); sends are refused with this */
     broker_stats stats;
     broker_rates rates;
 } broker;

@@ -269,6 +269,7 @@ static void write_ha(broker_metrics *m, bytebuf *out)
         const char *name, *type, *help;
         double v;
     } rows[] = {
+        {"mq_ha_epoch", "gauge", "Last epoch of this broker's epoch history (failover).", (double)hs.epoch},
         {"mq_ha_slaves", "gauge", "Master: connected slaves.", (double)hs.slaves},
         {"mq_ha_lag_bytes", "gauge", "Master: CommitLog bytes the best connected slave has not acknowledged.",
          (double)hs.lag_bytes},

@@ -205,7 +205,11 @@ static void on_register_response(rm_conn *c, int err, const rm_cmd *resp, void *
             resp->hdr->ext_case == MQ__REMOTING_HEADER__EXT_REGISTER_BROKER_RESPONSE
                 ? resp->hdr->register_broker_response
                 : NULL;
-        if (rh && rh->masteraddr &&
+        if (rh && rh->has_fenced && rh->fenced) { /* failover: a newer master exists */
+            char source[96];
+            snprintf(source, sizeof source, "nameserver %s", p->addr);
+            ha_fenced(r->b, rh->masteraddr, rh->masterepoch, rh->slavebrokerid, source);
+        } else if (rh && rh->masteraddr &&
             (strcmp(rh->masteraddr, r->master_addr) != 0 ||
              strcmp(rh->haserveraddr ? rh->haserveraddr : "", r->ha_addr) != 0)) {
             str_copy(r->master_addr, sizeof r->master_addr, rh->masteraddr);
@@ -254,6 +258,8 @@ static void send_register(ns_peer *p, const bytebuf *body)
     rh.haserveraddr = ha;
     rh.brokerid = b->cfg.broker_id;
     rh.has_brokerid = 1;
+    rh.haepoch = ha_epoch(b->ha);
+    rh.has_haepoch = 1;
     rh.compressed = 0;
     rh.has_compressed = 1;
     rh.bodycrc32 = (int32_t)mq_crc32(0, body->data, body->len);

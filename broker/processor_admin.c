@@ -271,6 +271,9 @@ static void ha_runtime_info(broker *b, kv_builder *k)
     ha_get_stats(b->ha, &hs);
     if (!b->ha)
         return;
+    kv_add(k, "haEpoch", "%lld", (long long)hs.epoch);
+    if (b->fenced[0])
+        kv_add(k, "haFenced", "%s", b->fenced);
     if (hs.role == ROLE_SLAVE) {
         kv_add(k, "haMasterAddr", "%s", hs.master_ha_addr);
         kv_add(k, "haConnected", "%s", hs.connected ? "true" : "false");

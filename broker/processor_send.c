@@ -231,6 +231,10 @@ int32_t send_check(broker *b, send_target *t, char *remark, size_t rlen)
         snprintf(remark, rlen, "broker %s is a slave: send to the master", b->addr);
         return RS_SERVICE_NOT_AVAILABLE;
     }
+    if (b->fenced[0]) { /* failover: a newer master exists (broker/ha/ha_role.c) */
+        snprintf(remark, rlen, "%s", b->fenced);
+        return RS_SERVICE_NOT_AVAILABLE;
+    }
     /* The topic table's naming rule (it decides what may be created); the
      * store's character rule is checked by the store alone. */
     if (!t->topic || !topic_name_valid(t->topic, err, sizeof err)) {

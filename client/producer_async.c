@@ -152,8 +152,9 @@ static void job_after(send_job *j, int rc, const mq_error *e)
         ev_timer_start(mqc_loop(p->inst), &j->backoff_timer);
         return;
     }
+    if (step == MQC_NEXT_RETRY)
+        mqc_pub_refetch_io(p, j->r.topic); /* a dead or fenced master: the route may have a new one */
     if (step == MQC_NEXT_RETRY && --j->attempts_left > 0 && left > 0) {
-        mqc_pub_refetch_io(p, j->r.topic);
         job_attempt(j);
         return;
     }

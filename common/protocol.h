@@ -111,7 +111,11 @@ enum { RM_VERSION_OURS = 409 };
     X(ADD_WRITE_PERM_OF_BROKER, 327, WIPE_WRITE_PERM, WIPE_WRITE_PERM_RESPONSE) \
     /* ours: operator access to transactions (no RocketMQ equivalent) */ \
     X(QUERY_TRANSACTION, 50000, _NOT_SET, _NOT_SET) \
-    X(RESOLVE_TRANSACTION, 50001, _NOT_SET, _NOT_SET)
+    X(RESOLVE_TRANSACTION, 50001, _NOT_SET, _NOT_SET) \
+    /* ours: failover of a broker group (broker/ha/ha_role.c) */ \
+    X(HA_STATE, 50010, _NOT_SET, _NOT_SET) \
+    X(HA_PROMOTE, 50011, _NOT_SET, _NOT_SET) \
+    X(HA_FENCE, 50012, _NOT_SET, _NOT_SET)
 
 /* Codes we name but neither serve nor decode yet: not in the protocol
  * table, so they are answered REQUEST_CODE_NOT_SUPPORTED. */

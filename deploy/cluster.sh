@@ -13,6 +13,9 @@
 # (SYNC_MASTER by default: a send is acknowledged once the slave has it).
 # Environment: MQ_BIN (default build/bin), MQ_CONF (default deploy/conf).
 # Try: build/bin/mqadmin clusterList -n 127.0.0.1:19876
+# Failover: kill -9 the broker-a master, then
+#   build/bin/mqadmin haPromote -n 127.0.0.1:19876 -b broker-a
+# (its slave becomes master; the old master, started again, rejoins as a slave).
 set -euo pipefail
 
 repo="$(cd "$(dirname "$0")/.." && pwd)"

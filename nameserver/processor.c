@@ -60,6 +60,7 @@ static void on_register_broker(rm_conn *c, const rm_cmd *req, void *arg)
         .broker_addr = rh->brokeraddr,
         .ha_addr = rh->haserveraddr,
         .broker_id = rh->has_brokerid ? rh->brokerid : 0,
+        .epoch = rh->has_haepoch ? rh->haepoch : 0,
         .topics = body ? body->topicconfigserializewrapper : NULL,
         .conn_id = rm_conn_id(c),
         .now_ms = mono_ms(),
@@ -83,6 +84,13 @@ static void on_register_broker(rm_conn *c, const rm_cmd *req, void *arg)
     if (res.master_addr[0]) {
         rr.masteraddr = res.master_addr;
         rr.haserveraddr = res.ha_addr;
+    }
+    if (res.fenced) {
+        log_warn("broker %s (%s) registered as master with epoch %lld, below the group's %lld: fenced",
+                 reg.broker_name, reg.broker_addr, (long long)reg.epoch, (long long)res.master_epoch);
+        rr.fenced = 1, rr.has_fenced = 1;
+        rr.masterepoch = res.master_epoch, rr.has_masterepoch = 1;
+        rr.slavebrokerid = res.slave_id, rr.has_slavebrokerid = 1;
     }
     h.code = RS_SUCCESS;
     h.ext_case = MQ__REMOTING_HEADER__EXT_REGISTER_BROKER_RESPONSE;

@@ -48,6 +48,7 @@ typedef struct broker_data {
     char *cluster;
     broker_addr *addrs;
     int n, cap;
+    int64_t master_epoch; /* highest haEpoch a master (id 0) of this name registered */
 } broker_data;
 
 typedef struct live_broker {
@@ -359,6 +360,30 @@ int ns_routes_register(ns_routes *r, const ns_broker_reg *reg, ns_register_resul
 
     bool register_first = false;
     broker_data *b = strmap_get(&r->brokers, reg->broker_name);
+    if (b && reg->broker_id == 0 && reg->epoch < b->master_epoch) {
+        /* Failover fencing: an older master. Left out of the route. */
+        out->fenced = true;
+        out->master_epoch = b->master_epoch;
+        int m = addr_index_by_id(b, 0);
+        if (m >= 0 && strcmp(b->addrs[m].addr, reg->broker_addr) != 0) {
+            str_copy(out->master_addr, sizeof out->master_addr, b->addrs[m].addr);
+            live_broker *ml = strmap_get(&r->live, b->addrs[m].addr);
+            if (ml)
+                str_copy(out->ha_addr, sizeof out->ha_addr, ml->ha_addr);
+        }
+        int64_t id = 1;
+        for (int i = 0; i < b->n; i++) /* ascending ids */
+            if (b->addrs[i].id == id && strcmp(b->addrs[i].addr, reg->broker_addr) != 0)
+                id++;
+        out->slave_id = id;
+        return 0;
+    }
+    if (b && reg->broker_id == 0 && reg->epoch > b->master_epoch) {
+        int m = addr_index_by_id(b, 0);
+        if (m >= 0 && strcmp(b->addrs[m].addr, reg->broker_addr) != 0)
+            log_warn("broker %s: master %s (epoch %lld) replaces %s (epoch %lld)", b->name, reg->broker_addr,
+                     (long long)reg->epoch, b->addrs[m].addr, (long long)b->master_epoch);
+    }
     if (!b) {
         b = xcalloc(1, sizeof *b);
         b->name = xstrdup(reg->broker_name);
@@ -372,6 +397,8 @@ int ns_routes_register(ns_routes *r, const ns_broker_reg *reg, ns_register_resul
         b->cluster = xstrdup(reg->cluster);
     }
     cluster_add(r, reg->cluster, b);
+    if (reg->broker_id == 0 && reg->epoch > b->master_epoch)
+        b->master_epoch = reg->epoch;
 
     /* The same address under another id (slave promoted): drop the old id. */
     for (int i = 0; i < b->n;) {

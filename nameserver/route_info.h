@@ -52,6 +52,7 @@ typedef struct ns_broker_reg {
     const char *broker_addr;                      /* "ip:port" */
     const char *ha_addr;                          /* may be NULL or "" */
     int64_t broker_id;                            /* 0 = master */
+    int64_t epoch;                                /* haEpoch (0: none sent) */
     const Mq__TopicConfigSerializeWrapper *topics; /* may be NULL (no topic update) */
     uint64_t conn_id;                             /* 0 if not over a connection */
     int64_t now_ms;                               /* monotonic ms */
@@ -62,6 +63,13 @@ typedef struct ns_register_result {
     bool topics_updated;              /* queue data was rewritten from this registration */
     char master_addr[ADDR_TEXT_MAX];  /* for a slave: the master's address, else "" */
     char ha_addr[ADDR_TEXT_MAX];      /* for a slave: the master's HA address, else "" */
+    /* Failover: a master (id 0) whose epoch is below the highest a master of
+     * its group registered is fenced: nothing is changed, master_addr/ha_addr
+     * name the current master ("" if it expired since), master_epoch its
+     * epoch, slave_id the lowest free id > 0 of the group. */
+    bool fenced;
+    int64_t master_epoch;
+    int64_t slave_id;
 } ns_register_result;
 
 ns_routes *ns_routes_new(void);

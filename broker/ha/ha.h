@@ -39,6 +39,28 @@ extern "C" {
 #endif
 
 typedef struct ha_service ha_service;
+struct store_config;
+
+/* ---- failover (ha_role.c, ha_state.c; docs/OPERATIONS.md "Failover") ----
+ * Role changes happen at start only: a promotion, a fencing or a cut of
+ * the CommitLog is persisted under <storePathRootDir>/ha/ and the broker
+ * restarts itself in place (broker_restart). */
+
+/* broker_init, before the store opens: applies the role persisted by a
+ * promotion or fencing to cfg (logged loudly) and a pending cut of the
+ * CommitLog to sc. Returns 0, or -1 with err (unreadable state files). */
+int ha_boot_begin(broker_config *cfg, struct store_config *sc, char *err, size_t errlen);
+/* After the store opened: records the cut made (log line with the range
+ * and the messages per topic, ha/truncations) and clears it. */
+int ha_boot_end(const broker_config *cfg, char *err, size_t errlen);
+/* Serves HA_STATE, HA_PROMOTE and HA_FENCE (our codes 50010-50012). */
+void ha_role_register(broker *b);
+/* A nameserver (or HA_FENCE) says the group has a master of a newer epoch:
+ * a master refuses writes from now on (send_check reads b->fenced) and
+ * restarts as a slave of it. No-op on a slave. */
+void ha_fenced(broker *b, const char *master_addr, int64_t epoch, int64_t slave_id, const char *source);
+/* Last epoch of this broker's history (0 none); registration carries it. */
+int64_t ha_epoch(ha_service *ha);
 
 /* Starts replication for b's role (after the store is open): a master
  * listens on haListenPort, a slave starts its client and config sync.
@@ -70,6 +92,7 @@ bool ha_send_wait(ha_service *ha, rm_reply_to *to, int64_t end_offset, int32_t q
 
 typedef struct ha_stats {
     int role;                  /* ROLE_* */
+    int64_t epoch;             /* last epoch of the epoch history (0 none) */
     /* master */
     int slaves;                /* connected slaves */
     int64_t master_offset;     /* CommitLog max offset */

@@ -15,6 +15,7 @@
 
 #include "evq.h"
 #include "ha.h"
+#include "ha_state.h"
 #include "store/store.h"
 
 #define HA_HEADER_LEN 12 /* master -> slave: offset 8 + size 4 */
@@ -83,6 +84,13 @@ struct ha_service {
     _Atomic int64_t master_seen;
     _Atomic uint64_t bytes_received;
 
+    /* epoch history, hist_mu (loop, ha-conn and ha-slave threads) */
+    pthread_mutex_t hist_mu;
+    ha_history hist;
+    atomic_bool restart_pending; /* ha-slave: a cut is recorded; the broker restarts */
+    ev_timer fence_timer;        /* loop: a fenced master waits for its slaves, then restarts */
+    int64_t fence_deadline;
+
     /* slave config sync (ha_sync.c), loop thread */
     ev_timer sync_timer;
     rm_conn *sync_conn;
@@ -112,6 +120,13 @@ void ha_sync_stop(struct ha_service *ha);
 void ha_sync_now(struct ha_service *ha);
 /* Master side: serves GET_ALL_CONSUMER_OFFSET. */
 void ha_sync_register(broker *b);
+
+
+/* ha_role.c: the ha-slave thread found that the local log must be cut at
+ * offset: records it and restarts the broker (posted to the loop). */
+void ha_request_truncation(struct ha_service *ha, int64_t offset, const char *why);
+/* ha_role.c: the fenced master's drain timer (fence_timer). */
+void ha_fence_tick(struct ev_loop *loop, ev_timer *t, int revents);
 
 /* Waits up to ms for fd to become readable or the service to stop.
  * Returns 1 readable, 0 timeout, -1 stopping. */

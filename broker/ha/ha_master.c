@@ -11,9 +11,14 @@
  * ha_master_notify), on the slave's reports (which it records as acks) and
  * once a second. A connection silent for haHousekeepingInterval is dropped.
  *
+ * Handshake (ours): a slave's first report may be HA_EPOCH_QUERY instead of
+ * an offset; it is answered with one frame holding this master's max offset
+ * and epoch history (send_epochs), from which the slave decides whether its
+ * log must be cut (ha_slave.c) before it reports its real offset.
+ *
  * Invariant: an ack counts (ha_on_ack) only if it is a report the master can
- * vouch for: at most its own max offset. A slave ahead of its master (the
- * master lost an unflushed tail) is refused, never counted for SYNC_MASTER.
+ * vouch for: at most its own max offset. A slave ahead of its master that
+ * skipped the handshake is refused, never counted for SYNC_MASTER.
  */
 #define _GNU_SOURCE
 #include <errno.h>
@@ -125,6 +130,44 @@ static int write_frame(ha_conn *c, conn_io *io)
     return 1;
 }
 
+/* Answers the handshake's HA_EPOCH_QUERY: one frame (offset HA_EPOCH_QUERY)
+ * with this master's max offset and epoch history. Before any data, so the
+ * socket buffer is empty: a short blocking write. */
+static int send_epochs(ha_conn *c)
+{
+    ha_service *ha = c->ha;
+    pthread_mutex_lock(&ha->hist_mu);
+    size_t n = ha->hist.n;
+    size_t len = HA_HEADER_LEN + 8 + 16 * n;
+    uint8_t *buf = xmalloc(len);
+    int64_t max = store_commitlog_max_offset(ha->s); /* after the history: a promotion's epoch start <= it */
+    be64_store(buf, (uint64_t)HA_EPOCH_QUERY);
+    be32_store(buf + 8, (uint32_t)(8 + 16 * n));
+    be64_store(buf + HA_HEADER_LEN, (uint64_t)max);
+    for (size_t i = 0; i < n; i++) {
+        be64_store(buf + HA_HEADER_LEN + 8 + 16 * i, (uint64_t)ha->hist.e[i].epoch);
+        be64_store(buf + HA_HEADER_LEN + 16 + 16 * i, (uint64_t)ha->hist.e[i].start);
+    }
+    pthread_mutex_unlock(&ha->hist_mu);
+    size_t done = 0;
+    int64_t deadline = mono_ms() + 5000;
+    while (done < len && mono_ms() < deadline) {
+        ssize_t w = send(c->fd, buf + done, len - done, MSG_NOSIGNAL | MSG_DONTWAIT);
+        if (w > 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR)
+            break;
+        struct pollfd p = {.fd = c->fd, .events = POLLOUT};
+        poll(&p, 1, 200);
+    }
+    free(buf);
+    if (done == len)
+        log_info("HA: slave %s asked for the epoch history: %zu epochs, max offset %lld", c->peer, n, (long long)max);
+    return done == len ? 0 : -1;
+}
+
 static void *conn_main(void *arg)
 {
     ha_conn *c = arg;
@@ -212,6 +255,17 @@ static void *conn_main(void *arg)
                     memmove(rbuf, rbuf + whole, rlen - whole);
                     rlen -= whole;
                     int64_t max = store_commitlog_max_offset(ha->s);
+                    if (off == HA_EPOCH_QUERY) {
+                        if (next >= 0) {
+                            why = "epoch query after the transfer started";
+                            goto out;
+                        }
+                        if (send_epochs(c) != 0) {
+                            why = "cannot send the epoch history";
+                            goto out;
+                        }
+                        continue;
+                    }
                     if (off < 0 || off > max) {
                         log_error("HA: slave %s reports offset %lld past this master's CommitLog end %lld "
                                   "(the master lost an unflushed tail?); refusing it: its store must be "

@@ -216,12 +216,22 @@ int ha_start(broker *b, ha_service **out, char *err, size_t errlen)
     ha->stop_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
     pthread_mutex_init(&ha->conns_mu, NULL);
     pthread_mutex_init(&ha->master_mu, NULL);
+    pthread_mutex_init(&ha->hist_mu, NULL);
     atomic_init(&ha->ack_max, -1);
     ev_timer_init(&ha->wait_timer, on_wait_timer, 1., 0.);
     ha->wait_timer.data = ha;
+    ev_timer_init(&ha->fence_timer, ha_fence_tick, 0., 0.1);
+    ha->fence_timer.data = ha;
     if (ha->stop_fd < 0) {
         snprintf(err, errlen, "eventfd failed");
         goto fail;
+    }
+    if (ha_history_load(b->cfg.store_path_root_dir, &ha->hist, err, errlen) < 0)
+        goto fail;
+    if (ha->role != ROLE_SLAVE && ha->hist.n == 0) { /* a master's first start: epoch 1 from the beginning */
+        ha_history_add(&ha->hist, 1, 0);
+        if (ha_history_save(b->cfg.store_path_root_dir, &ha->hist, err, errlen) != 0)
+            goto fail;
     }
     if (ha->role == ROLE_SLAVE) {
         if (b->cfg.broker_id <= 0) {
@@ -231,8 +241,9 @@ int ha_start(broker *b, ha_service **out, char *err, size_t errlen)
         if (ha_slave_start(ha, err, errlen) != 0)
             goto fail;
         ha_sync_start(ha);
-        log_info("replication: SLAVE %lld of %s, master HA address %s", (long long)b->cfg.broker_id,
-                 b->cfg.broker_name, b->cfg.ha_master_address[0] ? b->cfg.ha_master_address : "from the nameserver");
+        log_info("replication: SLAVE %lld of %s, master HA address %s, epoch %lld", (long long)b->cfg.broker_id,
+                 b->cfg.broker_name, b->cfg.ha_master_address[0] ? b->cfg.ha_master_address : "from the nameserver",
+                 (long long)ha_history_last(&ha->hist));
     } else {
         if (b->cfg.broker_id != 0) {
             snprintf(err, errlen, "brokerRole=%s needs brokerId=0 (ids > 0 are slaves)",
@@ -247,6 +258,8 @@ int ha_start(broker *b, ha_service **out, char *err, size_t errlen)
         if (ha_master_start(ha, err, errlen) != 0)
             goto fail;
         ha_sync_register(b);
+        log_info("replication: %s of %s at epoch %lld", ha->role == ROLE_SYNC_MASTER ? "SYNC_MASTER" : "ASYNC_MASTER",
+                 b->cfg.broker_name, (long long)ha_history_last(&ha->hist));
     }
     *out = ha;
     return 0;
@@ -277,6 +290,7 @@ void ha_free(ha_service *ha)
     if (!ha)
         return;
     ev_timer_stop(ha->b->loop, &ha->wait_timer);
+    ev_timer_stop(ha->b->loop, &ha->fence_timer);
     while (ha->spare) {
         ha_wait *w = ha->spare;
         ha->spare = w->next;
@@ -287,6 +301,8 @@ void ha_free(ha_service *ha)
         close(ha->stop_fd);
     pthread_mutex_destroy(&ha->conns_mu);
     pthread_mutex_destroy(&ha->master_mu);
+    pthread_mutex_destroy(&ha->hist_mu);
+    ha_history_free(&ha->hist);
     free(ha);
 }
 
@@ -314,6 +330,7 @@ void ha_get_stats(ha_service *ha, ha_stats *o)
     if (!ha)
         return;
     o->role = ha->role;
+    o->epoch = ha_epoch(ha);
     if (ha->role == ROLE_SLAVE) {
         o->connected = atomic_load(&ha->connected);
         pthread_mutex_lock(&ha->master_mu);

@@ -3,7 +3,10 @@
  * thread, ha-slave, that keeps a connection to the master's HA port.
  *
  * Connect (to haMasterAddress, or the HA address the nameserver gave for
- * the group's master), report the local CommitLog max offset, then read
+ * the group's master), ask for the master's epoch history (handshake: a
+ * local log that diverged from it, or is longer, is cut: ha_role.c records
+ * the cut and restarts the broker, the store cuts while opening), report
+ * the local CommitLog max offset, then read
  * frames: a frame must start exactly where the received data ends (else the
  * connection is dropped and re-established from the local max offset). The
  * bodies collect in `pending` until whole records are there; those are
@@ -100,13 +103,100 @@ static int report(int fd, int64_t offset)
     return 0;
 }
 
+/* The handshake (ours): asks the master for its max offset and epoch
+ * history and compares them with the local log. Returns NULL to go on, or
+ * why the session ends (a cut is needed: recorded, the broker restarts). */
+static const char *handshake(ha_service *ha, int fd, bytebuf *rbuf)
+{
+    const broker_config *cfg = &ha->b->cfg;
+    if (report(fd, HA_EPOCH_QUERY) != 0)
+        return "cannot send the epoch query";
+    int64_t deadline = mono_ms() + cfg->ha_housekeeping_interval;
+    size_t need = HA_HEADER_LEN;
+    while (rbuf->len < need) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return "no answer to the epoch query (a master of an older version?)";
+        int r = ha_poll_in(ha, fd, (int)MQ_MIN(left, 1000));
+        if (r < 0)
+            return "broker stopping";
+        if (r == 0)
+            continue;
+        uint8_t *dst = bytebuf_reserve(rbuf, 64 * 1024);
+        ssize_t n = recv(fd, dst, 64 * 1024, MSG_DONTWAIT);
+        if (n == 0)
+            return "closed by the master during the handshake";
+        if (n < 0 && errno != EAGAIN && errno != EINTR)
+            return strerror(errno);
+        if (n > 0)
+            rbuf->len += (size_t)n;
+        if (rbuf->len >= HA_HEADER_LEN) {
+            if ((int64_t)be64_load(rbuf->data) != HA_EPOCH_QUERY)
+                return "the master does not answer the epoch query";
+            uint32_t size = be32_load(rbuf->data + 8);
+            if (size < 8 || (size - 8) % 16 != 0 || (size - 8) / 16 > HA_EPOCH_MAX_ENTRIES)
+                return "bad epoch history from the master";
+            need = HA_HEADER_LEN + size;
+        }
+    }
+    const uint8_t *body = rbuf->data + HA_HEADER_LEN;
+    size_t size = need - HA_HEADER_LEN;
+    int64_t mend = (int64_t)be64_load(body);
+    ha_history m = {0};
+    for (size_t at = 8; at < size; at += 16)
+        ha_history_add(&m, (int64_t)be64_load(body + at), (int64_t)be64_load(body + at + 8));
+    memmove(rbuf->data, rbuf->data + need, rbuf->len - need);
+    rbuf->len -= need;
+    const char *why = NULL;
+    int64_t lend = store_commitlog_max_offset(ha->s);
+    pthread_mutex_lock(&ha->hist_mu);
+    int64_t cut = ha_diverge_point(&ha->hist, lend, &m, mend);
+    int64_t mine = ha_history_last(&ha->hist), theirs = ha_history_last(&m);
+    bool adopt = cut >= lend && !ha_history_equal(&ha->hist, &m);
+    if (adopt) {
+        ha_history tmp = ha->hist;
+        ha->hist = m;
+        m = tmp;
+        char err[300];
+        if (ha_history_save(cfg->store_path_root_dir, &ha->hist, err, sizeof err) != 0) {
+            log_error("HA: cannot save the master's epoch history: %s", err);
+            why = "cannot save the epoch history";
+        }
+    }
+    pthread_mutex_unlock(&ha->hist_mu);
+    ha_history_free(&m);
+    if (why)
+        return why;
+    if (adopt)
+        log_info("HA: took the master's epoch history (its epoch %lld, mine was %lld)", (long long)theirs,
+                 (long long)mine);
+    if (cut < lend) {
+        char what[400];
+        if (cut == mend)
+            snprintf(what, sizeof what,
+                     "slave ahead of its master: local CommitLog ends at %lld, the master's (epoch %lld) at %lld",
+                     (long long)lend, (long long)theirs, (long long)mend);
+        else
+            snprintf(what, sizeof what,
+                     "local CommitLog (epoch %lld, end %lld) diverges from the master's (epoch %lld, end %lld) "
+                     "at offset %lld",
+                     (long long)mine, (long long)lend, (long long)theirs, (long long)mend, (long long)cut);
+        ha_request_truncation(ha, cut, what);
+        return "the local CommitLog must be cut";
+    }
+    return NULL;
+}
+
 /* One connection's life; returns why it ended. */
 static const char *session(ha_service *ha, int fd, bytebuf *rbuf, bytebuf *pending)
 {
     const broker_config *cfg = &ha->b->cfg;
-    int64_t base = store_commitlog_max_offset(ha->s); /* offset of pending's first byte */
     bytebuf_clear(rbuf);
     bytebuf_clear(pending);
+    const char *hs = handshake(ha, fd, rbuf);
+    if (hs)
+        return hs;
+    int64_t base = store_commitlog_max_offset(ha->s); /* offset of pending's first byte */
     if (report(fd, base) != 0)
         return "cannot send the offset report";
     int64_t reported = base, last_report = mono_ms(), last_data = mono_ms();
@@ -189,6 +279,10 @@ static void *slave_main(void *arg)
     bytebuf_init(&pending);
     char last_err[200] = "";
     while (!atomic_load(&ha->stop)) {
+        if (atomic_load(&ha->restart_pending)) { /* a cut is recorded: no more data until the restart */
+            ha_poll_in(ha, -1, 1000);
+            continue;
+        }
         char addr[64];
         pthread_mutex_lock(&ha->master_mu);
         str_copy(addr, sizeof addr, ha->master_ha);

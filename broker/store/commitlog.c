@@ -152,6 +152,8 @@ static int64_t walk(commitlog *cl, int64_t pos, int64_t limit, cl_record_cb cb, 
         msg_record r;
         int rc = cl_check_record(f->base + rel, cl->seg_size - rel, pos, true, &r);
         if (rc == CL_REC_BLANK) {
+            if (f->start + cl->seg_size > limit)
+                break;
             pos = f->start + cl->seg_size;
             idx++;
             continue;
@@ -188,7 +190,7 @@ static bool all_zero(const uint8_t *p, size_t n)
     return true;
 }
 
-int cl_recover(commitlog *cl, int64_t from, cl_record_cb cb, void *arg, int64_t *end_out,
+int cl_recover(commitlog *cl, int64_t from, int64_t limit, cl_record_cb cb, void *arg, int64_t *end_out,
                char *err, size_t errlen)
 {
     int64_t end;
@@ -204,7 +206,7 @@ int cl_recover(commitlog *cl, int64_t from, cl_record_cb cb, void *arg, int64_t 
             from = first;
         }
         bool stopped;
-        end = walk(cl, from, INT64_MAX, cb, arg, &stopped);
+        end = walk(cl, from, limit, cb, arg, &stopped);
         if (end == from && from > first && from < last_end) {
             /* Nothing valid at the checkpoint offset. If bytes are there,
              * the offset is not a record boundary we can trust: re-walk the
@@ -215,7 +217,7 @@ int cl_recover(commitlog *cl, int64_t from, cl_record_cb cb, void *arg, int64_t 
             if (!all_zero(f->base + rel, probe)) {
                 log_error("no valid record at checkpoint offset %lld; re-walking its segment",
                           (long long)from);
-                end = walk(cl, f->start, INT64_MAX, cb, arg, &stopped);
+                end = walk(cl, f->start, limit, cb, arg, &stopped);
             }
         }
         if (stopped) {

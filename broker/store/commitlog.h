@@ -117,7 +117,9 @@ int cl_check_record(const uint8_t *p, int64_t avail, int64_t pos, bool verify_cr
  * later segments removed, the current segment prepared. Single-threaded
  * (before cl_start). */
 typedef int (*cl_record_cb)(void *arg, const msg_record *r);
-int cl_recover(commitlog *cl, int64_t from, cl_record_cb cb, void *arg, int64_t *end_out,
+/* limit: the log ends at or before it (replication cuts a diverged tail;
+ * INT64_MAX otherwise). */
+int cl_recover(commitlog *cl, int64_t from, int64_t limit, cl_record_cb cb, void *arg, int64_t *end_out,
                char *err, size_t errlen);
 
 /* Walks valid records in [from, to) without recovery side effects (used to

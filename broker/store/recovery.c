@@ -170,6 +170,8 @@ int store_recover(const recovery_parts *p, const ckpt_data *ck, int64_t *end_out
         }
         if (from < first)
             from = first;
+        if (from > p->limit)
+            from = p->limit;
         log_warn("store %s was not shut down cleanly: verifying the CommitLog from offset %lld",
                  p->root, (long long)from);
     }
@@ -182,7 +184,7 @@ int store_recover(const recovery_parts *p, const ckpt_data *ck, int64_t *end_out
     p->idx->redo_below = index_durable;
     redo_ctx rx = {p, 0};
     int64_t end;
-    int rc = cl_recover(cl, from, redo_record, &rx, &end, err, errlen);
+    int rc = cl_recover(cl, from, p->limit, redo_record, &rx, &end, err, errlen);
     if (rc < 0)
         return rc;
     p->disp->pos = end;

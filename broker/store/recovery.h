@@ -27,6 +27,7 @@ typedef struct recovery_parts {
     const char *root;       /* for log lines */
     bool crashed;           /* the last run did not close cleanly (or no checkpoint) */
     int32_t max_message_size;
+    int64_t limit;          /* the log ends at or before this offset (INT64_MAX: no limit) */
 } recovery_parts;
 
 /* `ck` is the loaded checkpoint or NULL. Sets *end to the recovered end of

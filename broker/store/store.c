@@ -86,6 +86,7 @@ void store_config_init(store_config *c)
     c->message_index_enable = true;
     str_copy(c->message_delay_level, sizeof c->message_delay_level, DEFAULT_DELAY_LEVELS);
     msg_host_set(&c->store_host, "127.0.0.1", 10911);
+    c->truncate_to = -1;
 }
 
 int store_delay_levels_parse(const char *spec, int64_t *levels_ms, int cap)
@@ -245,6 +246,13 @@ static int check_part_moved(const store_config *cfg, const char *path, const cha
     return STORE_ERR_INVALID;
 }
 
+static int truncate_record(void *arg, const msg_record *r)
+{
+    const store_config *c = arg;
+    c->on_truncate(c->on_truncate_arg, r);
+    return 0;
+}
+
 int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
 {
     char dummy[8];
@@ -359,7 +367,14 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
     int64_t end;
     recovery_parts rp = {.cl = &s->cl, .cqs = &s->cqs, .kv = &s->kv, .disp = &s->disp,
                          .idx = &s->idx, .cqsink = &s->cqsink, .root = root,
-                         .crashed = s->crashed, .max_message_size = s->cfg.max_message_size};
+                         .crashed = s->crashed, .max_message_size = s->cfg.max_message_size,
+                         .limit = INT64_MAX};
+    if (s->cfg.truncate_to >= 0) { /* replication: cut the tail, then recover as after a crash */
+        if (s->cfg.on_truncate)
+            cl_scan(&s->cl, s->cfg.truncate_to, INT64_MAX, truncate_record, &s->cfg);
+        rp.limit = s->cfg.truncate_to;
+        rp.crashed = true;
+    }
     if ((rc = store_recover(&rp, have_ck ? &ck : NULL, &end, err, errlen)) < 0)
         goto fail;
     flusher_init(&s->fl, &s->cl, &s->cfg, end);

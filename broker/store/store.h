@@ -143,6 +143,14 @@ typedef struct store_config {
     void (*on_forced_delete)(void *arg, const char *segment, const struct store_lost_range *lost,
                              size_t n);
     void *on_forced_delete_arg;
+    /* Replication (broker/ha/): cut the CommitLog at this record boundary
+     * while opening (a log that diverged from its new master's, or is ahead
+     * of it), with the ConsumeQueues; -1 (store_config_init): no cut.
+     * on_truncate is called for each whole record cut, before the cut
+     * (single-threaded, inside store_open). */
+    int64_t truncate_to;
+    void (*on_truncate)(void *arg, const msg_record *r);
+    void *on_truncate_arg;
 } store_config;
 
 /* Fills c with RocketMQ's defaults (see each field). */

@@ -156,6 +156,12 @@ static const mqadmin_opt o_print_msg[] = {
     {'x', NULL, "TO", "last queue offset (exclusive), with -a and -i", "max offset"},
     {'s', NULL, "TAGS", "only messages with these tags", "*"},
     {'m', NULL, "MAX", "at most this many messages (0: all)", "0"}, OPT_BODY_BYTES, OPT_JSON, OPT_END};
+static const mqadmin_opt o_ha_promote[] = {
+    OPT_N, {'b', NULL, "BROKER_NAME", "the broker group whose slave becomes master (required)", NULL},
+    {'c', NULL, "CLUSTER", "its cluster", "any"},
+    {'s', NULL, "SLAVE_ADDR", "promote this slave, ip:port", "the slave with the highest CommitLog offset"},
+    {'r', NULL, "ROLE", "role of the new master: ASYNC_MASTER or SYNC_MASTER", "ASYNC_MASTER"},
+    {'t', NULL, "MS", "how long to wait for a catch-up and for the new master", "15000"}, OPT_JSON, OPT_END};
 
 static const mqadmin_command commands[] = {
     {"clusterList", o_cluster_list, "list clusters and their brokers", cmd_cluster_list},
@@ -203,6 +209,9 @@ static const mqadmin_command commands[] = {
      cmd_query_transaction},
     {"resolveTransaction", o_resolve_transaction, "commit or roll back a pending or parked half message by hand",
      cmd_resolve_transaction},
+    {"haPromote", o_ha_promote,
+     "make a slave the master of its group with a new epoch; the old master is fenced and rejoins as a slave",
+     cmd_ha_promote},
     {"printMsg", o_print_msg,
      "print the messages of a topic over a time range, or of one queue over an offset range", cmd_print_msg},
 };

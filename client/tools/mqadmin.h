@@ -95,6 +95,7 @@ int cmd_add_write_perm(const mqadmin_args *a);
 int cmd_get_broker_config(const mqadmin_args *a);
 int cmd_delete_sub_group(const mqadmin_args *a);
 int cmd_update_broker_config(const mqadmin_args *a);
+int cmd_ha_promote(const mqadmin_args *a); /* cmd_ha.c */
 
 /* ---- helpers (mqadmin.c) ---- */
 

@@ -316,9 +316,11 @@ class MqCluster {
 
     // A slave (brokerRole=SLAVE, brokerId >= 1) of the broker group
     // broker_name: it finds its master's HA port through the nameserver.
+    // haListenPort=0: if it is promoted (failover) it listens on any free
+    // HA port, not listenPort + 1, which another process may hold.
     MqProcess &add_slave(const std::string &broker_name, const std::string &namesrv_list,
                          std::vector<std::string> extra = {}, int broker_id = 1) {
-        extra.insert(extra.begin(), "--brokerRole=SLAVE");
+        extra.insert(extra.begin(), {"--brokerRole=SLAVE", "--haListenPort=0"});
         return add_broker(broker_name, namesrv_list, extra, broker_id);
     }
 

@@ -67,8 +67,9 @@ class RouteInfoTest : public ::testing::Test {
 
     ns_register_result reg(const char *name, int64_t id, const char *addr, const Topics *t,
                            int64_t now = 0, uint64_t conn = 0, const char *cluster = "DefaultCluster",
-                           const char *ha = nullptr) {
+                           const char *ha = nullptr, int64_t epoch = 0) {
         ns_broker_reg g{};
+        g.epoch = epoch;
         g.cluster = cluster;
         g.broker_name = name;
         g.broker_addr = addr;
@@ -240,6 +241,40 @@ TEST_F(RouteInfoTest, SameAddressWithANewIdReplacesTheOldId) {
     EXPECT_EQ(1u, b.size());
     EXPECT_EQ("10.0.0.9:10911", b[0]);
     EXPECT_EQ(2, route("T1")["broker-a"]);
+}
+
+TEST_F(RouteInfoTest, AMasterOfALowerEpochIsFencedAndLeftOutOfTheRoute) {
+    Topics t1({"T1"}, 1), t2({"T1"}, 2);
+    reg("broker-a", 0, "10.0.0.1:10911", &t1, 0, 0, "DefaultCluster", "10.0.0.1:10912", 1);
+    reg("broker-a", 1, "10.0.0.9:10911", nullptr, 0, 0, "DefaultCluster", "", 1);
+    // The slave is promoted with epoch 2: it replaces the master at once.
+    ns_register_result res = reg("broker-a", 0, "10.0.0.9:10911", &t2, 0, 0, "DefaultCluster", "10.0.0.9:10912", 2);
+    EXPECT_FALSE(res.fenced);
+    auto b = route_brokers("T1")["broker-a"];
+    ASSERT_EQ(1u, b.size());
+    EXPECT_EQ("10.0.0.9:10911", b[0]);
+    // The old master (epoch 1) registers again: fenced, told who leads, not routed.
+    res = reg("broker-a", 0, "10.0.0.1:10911", &t1, 0, 0, "DefaultCluster", "10.0.0.1:10912", 1);
+    EXPECT_TRUE(res.fenced);
+    EXPECT_EQ(2, res.master_epoch);
+    EXPECT_EQ(std::string("10.0.0.9:10911"), res.master_addr);
+    EXPECT_EQ(std::string("10.0.0.9:10912"), res.ha_addr);
+    EXPECT_EQ(1, res.slave_id);
+    b = route_brokers("T1")["broker-a"];
+    ASSERT_EQ(1u, b.size());
+    EXPECT_EQ("10.0.0.9:10911", b[0]);
+    // As a slave it is welcome, and the next free id is then 2.
+    res = reg("broker-a", 1, "10.0.0.1:10911", nullptr, 0, 0, "DefaultCluster", "", 2);
+    EXPECT_FALSE(res.fenced);
+    EXPECT_EQ(std::string("10.0.0.9:10911"), res.master_addr);
+    res = reg("broker-a", 0, "10.0.0.5:10911", &t1, 0, 0, "DefaultCluster", "", 0); // an old version: epoch 0
+    EXPECT_TRUE(res.fenced);
+    EXPECT_EQ(2, res.slave_id);
+    // A restarted nameserver relearns the epoch from the first master that registers.
+    ns_routes_free(r);
+    r = ns_routes_new();
+    EXPECT_FALSE(reg("broker-a", 0, "10.0.0.9:10911", &t2, 0, 0, "DefaultCluster", "", 2).fenced);
+    EXPECT_TRUE(reg("broker-a", 0, "10.0.0.1:10911", &t1, 0, 0, "DefaultCluster", "", 1).fenced);
 }
 
 TEST_F(RouteInfoTest, ClusterInfoAndTopicsByCluster) {
