@@ -13,8 +13,7 @@
  * too (a group deleted with its offsets, a deleted topic). System topics are
  * never deleted, and an empty topic or group table deletes nothing (a
  * master always has its system topics and groups: an empty one is not a
- * real answer). The
- * master side of GET_ALL_CONSUMER_OFFSET is here as well.
+ * real answer). The master side of GET_ALL_CONSUMER_OFFSET is here as well.
  *
  * Loop thread only.
  */
