@@ -411,6 +411,33 @@ TEST_F(HaReadTest, FarBehindConsumerIsSentToTheSlaveAndBackToTheMasterWhenCaught
         EXPECT_NE(std::string::npos, answer.find("\"suggestWhichBrokerId\":\"1\"")) << answer;
     }
 
+    // The pull consumer follows the suggestion too: its second pull of a
+    // queue goes to the slave.
+    {
+        mq_pull_consumer *pc = nullptr;
+        mq_error err{};
+        ASSERT_EQ(MQ_OK, mq_pull_consumer_new("pull_reader", c.namesrv_list().c_str(), nullptr, &pc, &err));
+        ASSERT_EQ(MQ_OK, mq_pull_consumer_start(pc, &err)) << err.message;
+        mq_message_queue q{};
+        snprintf(q.topic, sizeof q.topic, "%s", kTopic);
+        snprintf(q.broker_name, sizeof q.broker_name, "broker-a");
+        q.queue_id = 2;
+        long long s0 = pulled(slave), m0 = pulled(master);
+        mq_pull_result r;
+        ASSERT_EQ(MQ_OK, mq_pull_consumer_pull(pc, &q, "*", 0, 8, 0, &r, &err)) << err.message;
+        EXPECT_EQ(MQ_PULL_FOUND, r.status);
+        int64_t next = r.next_begin_offset;
+        mq_pull_result_destroy(&r);
+        EXPECT_EQ(s0, pulled(slave));
+        EXPECT_EQ(m0 + 8, pulled(master));
+        ASSERT_EQ(MQ_OK, mq_pull_consumer_pull(pc, &q, "*", next, 8, 0, &r, &err)) << err.message;
+        EXPECT_EQ(MQ_PULL_FOUND, r.status);
+        mq_pull_result_destroy(&r);
+        EXPECT_EQ(s0 + 8, pulled(slave)) << "the second pull went to the slave";
+        EXPECT_EQ(m0 + 8, pulled(master));
+        mq_pull_consumer_destroy(pc);
+    }
+
     long long slave0 = pulled(slave), master0 = pulled(master);
     Receipts got;
     consumer("read_group", &got);
