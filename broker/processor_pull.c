@@ -26,6 +26,7 @@
  * its queue's end is held and answered PULL_NOT_FOUND at that same offset,
  * since the master has the messages and the slave will too.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,12 +111,14 @@ static int32_t map_status(store_get_status s, int64_t requested)
  * accessMessageInMemoryMaxRatio of the physical memory). */
 static int64_t memory_limit(const broker *b)
 {
-    static int64_t phys; /* loop threads; the same value for every writer */
-    if (phys == 0) {
+    static _Atomic int64_t phys; /* any loop thread; every writer stores the same value */
+    int64_t m = atomic_load_explicit(&phys, memory_order_relaxed);
+    if (m == 0) {
         long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
-        phys = pages > 0 && size > 0 ? (int64_t)pages * size : (int64_t)8 << 30;
+        m = pages > 0 && size > 0 ? (int64_t)pages * size : (int64_t)8 << 30;
+        atomic_store_explicit(&phys, m, memory_order_relaxed);
     }
-    return phys / 100 * b->cfg.access_message_in_memory_max_ratio;
+    return m / 100 * b->cfg.access_message_in_memory_max_ratio;
 }
 
 /* RocketMQ's suggestWhichBrokerId for an answer (see the top). */
