@@ -345,10 +345,13 @@ class HaReadTest : public ::testing::Test {
     // Messages a broker has returned to pulls since it started.
     long long pulled(MqProcess *b) { return runtime_ll(b, "msgGetTotalSinceStart"); }
 
+    // The slave has the master's whole log, and both have indexed it (their
+    // ConsumeQueues answer pulls for all of it).
     bool slave_caught_up() {
         long long end = runtime_ll(master, "commitLogMaxOffset");
-        return end > 0 && runtime_ll(slave, "haSlaveOffset") == end;
+        return end > 0 && runtime_ll(slave, "haSlaveOffset") == end && dispatched(master) && dispatched(slave);
     }
+    bool dispatched(MqProcess *b) { return runtime_ll(b, "dispatchBehindBytes") == 0; }
 
     // SIGSTOP, and wait until the kernel has really stopped it.
     static void pause_now(MqProcess *proc) {
@@ -542,6 +545,7 @@ TEST_F(HaReadTest, SlaveAskedForOffsetsItHasNotCopiedHoldsAndNeverMovesTheConsum
     int ha = master->ha_port();
     slave->set_flag("haMasterAddress", "127.0.0.1:1");
     ASSERT_TRUE(slave->start());
+    ASSERT_TRUE(wait_for([&] { return dispatched(slave) && dispatched(master); }, 20000));
     Raw m(master->port()), s(slave->port());
     int64_t slave_max = s.pull(kTopic, 0, 0).pull()->maxoffset;
     int64_t master_max = m.pull(kTopic, 0, 0).pull()->maxoffset;
