@@ -73,6 +73,8 @@ const cfg_option broker_config_options[] = {
     CFG_INT64(B, ha_slave_fallbehind_max, "haSlaveFallbehindMax", "268435456", 0, (int64_t)1 << 50, "SYNC_MASTER: a slave further behind (bytes) counts as not available"),
     CFG_INT(B, slave_timeout, "slaveTimeout", "3000", 1, 600000, "SYNC_MASTER: ms a send waits for a slave before FLUSH_SLAVE_TIMEOUT"),
     CFG_INT(B, slave_sync_interval, "slaveSyncInterval", "10000", 100, 3600000, "slave: ms between copies of topics, groups and consumer offsets from the master"),
+    CFG_BOOL(B, slave_read_enable, "slaveReadEnable", "false", "pull answers may send a consumer that reads far behind to a slave (suggestWhichBrokerId = the group's whichBrokerWhenConsumeSlowly)"),
+    CFG_INT(B, access_message_in_memory_max_ratio, "accessMessageInMemoryMaxRatio", "40", 0, 100, "% of physical memory of CommitLog a pull may leave unread behind it before it counts as reading far behind (slaveReadEnable)"),
     /* ---- RocketMQ broker.conf compatibility (issue 18) ---- */
     CFG_INT64(B, maped_file_size_commit_log, "mappedFileSizeCommitLog", "1073741824", 4096, (int64_t)1 << 40, "newer spelling of mapedFileSizeCommitLog"),
     CFG_INT(B, maped_file_size_consume_queue, "mappedFileSizeConsumeQueue", "6000000", 20 * 16, 2000000000, "newer spelling of mapedFileSizeConsumeQueue"),

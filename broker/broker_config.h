@@ -80,6 +80,8 @@ typedef struct broker_config {
     int64_t ha_slave_fallbehind_max;
     int32_t slave_timeout;
     int32_t slave_sync_interval;
+    bool slave_read_enable;
+    int32_t access_message_in_memory_max_ratio;
     /* logging */
     char log_level[16];
     char log_file[1024];

@@ -13,10 +13,24 @@
  * the dispatcher reports new entries for its queue, or answered
  * PULL_NOT_FOUND when its suspend time is over. Statuses follow RocketMQ's
  * PullMessageProcessor (docs/PROTOCOL.md "Pull statuses and long polling").
+ *
+ * Reads from slaves (RocketMQ's suggestWhichBrokerId): with slaveReadEnable,
+ * an answer whose last record leaves more than accessMessageInMemoryMaxRatio
+ * % of physical memory of CommitLog unread behind it suggests the group's
+ * whichBrokerWhenConsumeSlowly (the consumer is reading cold data: let a
+ * slave's page cache serve it); otherwise the group's brokerId (0, the
+ * master). Without slaveReadEnable the suggestion is always 0. A slave
+ * serves pulls either way (better than RocketMQ, whose slave refuses them
+ * without slaveReadEnable: consumers that lost the master keep reading) and
+ * never moves a consumer ahead of what it has copied: an offset at or past
+ * its queue's end is held and answered PULL_NOT_FOUND at that same offset,
+ * since the master has the messages and the slave will too.
  */
+#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "broker_context.h"
 #include "client_manager.h"
@@ -47,6 +61,8 @@ typedef struct pull_ctx {
     int32_t sysflag;
     mq_subscription sub;
     int64_t deadline_ms; /* mono; 0 = may not suspend */
+    int64_t broker_id;   /* the group's brokerId and whichBrokerWhenConsumeSlowly */
+    int64_t which_slow;
 } pull_ctx;
 
 static void ctx_free(pull_ctx *p)
@@ -90,13 +106,43 @@ static int32_t map_status(store_get_status s, int64_t requested)
     return RS_SYSTEM_ERROR;
 }
 
+/* Bytes of CommitLog a consumer may leave unread behind its pull before it
+ * counts as reading from disk rather than memory (RocketMQ's
+ * accessMessageInMemoryMaxRatio of the physical memory). */
+static int64_t memory_limit(const broker *b)
+{
+    static _Atomic int64_t phys; /* any loop thread; every writer stores the same value */
+    int64_t m = atomic_load_explicit(&phys, memory_order_relaxed);
+    if (m == 0) {
+        long pages = sysconf(_SC_PHYS_PAGES), size = sysconf(_SC_PAGESIZE);
+        m = pages > 0 && size > 0 ? (int64_t)pages * size : (int64_t)8 << 30;
+        atomic_store_explicit(&phys, m, memory_order_relaxed);
+    }
+    return m / 100 * b->cfg.access_message_in_memory_max_ratio;
+}
+
+/* RocketMQ's suggestWhichBrokerId for an answer (see the top). */
+static int64_t suggest_broker(const pull_ctx *p, const store_get_result *res, const store_record_ref *recs)
+{
+    broker *b = p->b;
+    if (!b->cfg.slave_read_enable)
+        return 0;
+    if (res->count > 0) {
+        const store_record_ref *last = &recs[res->count - 1];
+        int64_t behind = store_commitlog_max_offset(b->store) - (last->physical_offset + last->size);
+        if (behind > memory_limit(b))
+            return p->which_slow;
+    }
+    return p->broker_id;
+}
+
 static void respond_pull(pull_ctx *p, int32_t code, const store_get_result *res, store_record_ref *recs,
                          pin_box *box)
 {
     Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
     Mq__PullMessageResponseHeader r = MQ__PULL_MESSAGE_RESPONSE_HEADER__INIT;
     h.code = code;
-    r.suggestwhichbrokerid = 0;
+    r.suggestwhichbrokerid = suggest_broker(p, res, recs);
     r.has_suggestwhichbrokerid = 1;
     r.nextbeginoffset = res->next_begin_offset;
     r.has_nextbeginoffset = 1;
@@ -171,6 +217,11 @@ static bool execute(pull_ctx *p, bool allow_hold)
         rm_respond_status(&p->to, RS_SYSTEM_ERROR, "pull failed: %s", store_strerror(rc));
     } else {
         int32_t code = map_status(res.status, p->offset);
+        if (b->cfg.broker_role == ROLE_SLAVE && code == RS_PULL_OFFSET_MOVED && p->offset >= res.max_offset) {
+            /* not copied here yet: wait for it, never move the consumer */
+            code = RS_PULL_NOT_FOUND;
+            res.next_begin_offset = p->offset;
+        }
         if (code == RS_PULL_NOT_FOUND && allow_hold && p->deadline_ms > mono_ms()) {
             release_pin(box);
             answered = false;
@@ -238,6 +289,8 @@ static void on_pull(rm_conn *c, const rm_cmd *req, void *arg)
     }
     pull_ctx *p = xcalloc(1, sizeof *p);
     p->b = b;
+    p->broker_id = g->broker_id;
+    p->which_slow = g->which_broker_when_consume_slowly;
     if (h->sysflag & PULL_FLAG_SUBSCRIPTION) {
         if (mq_subscription_parse(h->subscription, h->expressiontype, &p->sub, err, sizeof err) != 0) {
             free(p);

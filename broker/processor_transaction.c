@@ -6,7 +6,10 @@
  * decodes, answers and waits for the disk. END_TRANSACTION is oneway from
  * RocketMQ clients (no answer is sent then); a two-way request is answered
  * SUCCESS once the decision is durable under SYNC_FLUSH (FLUSH_DISK_TIMEOUT
- * after syncFlushTimeout), at once under ASYNC_FLUSH. Answers to decisions
+ * after syncFlushTimeout), at once under ASYNC_FLUSH; under SYNC_MASTER only
+ * once a slave has the decision's records too (the commit's re-put message
+ * and the op record), with the statuses of a SYNC_MASTER send otherwise
+ * (FLUSH_SLAVE_TIMEOUT after slaveTimeout, SLAVE_NOT_AVAILABLE; ha.h). Answers to decisions
  * that do nothing carry a remark that says why: already resolved
  * (SUCCESS: the earlier decision stands), unknown offsets or mismatching
  * producer group (SYSTEM_ERROR, as RocketMQ), UNKNOWN state (SUCCESS,
@@ -19,6 +22,7 @@
 
 #include "body.pb-c.h"
 #include "broker_context.h"
+#include "ha/ha.h"
 #include "log.h"
 #include "processors.h"
 #include "transaction/transaction.h"
@@ -50,30 +54,39 @@ static void on_flushed(void *arg, store_put_status status)
     evq_post(w->b->q, &w->item, on_flush_done_loop);
 }
 
-/* Answers an applied decision: after the flush under SYNC_FLUSH. */
+/* Answers an applied decision: after a slave has it under SYNC_MASTER, after
+ * the flush under SYNC_FLUSH. */
 static void answer_applied(broker *b, rm_conn *c, const rm_cmd *req, const txn_end_result *res, const char *what)
 {
     bool oneway = req->hdr->has_flag && (req->hdr->flag & RM_FLAG_ONEWAY);
     if (oneway)
         return;
-    if (b->cfg.flush_disk_type == FLUSH_SYNC) {
-        end_wait *w = xcalloc(1, sizeof *w);
-        w->b = b;
-        snprintf(w->remark, sizeof w->remark, "%s", what);
-        rm_defer(c, req, &w->to);
-        int rc = store_wait_flushed(b->store, res->end_offset, on_flushed, w);
-        if (rc == 0)
-            return;
-        rm_reply_to to = w->to;
-        free(w);
-        if (rc < 0) {
-            rm_respond_status(&to, RS_FLUSH_DISK_TIMEOUT, "%s, but the flush could not be awaited", what);
-            return;
-        }
+    bool sync_master = b->cfg.broker_role == ROLE_SYNC_MASTER && b->ha;
+    if (!sync_master && b->cfg.flush_disk_type != FLUSH_SYNC) {
+        rm_reply_status(c, req, RS_SUCCESS, "%s", what);
+        return;
+    }
+    rm_reply_to to;
+    rm_defer(c, req, &to);
+    if (sync_master && ha_status_wait(b->ha, &to, res->end_offset, what))
+        return; /* it waits for the flush too */
+    if (b->cfg.flush_disk_type != FLUSH_SYNC) {
         rm_respond_status(&to, RS_SUCCESS, "%s", what);
         return;
     }
-    rm_reply_status(c, req, RS_SUCCESS, "%s", what);
+    end_wait *w = xcalloc(1, sizeof *w);
+    w->b = b;
+    w->to = to;
+    snprintf(w->remark, sizeof w->remark, "%s", what);
+    int rc = store_wait_flushed(b->store, res->end_offset, on_flushed, w);
+    if (rc == 0)
+        return;
+    free(w);
+    if (rc < 0) {
+        rm_respond_status(&to, RS_FLUSH_DISK_TIMEOUT, "%s, but the flush could not be awaited", what);
+        return;
+    }
+    rm_respond_status(&to, RS_SUCCESS, "%s", what);
 }
 
 static void answer_end(broker *b, rm_conn *c, const rm_cmd *req, const txn_end_result *res, const char *what)

@@ -798,6 +798,11 @@ const char *mqc_route_broker_addr(const mqc_route *r, const char *broker_name, i
 
 const char *mqc_route_any_addr(const mqc_route *r, const char *broker_name)
 {
+    return mqc_route_lowest_addr(r, broker_name, INT64_MIN);
+}
+
+const char *mqc_route_lowest_addr(const mqc_route *r, const char *broker_name, int64_t min_id)
+{
     const char *best = NULL;
     int64_t best_id = INT64_MAX;
     for (size_t i = 0; i < r->data->n_brokerdatas; i++) {
@@ -805,7 +810,7 @@ const char *mqc_route_any_addr(const mqc_route *r, const char *broker_name)
         if (!b->brokername || strcmp(b->brokername, broker_name) != 0)
             continue;
         for (size_t j = 0; j < b->n_brokeraddrs; j++) {
-            if (b->brokeraddrs[j]->key < best_id) {
+            if (b->brokeraddrs[j]->key >= min_id && b->brokeraddrs[j]->key < best_id) {
                 best_id = b->brokeraddrs[j]->key;
                 best = b->brokeraddrs[j]->value;
             }

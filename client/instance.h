@@ -158,6 +158,8 @@ void mqc_route_release(mqc_route *r);
 const char *mqc_route_broker_addr(const mqc_route *r, const char *broker_name, int64_t broker_id);
 /* Any address of that broker name: the master if present, else the lowest id. */
 const char *mqc_route_any_addr(const mqc_route *r, const char *broker_name);
+/* The address of that broker name with the lowest id >= min_id, or NULL. */
+const char *mqc_route_lowest_addr(const mqc_route *r, const char *broker_name, int64_t min_id);
 
 #ifdef __cplusplus
 }

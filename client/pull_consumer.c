@@ -1,14 +1,19 @@
 /*
  * pull_consumer.c - the pull consumer (mq/consumer.h): the application
  * chooses queues and offsets; each call is one blocking request on the
- * caller's thread, so the object holds no per-queue state and needs no lock
- * beyond the client runtime's.
+ * caller's thread. The only per-queue state is the broker id the last pull
+ * answer suggested (suggestWhichBrokerId, RocketMQ's pullFromWhichNodeTable:
+ * a slave for a consumer reading far behind), under its own lock: the next
+ * pull of that queue goes there if the route has it, else to the master,
+ * else to any broker of the name; a failed pull forgets it. Offsets always
+ * go to the master.
  *
  * A pull's body is decoded on the I/O thread straight from the transport's
  * buffer into the result's batch (one copy of the records), then filtered
  * exactly by tag. A FOUND answer whose messages all fail the exact tag check
  * (hash collisions on the broker) is reported as NO_MATCHED_MSG.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +21,7 @@
 
 #include "addr.h"
 #include "allocate.h"
+#include "hashmap.h"
 #include "instance.h"
 #include "message_internal.h"
 #include "mq/consumer.h"
@@ -30,6 +36,8 @@ struct mq_pull_consumer {
     mq_pull_consumer_options o;
     mqc_instance *inst;
     atomic_int state;
+    pthread_mutex_t from_mu;
+    strmap pull_from; /* "topic\x01broker\x01queue" -> malloc'd int64_t broker id (from_mu) */
 };
 
 void mq_pull_consumer_options_init(mq_pull_consumer_options *o)
@@ -71,6 +79,8 @@ int mq_pull_consumer_new(const char *group, const char *namesrv_addr, const mq_p
     c->instance_name = o.instance_name ? xstrdup(o.instance_name) : NULL;
     c->o = o;
     c->o.instance_name = c->instance_name;
+    pthread_mutex_init(&c->from_mu, NULL);
+    strmap_init(&c->pull_from);
     *out = c;
     return MQ_OK;
 }
@@ -108,6 +118,11 @@ void mq_pull_consumer_destroy(mq_pull_consumer *c)
     if (!c)
         return;
     mq_pull_consumer_shutdown(c);
+    void *v;
+    for (size_t it = 0; strmap_next(&c->pull_from, &it, NULL, &v);)
+        free(v);
+    strmap_free(&c->pull_from);
+    pthread_mutex_destroy(&c->from_mu);
     free(c->group);
     free(c->namesrv);
     free(c->instance_name);
@@ -186,6 +201,50 @@ static int queue_addr(mq_pull_consumer *c, const mq_message_queue *q, char *out,
 
 /* ---- pulling ---- */
 
+static void pull_key(const mq_message_queue *q, char *out, size_t cap)
+{
+    snprintf(out, cap, "%s\x01%s\x01%d", q->topic, q->broker_name, q->queue_id);
+}
+
+/* Sets the broker id q's next pull goes to (0 = the master). */
+static void pull_from_set(mq_pull_consumer *c, const mq_message_queue *q, int64_t id)
+{
+    char key[MQ_TOPIC_MAX + MQ_BROKER_NAME_MAX + 16];
+    pull_key(q, key, sizeof key);
+    pthread_mutex_lock(&c->from_mu);
+    int64_t *v = strmap_get(&c->pull_from, key);
+    if (!v && id != 0) {
+        v = xmalloc(sizeof *v);
+        strmap_put(&c->pull_from, key, v);
+    }
+    if (v)
+        *v = id;
+    pthread_mutex_unlock(&c->from_mu);
+}
+
+/* Address of q's next pull: the suggested broker if the route has it, else
+ * the master, else any broker of the name. */
+static int pull_addr(mq_pull_consumer *c, const mq_message_queue *q, char *out, size_t cap, mq_error *err)
+{
+    char key[MQ_TOPIC_MAX + MQ_BROKER_NAME_MAX + 16];
+    pull_key(q, key, sizeof key);
+    pthread_mutex_lock(&c->from_mu);
+    int64_t *v = strmap_get(&c->pull_from, key);
+    int64_t id = v ? *v : 0;
+    pthread_mutex_unlock(&c->from_mu);
+    if (id == 0)
+        return queue_addr(c, q, out, cap, err);
+    mqc_route *r;
+    int rc = mqc_route_get(c->inst, q->topic, false, &r, err);
+    if (rc != MQ_OK)
+        return rc;
+    const char *a = mqc_route_broker_addr(r, q->broker_name, id);
+    if (a)
+        str_copy(out, cap, a);
+    mqc_route_release(r);
+    return a ? MQ_OK : queue_addr(c, q, out, cap, err);
+}
+
 typedef struct pull_view {
     const mq_subscription *filter;
     const char *broker_name;
@@ -195,6 +254,7 @@ typedef struct pull_view {
     mqc_msg_batch *batch;
     int decode_rc;
     mq_error decode_err;
+    int64_t suggest; /* suggestWhichBrokerId, -1 absent */
 } pull_view;
 
 static void on_pull_view(const rm_cmd *resp, void *arg)
@@ -206,6 +266,8 @@ static void on_pull_view(const rm_cmd *resp, void *arg)
         v->next = resp->hdr->pull_message_response->nextbeginoffset;
         v->min = resp->hdr->pull_message_response->minoffset;
         v->max = resp->hdr->pull_message_response->maxoffset;
+        if (resp->hdr->pull_message_response->has_suggestwhichbrokerid)
+            v->suggest = resp->hdr->pull_message_response->suggestwhichbrokerid;
     }
     if (v->code == RS_SUCCESS)
         v->decode_rc = mqc_msg_batch_decode(resp->body, resp->body_len, v->broker_name, v->filter, &v->batch,
@@ -230,7 +292,13 @@ int mq_pull_consumer_pull(mq_pull_consumer *c, const mq_message_queue *queue, co
         return MQ_EINVAL;
     }
     char addr[ADDR_TEXT_MAX];
-    int rc = queue_addr(c, queue, addr, sizeof addr, err);
+    int rc = check_started(c, err);
+    if (rc == MQ_OK && !queue) {
+        mqc_error_set(err, MQ_EINVAL, "queue is NULL");
+        rc = MQ_EINVAL;
+    }
+    if (rc == MQ_OK)
+        rc = pull_addr(c, queue, addr, sizeof addr, err);
     if (rc != MQ_OK)
         return rc;
     mq_subscription sub;
@@ -267,9 +335,11 @@ int mq_pull_consumer_pull(mq_pull_consumer *c, const mq_message_queue *queue, co
     memset(&v, 0, sizeof v);
     v.filter = sub.match_all ? NULL : &sub;
     v.broker_name = queue->broker_name;
+    v.suggest = -1;
     rc = mqc_invoke_sync_view(c->inst, addr, &h, NULL, 0, block_ms + c->o.request_timeout_ms, on_pull_view, &v,
                               err);
     mq_subscription_free(&sub);
+    pull_from_set(c, queue, rc == MQ_OK && v.suggest > 0 ? v.suggest : 0);
     if (rc != MQ_OK)
         return rc;
     result->next_begin_offset = v.next;

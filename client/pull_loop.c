@@ -19,8 +19,17 @@
  * by hash), recorded as in flight and handed on; the next pull starts at
  * once at nextBeginOffset. NOT_FOUND / RETRY_IMMEDIATELY: pull again at
  * nextBeginOffset. OFFSET_MOVED: jump there and commit it. Errors: pull again
- * after pull_error_delay_ms. Above the flow-control thresholds the queue is
- * checked again every 50 ms instead of pulled.
+ * after pull_error_delay_ms. Every answer's suggestWhichBrokerId picks the
+ * broker of the queue's next pull (mqc_pq_pull_addr: a slave when the
+ * broker says the consumer reads far behind, the master otherwise or when
+ * the route has no such broker, any broker of the name when the master is
+ * gone). A pull that fails against the master sends the queue's pulls to
+ * a slave of the route at once, for poll_name_server_interval_ms (the route
+ * would drop a dead master by then), suggestions of the master included;
+ * one that fails against a slave sends them back to the master. A pull
+ * from a slave does not carry the committed offset (a slave ignores it),
+ * the periodic commit takes it to the master. Above the flow-control
+ * thresholds the queue is checked again every 50 ms instead of pulled.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -39,6 +48,7 @@ typedef struct offset_call {
 } offset_call;
 
 static void pull(mqc_pq *pq);
+static void pull_failed(mqc_pq *pq);
 
 /* ---- committing ---- */
 
@@ -319,11 +329,13 @@ static void pull(mqc_pq *pq)
         return;
     }
     char addr[ADDR_TEXT_MAX];
-    if (!mqc_pq_broker_addr(c, &pq->mq, addr, sizeof addr)) {
+    bool from_slave;
+    if (!mqc_pq_pull_addr(c, pq, addr, sizeof addr, &from_slave)) {
         mqc_pq_later(pq, c->o.pull_error_delay_ms);
         return;
     }
-    bool commit_it = c->o.message_model == MQ_CLUSTERING;
+    bool commit_it = c->o.message_model == MQ_CLUSTERING && !from_slave;
+    pq->pulled_slave = from_slave;
     Mq__RemotingHeader h = MQ__REMOTING_HEADER__INIT;
     Mq__PullMessageRequestHeader p = MQ__PULL_MESSAGE_REQUEST_HEADER__INIT;
     h.code = RC_PULL_MESSAGE;
@@ -356,11 +368,26 @@ static void pull(mqc_pq *pq)
         log_debug("pull of %s/%d from %s: %s", pq->mq.topic, pq->mq.queue_id, addr, e.message);
         pq->pull_inflight = false;
         mqc_pq_unref(pq);
-        mqc_pq_later(pq, c->o.pull_error_delay_ms);
+        pull_failed(pq);
         return;
     }
     if (commit_it)
         pq->persisted = commit;
+}
+
+/* A pull got no answer. A failed master: its slave (if the route has one)
+ * at once, until the next route refresh would have dropped the master. A
+ * failed slave: the master, after the error delay. (io) */
+static void pull_failed(mqc_pq *pq)
+{
+    mq_push_consumer *c = pq->c;
+    bool to_slave = !pq->pulled_slave;
+    pq->pull_from = 0;
+    pq->master_down_ms = to_slave ? mono_ms() + c->o.poll_name_server_interval_ms : 0;
+    char addr[ADDR_TEXT_MAX];
+    bool slave = false;
+    to_slave = to_slave && mqc_pq_pull_addr(c, pq, addr, sizeof addr, &slave) && slave;
+    mqc_pq_later(pq, to_slave ? 0 : c->o.pull_error_delay_ms);
 }
 
 /* Records the kept messages as in flight and hands them on. (io) */
@@ -420,13 +447,19 @@ static void on_pull_response(rm_conn *conn, int err, const rm_cmd *resp, void *a
     if (err != RM_OK) {
         log_debug("pull of %s/%d from %s: %s", pq->mq.topic, pq->mq.queue_id, rm_conn_peer(conn),
                   err == RM_ETIMEDOUT ? "timed out" : "connection closed");
-        mqc_pq_later(pq, c->o.pull_error_delay_ms);
+        pull_failed(pq);
         mqc_pq_unref(pq);
         return;
     }
     const Mq__PullMessageResponseHeader *ph =
         resp->hdr->ext_case == MQ__REMOTING_HEADER__EXT_PULL_MESSAGE_RESPONSE ? resp->hdr->pull_message_response : NULL;
     int64_t next = ph && ph->has_nextbeginoffset ? ph->nextbeginoffset : -1;
+    if (ph && ph->has_suggestwhichbrokerid && ph->suggestwhichbrokerid != pq->pull_from &&
+        !(ph->suggestwhichbrokerid == 0 && pq->master_down_ms > mono_ms())) {
+        log_debug("consumer %s: %s/%s/%d pulls from broker id %lld next (suggested by %s)", c->group, pq->mq.topic,
+                  pq->mq.broker_name, pq->mq.queue_id, (long long)ph->suggestwhichbrokerid, rm_conn_peer(conn));
+        pq->pull_from = ph->suggestwhichbrokerid;
+    }
     switch (resp->hdr->code) {
     case RS_SUCCESS: {
         const mq_subscription *filter =

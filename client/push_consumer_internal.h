@@ -90,6 +90,9 @@ typedef struct mqc_pq {
     bool resume_on;          /* (io) */
     int64_t persisted;       /* (io) offset last sent to the broker */
     uint64_t flow_pauses;    /* (io) times flow control paused the queue */
+    int64_t pull_from;       /* (io) broker id the last pull answer suggested (0 = master) */
+    bool pulled_slave;       /* (io) the pull in flight went to a slave */
+    int64_t master_down_ms;  /* (io) mono time until which pulls avoid the master (it failed) */
     struct mqc_pq *rel_prev, *rel_next; /* (io) in c->releasing while PQ_RELEASING */
 } mqc_pq;
 
@@ -170,6 +173,13 @@ void mqc_lock_all(mq_push_consumer *c);
 void mqc_lock_queue(mq_push_consumer *c, mqc_pq *pq);
 /* Master address of pq's broker from the cached route, copied into out. */
 bool mqc_pq_broker_addr(mq_push_consumer *c, const mq_message_queue *mq, char *out, size_t cap);
+/* Where pq's next pull goes (RocketMQ's pullFromWhichNodeTable): the broker
+ * id the last answer suggested if the route has it, else the master, else
+ * any broker of that name (the master left the route). While
+ * pq->master_down_ms is ahead (a pull to the master just failed) a slave of
+ * the route is chosen instead of the master. *slave is true when the
+ * address is not the master's. (io) */
+bool mqc_pq_pull_addr(mq_push_consumer *c, const mqc_pq *pq, char *out, size_t cap, bool *slave);
 /* Sends the queue's encoded lock body (LockBatchRequestBody) of queues. */
 void mqc_lock_body(mq_push_consumer *c, mqc_pq **pqs, int n, bytebuf *out);
 /* Sends UNLOCK_BATCH_MQ oneway for pq. (io) */

@@ -42,6 +42,25 @@ bool mqc_pq_broker_addr(mq_push_consumer *c, const mq_message_queue *mq, char *o
     return ok;
 }
 
+bool mqc_pq_pull_addr(mq_push_consumer *c, const mqc_pq *pq, char *out, size_t cap, bool *slave)
+{
+    mqc_route *r = mqc_route_cached(c->inst, pq->mq.topic);
+    if (!r)
+        return false;
+    const char *master = mqc_route_broker_addr(r, pq->mq.broker_name, 0);
+    const char *a = pq->pull_from != 0 ? mqc_route_broker_addr(r, pq->mq.broker_name, pq->pull_from) : NULL;
+    if (!a && master && pq->master_down_ms > mono_ms())
+        a = mqc_route_lowest_addr(r, pq->mq.broker_name, 1);
+    if (!a)
+        a = master;
+    if (!a)
+        a = mqc_route_any_addr(r, pq->mq.broker_name);
+    *slave = a != master;
+    bool ok = a && str_copy(out, cap, a);
+    mqc_route_release(r);
+    return ok;
+}
+
 /* ---- locks (orderly, CLUSTERING) ---- */
 
 void mqc_lock_body(mq_push_consumer *c, mqc_pq **pqs, int n, bytebuf *out)

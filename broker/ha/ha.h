@@ -90,6 +90,12 @@ void ha_set_master(ha_service *ha, const char *master_addr, const char *ha_addr)
 bool ha_send_wait(ha_service *ha, rm_reply_to *to, int64_t end_offset, int32_t queue_id,
                   int64_t queue_offset, const char *msg_id);
 
+/* SYNC_MASTER: the same wait for an answer that is a status with remark
+ * (END_TRANSACTION: the commit's re-put and op records): SUCCESS once a
+ * slave (and under SYNC_FLUSH the disk) has end_offset, else the statuses
+ * above with the remark and the reason. Returns false like ha_send_wait. */
+bool ha_status_wait(ha_service *ha, rm_reply_to *to, int64_t end_offset, const char *remark);
+
 typedef struct ha_stats {
     int role;                  /* ROLE_* */
     int64_t epoch;             /* last epoch of the epoch history (0 none) */

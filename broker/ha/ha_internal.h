@@ -47,6 +47,7 @@ typedef struct ha_wait {
     char *msg_id;               /* batch: comma-separated ids; kept across reuse */
     size_t msg_id_cap;
     bool slave_done, flush_done;
+    bool plain;                 /* answered with a status and msg_id as its remark (ha_status_wait) */
     store_put_status slave_status, flush_status;
 } ha_wait;
 

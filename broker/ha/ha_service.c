@@ -42,7 +42,14 @@ static void wait_finish(ha_service *ha, ha_wait *w)
     if (!w->slave_done || !w->flush_done)
         return;
     store_put_status st = w->flush_status != STORE_PUT_OK ? w->flush_status : w->slave_status;
-    send_answer_stored(&w->to, answer_code(st), w->msg_id, w->queue_id, w->queue_offset, NULL);
+    if (w->plain)
+        rm_respond_status(&w->to, answer_code(st), "%s%s", w->msg_id,
+                          st == STORE_PUT_OK                   ? ""
+                          : st == STORE_PUT_FLUSH_DISK_TIMEOUT ? ", but not flushed to disk in time (syncFlushTimeout)"
+                          : st == STORE_PUT_SLAVE_NOT_AVAILABLE ? ", but no slave is available to copy it"
+                                                                : ", but no slave had it in time (slaveTimeout)");
+    else
+        send_answer_stored(&w->to, answer_code(st), w->msg_id, w->queue_id, w->queue_offset, NULL);
     w->next = ha->spare;
     ha->spare = w;
 }
@@ -128,8 +135,8 @@ static void on_flushed(void *arg, store_put_status status)
     evq_post(w->ha->b->q, &w->flush_item, on_flush_loop);
 }
 
-bool ha_send_wait(ha_service *ha, rm_reply_to *to, int64_t end_offset, int32_t queue_id,
-                  int64_t queue_offset, const char *msg_id)
+static bool wait_start(ha_service *ha, rm_reply_to *to, int64_t end_offset, int32_t queue_id,
+                       int64_t queue_offset, const char *msg_id, bool plain)
 {
     if (!ha || ha->role != ROLE_SYNC_MASTER)
         return false;
@@ -151,6 +158,7 @@ bool ha_send_wait(ha_service *ha, rm_reply_to *to, int64_t end_offset, int32_t q
         w->msg_id = xrealloc(w->msg_id, w->msg_id_cap);
     }
     memcpy(w->msg_id, msg_id, idlen);
+    w->plain = plain;
     w->slave_done = w->flush_done = false;
     w->flush_status = w->slave_status = STORE_PUT_OK;
     ha->sync_waits++;
@@ -185,6 +193,17 @@ bool ha_send_wait(ha_service *ha, rm_reply_to *to, int64_t end_offset, int32_t q
             complete_waits(ha, false);
     }
     return true;
+}
+
+bool ha_send_wait(ha_service *ha, rm_reply_to *to, int64_t end_offset, int32_t queue_id,
+                  int64_t queue_offset, const char *msg_id)
+{
+    return wait_start(ha, to, end_offset, queue_id, queue_offset, msg_id, false);
+}
+
+bool ha_status_wait(ha_service *ha, rm_reply_to *to, int64_t end_offset, const char *remark)
+{
+    return wait_start(ha, to, end_offset, 0, 0, remark, true);
 }
 
 /* ---- new data -> wake the ha-conn threads (store-dispatch thread) ---- */

@@ -5,10 +5,15 @@
  * GET_ALL_TOPIC_CONFIG, GET_ALL_SUBSCRIPTIONGROUP_CONFIG and
  * GET_ALL_CONSUMER_OFFSET, applied to the slave's own tables, so a slave that
  * serves consumers while the master is away starts them at the offsets they
- * committed to the master. Topics and groups are added or updated, never
- * deleted (a topic deleted on the master stays on the slave until an
- * operator deletes it there too). The master side of GET_ALL_CONSUMER_OFFSET
- * is here as well.
+ * committed to the master. The slave's tables become copies of the
+ * master's, as RocketMQ's (which clears and refills them): topics and groups
+ * are added, updated, and deleted when the master no longer has them (a
+ * deleted topic also loses its ConsumeQueues and its offsets there, as on
+ * the master); offsets of (group, topic) pairs the master no longer has go
+ * too (a group deleted with its offsets, a deleted topic). System topics are
+ * never deleted, and an empty topic or group table deletes nothing (a
+ * master always has its system topics and groups: an empty one is not a
+ * real answer). The master side of GET_ALL_CONSUMER_OFFSET is here as well.
  *
  * Loop thread only.
  */
@@ -19,6 +24,7 @@
 #include "body.pb-c.h"
 #include "consumer_offset.h"
 #include "ha_internal.h"
+#include "hashmap.h"
 #include "log.h"
 #include "subscription_group.h"
 #include "topic_config.h"
@@ -73,6 +79,28 @@ void ha_sync_register(broker *b)
 
 /* ---- slave: apply the master's tables ---- */
 
+/* A growing list of copied names. */
+typedef struct names {
+    char **v;
+    size_t n, cap;
+} names;
+
+static void names_add(names *l, const char *name)
+{
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 8;
+        l->v = xrealloc(l->v, l->cap * sizeof *l->v);
+    }
+    l->v[l->n++] = xstrdup(name);
+}
+
+static void names_free(names *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i]);
+    free(l->v);
+}
+
 static void apply_topics(ha_service *ha, const Mq__TopicConfigTable *m)
 {
     int changed = 0;
@@ -93,6 +121,40 @@ static void apply_topics(ha_service *ha, const Mq__TopicConfigTable *m)
     }
     if (changed)
         log_info("slave sync: %d topic configs copied from the master", changed);
+    if (m->n_topicconfigtable == 0)
+        return;
+    strmap keep;
+    strmap_init(&keep);
+    for (size_t i = 0; i < m->n_topicconfigtable; i++) {
+        const Mq__TopicConfigTable__TopicConfigTableEntry *e = m->topicconfigtable[i];
+        const char *name = e->key && *e->key ? e->key : e->value && e->value->topicname ? e->value->topicname : NULL;
+        if (name)
+            strmap_put(&keep, name, &keep);
+    }
+    names gone = {0};
+    const topic_config *tc;
+    for (size_t it = 0; topic_table_next(ha->b->topics, &it, &tc);)
+        if (!strmap_get(&keep, tc->name) && !topic_is_system(tc->name))
+            names_add(&gone, tc->name);
+    strmap_free(&keep);
+    for (size_t i = 0; i < gone.n; i++) {
+        char err[256];
+        const char *name = gone.v[i];
+        if (topic_table_delete(ha->b->topics, name, err, sizeof err) < 0) {
+            log_warn("slave sync: topic %s not deleted: %s", name, err);
+            continue;
+        }
+        store_delete_topic(ha->s, name);
+        char **groups;
+        size_t n = offset_manager_groups_of(ha->b->offsets, name, &groups);
+        for (size_t k = 0; k < n; k++) {
+            offset_manager_remove(ha->b->offsets, groups[k], name);
+            free(groups[k]);
+        }
+        free(groups);
+        log_info("slave sync: topic %s deleted (the master no longer has it)", name);
+    }
+    names_free(&gone);
 }
 
 static bool group_same(const group_config *a, const group_config *b)
@@ -123,6 +185,47 @@ static void apply_groups(ha_service *ha, const Mq__SubscriptionGroupWrapper *m)
     }
     if (changed)
         log_info("slave sync: %d subscription groups copied from the master", changed);
+    if (m->n_subscriptiongrouptable == 0)
+        return;
+    strmap keep;
+    strmap_init(&keep);
+    for (size_t i = 0; i < m->n_subscriptiongrouptable; i++) {
+        const Mq__SubscriptionGroupWrapper__SubscriptionGroupTableEntry *e = m->subscriptiongrouptable[i];
+        const char *name = e->value && e->value->groupname ? e->value->groupname : e->key;
+        if (name)
+            strmap_put(&keep, name, &keep);
+    }
+    names gone = {0};
+    const group_config *g;
+    for (size_t it = 0; group_table_next(ha->b->groups, &it, &g);)
+        if (!strmap_get(&keep, g->name))
+            names_add(&gone, g->name);
+    strmap_free(&keep);
+    for (size_t i = 0; i < gone.n; i++) {
+        char err[256];
+        if (group_table_delete(ha->b->groups, gone.v[i], err, sizeof err) < 0)
+            log_warn("slave sync: group %s not deleted: %s", gone.v[i], err);
+        else
+            log_info("slave sync: subscription group %s deleted (the master no longer has it)", gone.v[i]);
+    }
+    names_free(&gone);
+}
+
+typedef struct offset_keys {
+    const strmap *master; /* "topic@group" keys of the master's table */
+    strmap seen;          /* keys already in gone */
+    names gone;
+} offset_keys;
+
+static void collect_gone_offsets(void *arg, const char *key, int32_t queue_id, int64_t offset)
+{
+    (void)queue_id;
+    (void)offset;
+    offset_keys *k = arg;
+    if (!strchr(key, '@') || strmap_get(k->master, key) || strmap_get(&k->seen, key))
+        return;
+    strmap_put(&k->seen, key, &k->seen);
+    names_add(&k->gone, key);
 }
 
 static void apply_offsets(ha_service *ha, const Mq__ConsumerOffsetTable *m)
@@ -142,6 +245,27 @@ static void apply_offsets(ha_service *ha, const Mq__ConsumerOffsetTable *m)
         if (!offset_manager_query(ha->b->offsets, at + 1, topic, e->queueid, &cur) || cur != e->offset)
             offset_manager_commit(ha->b->offsets, at + 1, topic, e->queueid, e->offset);
     }
+    /* (group, topic) pairs the master no longer has (an empty table is a
+     * real one here: the last group deleted with its offsets) */
+    offset_keys k = {.master = NULL};
+    strmap_init(&k.seen);
+    strmap master;
+    strmap_init(&master);
+    for (size_t i = 0; i < m->n_offsettable; i++)
+        if (m->offsettable[i]->key)
+            strmap_put(&master, m->offsettable[i]->key, &master);
+    k.master = &master;
+    offset_manager_foreach(ha->b->offsets, collect_gone_offsets, &k);
+    strmap_free(&master);
+    strmap_free(&k.seen);
+    for (size_t i = 0; i < k.gone.n; i++) {
+        char *key = k.gone.v[i];
+        char *at = strchr(key, '@');
+        *at = '\0';
+        offset_manager_remove(ha->b->offsets, at + 1, key);
+        log_info("slave sync: offsets of group %s on topic %s deleted (the master no longer has them)", at + 1, key);
+    }
+    names_free(&k.gone);
 }
 
 /* ---- slave: the rounds ---- */
