@@ -276,6 +276,10 @@ class HaReadTest : public ::testing::Test {
         ASSERT_TRUE(slave->start());
         ASSERT_TRUE(slave->wait_log("HA: connected to master", 15000));
         ASSERT_EQ(MQ_OK, mq_admin_new(c.namesrv_list().c_str(), 5000, &admin, nullptr));
+        // "connected" is the slave's side; a SYNC_MASTER send needs the master to
+        // have the slave's first offset report, or it answers SLAVE_NOT_AVAILABLE.
+        ASSERT_TRUE(wait_for([&] { return runtime_ll(master, "haSlaveAckOffset") >= 0 &&
+                                          runtime_ll(master, "haSlaveCount") == 1; }, 15000));
         ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-b", master->addr(), "-t", kTopic, "-r",
                                   "4", "-w", "4"});
         ASSERT_EQ(0, r.exit_code) << r.out << r.err;
