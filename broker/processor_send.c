@@ -82,7 +82,6 @@ struct send_state {
     size_t nsync, sync_cap;
     int64_t sync_end;           /* CommitLog end they need durable */
     bytebuf sync_ids;
-    ev_idle sync_sent;          /* one more loop turn (no blocking poll) after answering */
 };
 typedef struct send_state send_state;
 
@@ -108,7 +107,10 @@ static int32_t pick_queue(send_state *st, int32_t n)
     return (int32_t)(st->rng % (uint64_t)n);
 }
 
-/* The turn's group commit: one flush for every SYNC_FLUSH send of the turn. */
+/* The turn's group commit: one flush for every SYNC_FLUSH send of the turn.
+ * The answers are queued during the prepare phase, after the connections'
+ * own prepare watchers (which write them) were collected, so each
+ * connection is written here at once rather than one loop turn later. */
 static void commit_sync(send_state *st)
 {
     int rc = store_flush_now(st->b->store, st->sync_end);
@@ -116,20 +118,19 @@ static void commit_sync(send_state *st)
     const char *ids = bytebuf_cstr(&st->sync_ids);
     for (size_t i = 0; i < st->nsync; i++) {
         sync_answer *a = &st->sync[i];
+        rm_conn *c = a->to.conn;
+        if (c)
+            rm_conn_ref(c); /* the answer drops the reply's reference */
         send_answer_stored(&a->to, code, ids + a->id_at, a->queue_id, a->queue_offset, NULL);
+        if (c) {
+            /* A turn's sends of one connection are usually adjacent. */
+            if (i + 1 == st->nsync || st->sync[i + 1].to.conn != c)
+                rm_conn_flush_now(c);
+            rm_conn_unref(c);
+        }
     }
     st->nsync = 0;
     bytebuf_clear(&st->sync_ids);
-    /* The answers were queued during the prepare phase, after the
-     * connections' own prepare watchers (which write them) were collected:
-     * run one more turn without blocking so that they leave now. */
-    ev_idle_start(st->b->loop, &st->sync_sent);
-}
-
-static void on_sync_sent_idle(struct ev_loop *loop, ev_idle *w, int revents)
-{
-    (void)revents;
-    ev_idle_stop(loop, w);
 }
 
 /* The store defers dispatcher wake-ups to us (defer_dispatch_wake): every
@@ -512,7 +513,6 @@ void processor_send_register(broker *b)
         msg_host_set(&st->store_host, "127.0.0.1", b->port);
     ev_prepare_init(&st->wake, on_wake_prepare);
     st->wake.data = st;
-    ev_idle_init(&st->sync_sent, on_sync_sent_idle);
     bytebuf_init(&st->sync_ids);
     b->send = st;
     rm_dispatch_on(b->dispatch, RC_SEND_MESSAGE, on_send, st);
@@ -525,7 +525,6 @@ void processor_send_unregister(broker *b)
     if (b->send) {
         send_state *st = b->send;
         ev_prepare_stop(b->loop, &st->wake);
-        ev_idle_stop(b->loop, &st->sync_sent);
         for (size_t i = 0; i < st->nsync; i++)
             rm_reply_to_drop(&st->sync[i].to);
         free(st->sync);

@@ -228,6 +228,8 @@ void mq_producer_destroy(mq_producer *p)
     mq_producer_shutdown(p);
     mqc_pub_table_free(p);
     strmap_free(&p->pending); /* emptied by io_stop */
+    mqc_prod_jobs_free_pool(p);
+    bytebuf_free(&p->batch_body);
     mqc_heartbeater_free(&p->hb);
     mqc_fault_table_free(&p->faults);
     pthread_mutex_destroy(&p->lock);

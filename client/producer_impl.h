@@ -48,11 +48,17 @@ struct mq_producer {
     pthread_cond_t jobs_cv;
     int jobs;
     int jobs_waiters; /* threads in a timed wait on jobs_cv (signal only then) */
+    struct send_job *job_free; /* (jobs_lock) finished jobs kept for reuse */
+    size_t job_free_bytes;
     strmap pending;           /* (io) topic -> pending_list: async jobs posted together */
+    bytebuf batch_body;       /* (io) body of the automatic batch being sent */
     struct send_job *backoff_jobs; /* (io) async jobs waiting out a SYSTEM_BUSY back-off */
     bool io_closing;          /* (io) shutdown: no more back-off waits */
     atomic_uint_fast64_t oneway_failures;
 };
+
+/* producer_async.c: frees the jobs kept for reuse (destroy). */
+void mqc_prod_jobs_free_pool(mq_producer *p);
 
 /* ---- publish_table.c ---- */
 

@@ -752,6 +752,17 @@ static void on_flush_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     rm_conn_unref(c);
 }
 
+void rm_conn_flush_now(rm_conn *c)
+{
+    LOOP_OWNER_NOTE(&c->owner);
+    if (c->processing || !ev_is_active(&c->flush_prepare))
+        return;
+    ev_prepare_stop(c->loop, &c->flush_prepare);
+    rm_conn_ref(c); /* a failed write closes c */
+    conn_flush(c);
+    rm_conn_unref(c);
+}
+
 static void on_stall_timer(struct ev_loop *loop, ev_timer *w, int revents)
 {
     (void)revents;

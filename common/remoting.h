@@ -163,6 +163,10 @@ rm_conn *rm_connect(struct ev_loop *loop, const char *addr, const rm_options *op
  * dropped, the close callback runs. Safe to call twice. */
 void rm_conn_close(rm_conn *c);
 bool rm_conn_is_open(const rm_conn *c);
+/* Writes what is queued on c now instead of when the loop turn ends (for
+ * answers queued from an ev_prepare watcher, which would otherwise wait for
+ * one more loop turn). A no-op inside c's input handling. Loop thread. */
+void rm_conn_flush_now(rm_conn *c);
 bool rm_conn_is_connected(const rm_conn *c);
 void rm_conn_ref(rm_conn *c);
 void rm_conn_unref(rm_conn *c);
