@@ -15,6 +15,9 @@
 #include <thread>
 #include <vector>
 
+#include "wait.h"
+
+#include "mq/admin.h"
 #include "mq/consumer.h"
 #include "mq/producer.h"
 
@@ -117,8 +120,36 @@ class Senders {
 // from_committed, from the group's committed offset when it has one) to its
 // max, and commits the end; adds every key seen to seen. Returns the number
 // of messages read.
+// Waits until every broker of topic's route has indexed all it has stored
+// (dispatchBehindBytes 0): a send is acknowledged once it is in the
+// CommitLog, its ConsumeQueue entry follows (RocketMQ's reput), and a queue's
+// max offset only counts what is indexed.
+inline void wait_dispatched(const std::string &namesrv, const std::string &topic) {
+    mq_admin *admin = nullptr;
+    ASSERT_EQ(MQ_OK, mq_admin_new(namesrv.c_str(), 3000, &admin, nullptr));
+    mq_topic_route *route = nullptr;
+    if (mq_admin_topic_route(admin, topic.c_str(), &route, nullptr) == MQ_OK) {
+        for (size_t i = 0; i < route->n_brokers; i++)
+            for (size_t j = 0; j < route->brokers[i].n_addrs; j++) {
+                const char *addr = route->brokers[i].addrs[j].addr;
+                EXPECT_TRUE(wait_for([&] {
+                    mq_kv_list *kv = nullptr;
+                    if (mq_admin_broker_runtime_info(admin, addr, &kv, nullptr) != MQ_OK)
+                        return false;
+                    const char *v = mq_kv_get(kv, "dispatchBehindBytes");
+                    bool done = v && atoll(v) == 0;
+                    mq_kv_list_free(kv);
+                    return done;
+                }, 10000)) << addr << " has not indexed all it stored";
+            }
+        mq_topic_route_free(route);
+    }
+    mq_admin_free(admin);
+}
+
 inline int64_t read_topic(const std::string &namesrv, const std::string &group, const std::string &topic,
                           std::map<std::string, int> &seen, bool from_committed = false) {
+    wait_dispatched(namesrv, topic);
     mq_pull_consumer *pc = nullptr;
     mq_error err{};
     EXPECT_EQ(MQ_OK, mq_pull_consumer_new(group.c_str(), namesrv.c_str(), nullptr, &pc, &err)) << err.message;
