@@ -24,9 +24,7 @@
 #include <thread>
 #include <vector>
 
-#include "cluster.h"
-#include "receipts.h"
-#include "wait.h"
+#include "ha_pair.h"
 
 extern "C" {
 #include "log.h"
@@ -40,55 +38,24 @@ namespace {
 
 const char *kTopic = "FoTopic";
 
-mq_consume_status record(const mq_message_ext *const *msgs, int n, void *arg) {
-    for (int i = 0; i < n; i++) {
-        size_t len;
-        const char *b = (const char *)mq_message_ext_body(msgs[i], &len);
-        static_cast<Receipts *>(arg)->add(std::string(b, len));
-    }
-    return MQ_CONSUME_SUCCESS;
-}
-
 using Clock = std::chrono::steady_clock;
 long long ms_since(Clock::time_point t) {
     return (long long)std::chrono::duration_cast<std::chrono::milliseconds>(Clock::now() - t).count();
 }
 
-class FailoverTest : public ::testing::Test {
+class FailoverTest : public HaPairTest {
   protected:
-    FailoverTest() : c("failover_test") {}
-    void SetUp() override { log_set_level(LOG_ERROR); }
+    FailoverTest() : HaPairTest("failover_test") {}
     void TearDown() override {
         for (auto *pc : consumers)
             mq_push_consumer_destroy(pc);
         for (auto *p : producers)
             mq_producer_destroy(p);
-        if (admin)
-            mq_admin_free(admin);
     }
 
     void start(const std::string &role, std::vector<std::string> extra = {}) {
-        ns = &c.add_namesrv();
-        ASSERT_TRUE(ns->start());
-        std::vector<std::string> common{"--mapedFileSizeCommitLog=1048576", "--registerNameServerPeriod=1000",
-                                        "--haSendHeartbeatInterval=500", "--haHousekeepingInterval=5000",
-                                        "--slaveSyncInterval=300"};
-        common.insert(common.end(), extra.begin(), extra.end());
-        std::vector<std::string> mflags = common;
-        mflags.push_back("--brokerRole=" + role);
-        master = &c.add_broker("broker-a", c.namesrv_list(), mflags);
-        ASSERT_TRUE(master->start());
-        slave = &c.add_slave("broker-a", c.namesrv_list(), common);
-        ASSERT_TRUE(slave->start());
-        ASSERT_TRUE(slave->wait_log("HA: connected to master", 15000));
-        ASSERT_EQ(MQ_OK, mq_admin_new(c.namesrv_list().c_str(), 3000, &admin, nullptr));
-        // "connected" is the slave's side; a SYNC_MASTER send needs the master to
-        // have the slave's first offset report, or it answers SLAVE_NOT_AVAILABLE.
-        ASSERT_TRUE(wait_for([&] { return atoll(runtime(master, "haSlaveAckOffset").c_str()) >= 0 &&
-                                          runtime(master, "haSlaveCount") == "1"; }, 15000));
-        ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-b", master->addr(), "-t", kTopic, "-r",
-                                  "4", "-w", "4"});
-        ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+        extra.insert(extra.begin(), "--mapedFileSizeCommitLog=1048576");
+        start_pair(role, kTopic, extra, 3000);
     }
 
     mq_producer *producer(const char *group, int poll_ms = 1000) {
@@ -150,15 +117,6 @@ class FailoverTest : public ::testing::Test {
         mq_ha_state st;
         return ha_state(b, &st) && role == st.role && (epoch < 0 || st.epoch == epoch);
     }
-    std::string runtime(MqProcess *b, const char *key) {
-        mq_kv_list *kv = nullptr;
-        if (mq_admin_broker_runtime_info(admin, b->addr().c_str(), &kv, nullptr) != MQ_OK)
-            return "";
-        const char *v = mq_kv_get(kv, key);
-        std::string s = v ? v : "";
-        mq_kv_list_free(kv);
-        return s;
-    }
     long long max_offset(MqProcess *b) {
         mq_ha_state st;
         return ha_state(b, &st) ? st.max_offset : -1;
@@ -193,9 +151,6 @@ class FailoverTest : public ::testing::Test {
         return mqtest::read_file(c.dir() + "/" + store + "-store/ha/truncations");
     }
 
-    MqCluster c;
-    MqProcess *ns = nullptr, *master = nullptr, *slave = nullptr;
-    mq_admin *admin = nullptr;
     std::vector<mq_producer *> producers;
     std::vector<mq_push_consumer *> consumers;
 };

@@ -24,10 +24,8 @@
 #include <thread>
 #include <vector>
 
-#include "cluster.h"
+#include "ha_pair.h"
 #include "raw_socket.h"
-#include "receipts.h"
-#include "wait.h"
 
 extern "C" {
 #include "body.pb-c.h"
@@ -43,15 +41,6 @@ extern "C" {
 namespace {
 
 const char *kTopic = "ReadTopic";
-
-mq_consume_status record(const mq_message_ext *const *msgs, int n, void *arg) {
-    for (int i = 0; i < n; i++) {
-        size_t len;
-        const char *b = (const char *)mq_message_ext_body(msgs[i], &len);
-        static_cast<Receipts *>(arg)->add(std::string(b, len));
-    }
-    return MQ_CONSUME_SUCCESS;
-}
 
 // An answer: the unpacked protobuf header and the body.
 struct Frame {
@@ -246,43 +235,23 @@ bool contains(const std::vector<std::string> &v, const std::string &s) {
     return false;
 }
 
-class HaReadTest : public ::testing::Test {
+class HaReadTest : public HaPairTest {
   protected:
-    HaReadTest() : c("ha_read_test") {}
-    void SetUp() override { log_set_level(LOG_ERROR); }
+    HaReadTest() : HaPairTest("ha_read_test") {}
     void TearDown() override {
         for (auto *pc : consumers)
             mq_push_consumer_destroy(pc);
         if (producer)
             mq_producer_destroy(producer);
-        if (admin)
-            mq_admin_free(admin);
     }
 
     // A nameserver, master broker-a (id 0, role) and its slave (id 1); extra
     // flags for both.
     void start(const std::string &role, std::vector<std::string> extra = {}) {
-        ns = &c.add_namesrv();
-        ASSERT_TRUE(ns->start());
-        std::vector<std::string> common{"--mapedFileSizeCommitLog=4194304", "--registerNameServerPeriod=1000",
-                                        "--haSendHeartbeatInterval=500", "--haHousekeepingInterval=5000",
-                                        "--slaveSyncInterval=300"};
-        common.insert(common.end(), extra.begin(), extra.end());
-        std::vector<std::string> mflags = common;
-        mflags.push_back("--brokerRole=" + role);
-        master = &c.add_broker("broker-a", c.namesrv_list(), mflags);
-        ASSERT_TRUE(master->start());
-        slave = &c.add_slave("broker-a", c.namesrv_list(), common);
-        ASSERT_TRUE(slave->start());
-        ASSERT_TRUE(slave->wait_log("HA: connected to master", 15000));
-        ASSERT_EQ(MQ_OK, mq_admin_new(c.namesrv_list().c_str(), 5000, &admin, nullptr));
-        // "connected" is the slave's side; a SYNC_MASTER send needs the master to
-        // have the slave's first offset report, or it answers SLAVE_NOT_AVAILABLE.
-        ASSERT_TRUE(wait_for([&] { return runtime_ll(master, "haSlaveAckOffset") >= 0 &&
-                                          runtime_ll(master, "haSlaveCount") == 1; }, 15000));
-        ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-b", master->addr(), "-t", kTopic, "-r",
-                                  "4", "-w", "4"});
-        ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+        extra.insert(extra.begin(), "--mapedFileSizeCommitLog=4194304");
+        start_pair(role, kTopic, extra);
+        if (HasFatalFailure())
+            return;
         // the slave has the topic (its sync) before anyone reads from it
         ASSERT_TRUE(wait_for([&] { return contains(Raw(slave->port()).topics(), kTopic); }, 10000));
         mq_producer_options o;
@@ -337,15 +306,6 @@ class HaReadTest : public ::testing::Test {
         return bodies;
     }
 
-    long long runtime_ll(MqProcess *b, const char *key) {
-        mq_kv_list *kv = nullptr;
-        if (mq_admin_broker_runtime_info(admin, b->addr().c_str(), &kv, nullptr) != MQ_OK)
-            return -1;
-        const char *v = mq_kv_get(kv, key);
-        long long n = v ? atoll(v) : -1;
-        mq_kv_list_free(kv);
-        return n;
-    }
     // Messages a broker has returned to pulls since it started.
     long long pulled(MqProcess *b) { return runtime_ll(b, "msgGetTotalSinceStart"); }
 
@@ -357,21 +317,7 @@ class HaReadTest : public ::testing::Test {
     }
     bool dispatched(MqProcess *b) { return runtime_ll(b, "dispatchBehindBytes") == 0; }
 
-    // SIGSTOP, and wait until the kernel has really stopped it.
-    static void pause_now(MqProcess *proc) {
-        proc->pause();
-        ASSERT_TRUE(wait_for([&] {
-            std::ifstream f("/proc/" + std::to_string(proc->pid()) + "/stat");
-            std::string st;
-            std::getline(f, st);
-            size_t paren = st.rfind(')');
-            return paren != std::string::npos && paren + 2 < st.size() && st[paren + 2] == 'T';
-        }));
-    }
 
-    MqCluster c;
-    MqProcess *ns = nullptr, *master = nullptr, *slave = nullptr;
-    mq_admin *admin = nullptr;
     mq_producer *producer = nullptr;
     std::vector<mq_push_consumer *> consumers;
 };

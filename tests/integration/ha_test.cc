@@ -26,9 +26,7 @@
 #include <thread>
 #include <vector>
 
-#include "cluster.h"
-#include "receipts.h"
-#include "wait.h"
+#include "ha_pair.h"
 
 extern "C" {
 #include "log.h"
@@ -41,52 +39,20 @@ namespace {
 
 const char *kTopic = "HaTopic";
 
-mq_consume_status record(const mq_message_ext *const *msgs, int n, void *arg) {
-    for (int i = 0; i < n; i++) {
-        size_t len;
-        const char *b = (const char *)mq_message_ext_body(msgs[i], &len);
-        static_cast<Receipts *>(arg)->add(std::string(b, len));
-    }
-    return MQ_CONSUME_SUCCESS;
-}
-
-class HaTest : public ::testing::Test {
+class HaTest : public HaPairTest {
   protected:
-    HaTest() : c("ha_test") {}
-    void SetUp() override { log_set_level(LOG_ERROR); }
+    HaTest() : HaPairTest("ha_test") {}
     void TearDown() override {
         for (auto *pc : consumers)
             mq_push_consumer_destroy(pc);
         for (auto *p : producers)
             mq_producer_destroy(p);
-        if (admin)
-            mq_admin_free(admin);
     }
 
     // A nameserver, master broker-a (id 0, role) and its slave (id 1).
     void start(const std::string &role, std::vector<std::string> extra = {}) {
-        ns = &c.add_namesrv();
-        ASSERT_TRUE(ns->start());
-        std::vector<std::string> common{"--mapedFileSizeCommitLog=1048576", "--registerNameServerPeriod=1000",
-                                        "--haSendHeartbeatInterval=500", "--haHousekeepingInterval=5000",
-                                        "--slaveSyncInterval=300"};
-        common.insert(common.end(), extra.begin(), extra.end());
-        std::vector<std::string> mflags = common;
-        mflags.push_back("--brokerRole=" + role);
-        master = &c.add_broker("broker-a", c.namesrv_list(), mflags);
-        ASSERT_TRUE(master->start());
-        ASSERT_GT(master->ha_port(), 0) << "the master logs its HA port";
-        slave = &c.add_slave("broker-a", c.namesrv_list(), common);
-        ASSERT_TRUE(slave->start());
-        ASSERT_TRUE(slave->wait_log("HA: connected to master", 15000));
-        ASSERT_EQ(MQ_OK, mq_admin_new(c.namesrv_list().c_str(), 5000, &admin, nullptr));
-        // "connected" is the slave's side; a SYNC_MASTER send needs the master to
-        // have the slave's first offset report, or it answers SLAVE_NOT_AVAILABLE.
-        ASSERT_TRUE(wait_for([&] { return atoll(runtime(master, "haSlaveAckOffset").c_str()) >= 0 &&
-                                          runtime(master, "haSlaveCount") == "1"; }, 15000));
-        ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-b", master->addr(), "-t", kTopic, "-r",
-                                  "4", "-w", "4"});
-        ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+        extra.insert(extra.begin(), "--mapedFileSizeCommitLog=1048576");
+        start_pair(role, kTopic, extra);
     }
 
     mq_producer *producer(const char *group = "ha_producer") {
@@ -139,31 +105,7 @@ class HaTest : public ::testing::Test {
         return (int)r.status;
     }
 
-    std::string runtime(MqProcess *b, const char *key) {
-        mq_kv_list *kv = nullptr;
-        if (mq_admin_broker_runtime_info(admin, b->addr().c_str(), &kv, nullptr) != MQ_OK)
-            return "";
-        const char *v = mq_kv_get(kv, key);
-        std::string s = v ? v : "";
-        mq_kv_list_free(kv);
-        return s;
-    }
-    long long runtime_ll(MqProcess *b, const char *key) {
-        std::string s = runtime(b, key);
-        return s.empty() ? -1 : atoll(s.c_str());
-    }
 
-    // SIGSTOP, and wait until the kernel has really stopped it (kill returns before).
-    static void pause_now(MqProcess *proc) {
-        proc->pause();
-        ASSERT_TRUE(wait_for([&] {
-            std::ifstream f("/proc/" + std::to_string(proc->pid()) + "/stat");
-            std::string st;
-            std::getline(f, st);
-            size_t paren = st.rfind(')');
-            return paren != std::string::npos && paren + 2 < st.size() && st[paren + 2] == 'T';
-        }));
-    }
 
     // The line of a table that mentions addr (without its newline), or "".
     static std::string row_of(const std::string &out, const std::string &addr) {
@@ -201,9 +143,6 @@ class HaTest : public ::testing::Test {
         return true;
     }
 
-    MqCluster c;
-    MqProcess *ns = nullptr, *master = nullptr, *slave = nullptr;
-    mq_admin *admin = nullptr;
     std::vector<mq_producer *> producers;
     std::vector<mq_push_consumer *> consumers;
 };
