@@ -18,7 +18,14 @@
 #include "log.h"
 #include "process.h"
 
-static void on_stop_signal(void *arg) { broker_stop(arg); }
+/* A stop signal also cancels a restart in place in progress (failover's
+ * role change or cut): the operator wants the process gone, not back. */
+static void on_stop_signal(void *arg)
+{
+    broker *b = arg;
+    b->restart = false;
+    broker_stop(b);
+}
 
 /* Runs mqbroker again in this process: the original arguments, then the
  * bound port (an ephemeral listenPort=0 must not change) and, for an HA
