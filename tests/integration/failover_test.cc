@@ -46,12 +46,6 @@ long long ms_since(Clock::time_point t) {
 class FailoverTest : public HaPairTest {
   protected:
     FailoverTest() : HaPairTest("failover_test") {}
-    void TearDown() override {
-        for (auto *pc : consumers)
-            mq_push_consumer_destroy(pc);
-        for (auto *p : producers)
-            mq_producer_destroy(p);
-    }
 
     void start(const std::string &role, std::vector<std::string> extra = {}) {
         extra.insert(extra.begin(), "--mapedFileSizeCommitLog=1048576");
@@ -94,20 +88,8 @@ class FailoverTest : public HaPairTest {
         return pc;
     }
 
-    // The send status, or -1 if the send failed (why says why).
     int send(mq_producer *p, const std::string &body, std::string *why = nullptr) {
-        mq_message *m = mq_message_new(kTopic);
-        mq_message_set_body(m, body.data(), body.size(), nullptr);
-        mq_send_result r;
-        mq_error err{};
-        int rc = mq_producer_send(p, m, &r, &err);
-        mq_message_destroy(m);
-        if (rc != MQ_OK) {
-            if (why)
-                *why = err.message;
-            return -1;
-        }
-        return (int)r.status;
+        return send_to(p, kTopic, body, why);
     }
 
     bool ha_state(MqProcess *b, mq_ha_state *st) { return mq_admin_ha_state(admin, b->addr().c_str(), st, nullptr) == MQ_OK; }
@@ -151,8 +133,6 @@ class FailoverTest : public HaPairTest {
         return mqtest::read_file(c.dir() + "/" + store + "-store/ha/truncations");
     }
 
-    std::vector<mq_producer *> producers;
-    std::vector<mq_push_consumer *> consumers;
 };
 
 TEST_F(FailoverTest, SyncMasterKilledSlavePromotedNothingAcknowledgedLostOldMasterRejoins) {

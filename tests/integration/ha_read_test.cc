@@ -239,8 +239,6 @@ class HaReadTest : public HaPairTest {
   protected:
     HaReadTest() : HaPairTest("ha_read_test") {}
     void TearDown() override {
-        for (auto *pc : consumers)
-            mq_push_consumer_destroy(pc);
         if (producer)
             mq_producer_destroy(producer);
     }
@@ -319,7 +317,6 @@ class HaReadTest : public HaPairTest {
 
 
     mq_producer *producer = nullptr;
-    std::vector<mq_push_consumer *> consumers;
 };
 
 // accessMessageInMemoryMaxRatio=0: any backlog behind a pull counts as far

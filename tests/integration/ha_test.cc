@@ -42,12 +42,6 @@ const char *kTopic = "HaTopic";
 class HaTest : public HaPairTest {
   protected:
     HaTest() : HaPairTest("ha_test") {}
-    void TearDown() override {
-        for (auto *pc : consumers)
-            mq_push_consumer_destroy(pc);
-        for (auto *p : producers)
-            mq_producer_destroy(p);
-    }
 
     // A nameserver, master broker-a (id 0, role) and its slave (id 1).
     void start(const std::string &role, std::vector<std::string> extra = {}) {
@@ -89,20 +83,8 @@ class HaTest : public HaPairTest {
         return pc;
     }
 
-    // Sends body; returns the send status, or -1 if the send failed.
     int send(mq_producer *p, const std::string &body, std::string *why = nullptr) {
-        mq_message *m = mq_message_new(kTopic);
-        mq_message_set_body(m, body.data(), body.size(), nullptr);
-        mq_send_result r;
-        mq_error err{};
-        int rc = mq_producer_send(p, m, &r, &err);
-        mq_message_destroy(m);
-        if (rc != MQ_OK) {
-            if (why)
-                *why = err.message;
-            return -1;
-        }
-        return (int)r.status;
+        return send_to(p, kTopic, body, why);
     }
 
 
@@ -143,8 +125,6 @@ class HaTest : public HaPairTest {
         return true;
     }
 
-    std::vector<mq_producer *> producers;
-    std::vector<mq_push_consumer *> consumers;
 };
 
 TEST_F(HaTest, SyncMasterAcknowledgedMessagesAreAllConsumableFromTheSlaveAfterMasterKill) {

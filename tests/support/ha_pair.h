@@ -20,16 +20,38 @@ extern "C" {
 #include "log.h"
 #include "mq/admin.h"
 #include "mq/consumer.h"
+#include "mq/producer.h"
 }
 
 class HaPairTest : public ::testing::Test {
   protected:
     explicit HaPairTest(const char *name) : c(name) {}
     ~HaPairTest() override {
+        for (auto *pc : consumers)
+            mq_push_consumer_destroy(pc);
+        for (auto *p : producers)
+            mq_producer_destroy(p);
         if (admin)
             mq_admin_free(admin);
     }
     void SetUp() override { log_set_level(LOG_ERROR); }
+
+    // Sends body to topic; returns the send status, or -1 if the send failed
+    // (why says why).
+    static int send_to(mq_producer *p, const char *topic, const std::string &body, std::string *why = nullptr) {
+        mq_message *m = mq_message_new(topic);
+        mq_message_set_body(m, body.data(), body.size(), nullptr);
+        mq_send_result r;
+        mq_error err{};
+        int rc = mq_producer_send(p, m, &r, &err);
+        mq_message_destroy(m);
+        if (rc != MQ_OK) {
+            if (why)
+                *why = err.message;
+            return -1;
+        }
+        return (int)r.status;
+    }
 
     // Starts the nameserver, the master (role) and the slave with `flags` on
     // both, waits until the master has the slave's first offset report (the
@@ -98,4 +120,6 @@ class HaPairTest : public ::testing::Test {
     MqCluster c;
     MqProcess *ns = nullptr, *master = nullptr, *slave = nullptr;
     mq_admin *admin = nullptr;
+    std::vector<mq_producer *> producers;       // destroyed with the fixture
+    std::vector<mq_push_consumer *> consumers;  // destroyed with the fixture
 };
