@@ -107,6 +107,23 @@ class UxTest : public OneBrokerTest {
             mq_message_destroy(m);
         }
         mq_producer_destroy(p);
+        // A send is answered once stored; the ConsumeQueues that readers see
+        // are built just after, by the dispatcher, which may lag under load.
+        ASSERT_TRUE(wait_for([&] { return max_offset_sum() >= n; }, 10000)) << max_offset_sum();
+    }
+
+    int64_t max_offset_sum() {
+        int64_t sum = 0;
+        mq_pull_consumer *pc = nullptr;
+        if (mq_pull_consumer_new("ux_probe", c.namesrv_list().c_str(), nullptr, &pc, nullptr) == MQ_OK &&
+            mq_pull_consumer_start(pc, nullptr) == MQ_OK)
+            for (auto &q : queues()) {
+                int64_t max = 0;
+                if (mq_pull_consumer_max_offset(pc, &q, &max, nullptr) == MQ_OK)
+                    sum += max;
+            }
+        mq_pull_consumer_destroy(pc);
+        return sum;
     }
 };
 
@@ -120,7 +137,7 @@ TEST_F(UxTest, ConsumeMessageTakesACountAndLeavesTheGroupsOffsets) {
     // -c is a count, as in RocketMQ: 3 messages, from where the group is.
     ToolResult r = c.mqadmin({"consumeMessage", "-n", c.namesrv_list(), "-t", kTopic, "-g", "audit", "-c", "3"});
     ASSERT_EQ(0, r.exit_code) << r.out << r.err;
-    EXPECT_EQ(3, count_lines_starting(r.out, "msgId=")) << r.out;
+    EXPECT_EQ(3, count_lines_starting(r.out, "msgId=")) << r.out << r.err;
     EXPECT_TRUE(has(r.out, "queueOffset=2 ")) << r.out;
     EXPECT_FALSE(has(r.out, "queueOffset=1 ")) << r.out;
     EXPECT_TRUE(has(r.err, "no offsets committed")) << r.err;
