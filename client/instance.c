@@ -7,11 +7,15 @@
  * needs out of the transport's buffers before signalling. The record stays
  * valid because its owner is waiting.
  *
- * The producer's send path uses "view" calls (mqc_invoke_sync_view): the
- * caller's header is used in place and the response is read on the I/O
- * thread straight from the transport's buffer, so no header is packed,
- * copied or unpacked and nothing is allocated here; the call record is
- * posted intrusively (evq_post) for the same reason.
+ * "View" calls (mqc_invoke_sync_view: the producer's sync sends, the pull
+ * consumer's pulls) first try a connection of the caller's own (direct.c):
+ * the caller writes the request and reads the answer itself, with no
+ * thread hand-off. While DIRECT_MAX_CALLERS such calls are in progress,
+ * further ones take the path below instead: the caller's
+ * header is used in place and the response is read on the I/O thread
+ * straight from the transport's buffer, so no header is packed, copied or
+ * unpacked and nothing is allocated here; the call record is posted
+ * intrusively (evq_post) for the same reason.
  *
  * Nameserver fail-over: requests go to the current nameserver; a connection
  * failure or timeout moves the index to the next one and retries until each
@@ -32,10 +36,18 @@
 #include <unistd.h>
 
 #include "addr.h"
+#include "direct.h"
 #include "evq.h"
 #include "hashmap.h"
 #include "log.h"
 #include "util.h"
+
+/* View calls go direct while at most this many are in progress at once.
+ * Direct saves each caller two thread hand-offs; the shared connection
+ * saves the broker a read and a write per caller (one read and one write
+ * carry all the callers' requests and answers), which wins when many
+ * threads send at once (W5 x64: 39-41k against 31-35k msgs/s direct). */
+enum { DIRECT_MAX_CALLERS = 8 };
 
 typedef struct route_entry {
     mqc_route pub; /* first: mqc_route* and route_entry* convert */
@@ -51,6 +63,9 @@ struct mqc_instance {
     ev_timer route_timer;
     rm_dispatch *dispatch;
     rm_options conn_opts;
+    mqc_direct *direct; /* sync view calls on the caller's thread (direct.c) */
+    atomic_int view_calls; /* view calls in progress, direct or not */
+    int direct_max;
     strmap conns; /* addr -> rm_conn* (io) */
     char namesrv[MAX_NAMESRV][ADDR_TEXT_MAX];
     int namesrv_count;
@@ -270,6 +285,11 @@ int mqc_instance_new(const mqc_options *o, mqc_instance **out, mq_error *err)
         snprintf(inst->client_id, sizeof inst->client_id, "%s@%d#%lld", inst->client_ip, (int)getpid(),
                  (long long)mono_ns());
     rm_options_default(&inst->conn_opts);
+    inst->direct = mqc_direct_new(&inst->conn_opts);
+    inst->direct_max = DIRECT_MAX_CALLERS;
+    const char *env = getenv("MQ_DIRECT_MAX");
+    if (env && *env)
+        inst->direct_max = atoi(env);
     pthread_mutex_init(&inst->lock, NULL);
     strmap_init(&inst->conns);
     strmap_init(&inst->routes);
@@ -288,6 +308,7 @@ int mqc_instance_new(const mqc_options *o, mqc_instance **out, mq_error *err)
         evq_free(inst->q);
         ev_loop_destroy(inst->loop);
         rm_dispatch_free(inst->dispatch);
+        mqc_direct_free(inst->direct);
         free(inst);
         return MQ_ENOMEM;
     }
@@ -303,6 +324,7 @@ void mqc_instance_free(mqc_instance *inst)
     pthread_mutex_lock(&inst->lock);
     inst->stopping = true;
     pthread_mutex_unlock(&inst->lock);
+    mqc_direct_free(inst->direct);
     ev_async_send(inst->loop, &inst->stop_async);
     pthread_join(inst->thread, NULL);
     evq_free(inst->q);
@@ -315,6 +337,11 @@ void mqc_instance_free(mqc_instance *inst)
     strmap_free(&inst->routes);
     pthread_mutex_destroy(&inst->lock);
     free(inst);
+}
+
+void mqc_stop_sync_calls(mqc_instance *inst)
+{
+    mqc_direct_stop(inst->direct);
 }
 
 void mqc_on_drained(mqc_instance *inst, void (*fn)(void *arg), void *arg)
@@ -562,8 +589,19 @@ int mqc_invoke_sync_view(mqc_instance *inst, const char *addr, Mq__RemotingHeade
         mqc_error_set(err, MQ_EINVAL, "no address");
         return MQ_EINVAL;
     }
-    return run_call_sync(inst, addr, h, body, body_len, timeout_ms, false, NULL, on_response, arg,
-                         err);
+    if (mqc_on_io_thread(inst)) {
+        mqc_error_set(err, MQ_ESTATE, "blocking call from the client I/O thread");
+        return MQ_ESTATE;
+    }
+    int rc;
+    if (atomic_fetch_add(&inst->view_calls, 1) < inst->direct_max)
+        rc = mqc_direct_call(inst->direct, addr, h, body, body_len,
+                             timeout_ms > 0 ? timeout_ms : inst->timeout_ms, on_response, arg, err);
+    else /* many callers at once: the shared connection batches them */
+        rc = run_call_sync(inst, addr, h, body, body_len, timeout_ms, false, NULL, on_response, arg,
+                           err);
+    atomic_fetch_sub(&inst->view_calls, 1);
+    return rc;
 }
 
 int mqc_invoke_namesrv_sync(mqc_instance *inst, Mq__RemotingHeader *h, const void *body,

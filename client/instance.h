@@ -51,6 +51,11 @@ int mqc_instance_new(const mqc_options *o, mqc_instance **out, mq_error *err);
 /* Stops the I/O thread and closes every connection. Not from the I/O thread. */
 void mqc_instance_free(mqc_instance *inst);
 
+/* Shutdown's first step: view calls (mqc_invoke_sync_view) in progress
+ * return MQ_ESTATE at once, later ones at their start; other calls are
+ * unaffected. (any, not io) */
+void mqc_stop_sync_calls(mqc_instance *inst);
+
 /* "ip@instance" as RocketMQ builds it; stable for the instance's life. (any) */
 const char *mqc_client_id(const mqc_instance *inst);
 /* The first non-loopback IPv4 of this host as text. (any) */
@@ -101,12 +106,14 @@ const char *mqc_response_remark(const mqc_response *r);
 int mqc_invoke_sync(mqc_instance *inst, const char *addr, Mq__RemotingHeader *h,
                     const void *body, size_t body_len, int timeout_ms, mqc_response *out,
                     mq_error *err);
-/* Like mqc_invoke_sync without copying the response: on_response(resp, arg)
- * runs on the I/O thread with the transport's view of the response (valid
- * during that call only) and copies out what the caller needs; it runs only
- * when the result is MQ_OK. h is used in place, not packed and copied, so a
- * call costs no allocation in this layer (the producer's send path). (any,
- * not io) */
+/* Like mqc_invoke_sync without copying the response, and without the I/O
+ * thread: the calling thread writes the request and reads the answer on a
+ * pooled connection of its own (direct.h). on_response(resp, arg) runs on
+ * the calling thread with a view of the answer (valid during that call
+ * only) and copies out what the caller needs; it runs only when the result
+ * is MQ_OK. h is used in place (its opaque and flag are set), so a call
+ * costs no allocation in this layer (the producer's send path, the pull
+ * consumer's pulls). (any, not io) */
 int mqc_invoke_sync_view(mqc_instance *inst, const char *addr, Mq__RemotingHeader *h,
                          const void *body, size_t body_len, int timeout_ms,
                          void (*on_response)(const rm_cmd *resp, void *arg), void *arg,

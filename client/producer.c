@@ -21,7 +21,8 @@
  *   mq_producer_start     CREATED -> STARTED: creates the instance, encodes
  *                         the heartbeat body, runs io_start on the I/O thread.
  *   mq_producer_shutdown  STARTED -> STOPPED (compare-and-swap, so once):
- *                         waits (bounded) for async jobs, runs io_stop
+ *                         waits (bounded) for async jobs, ends sync sends
+ *                         still waiting (MQ_ESTATE), runs io_stop
  *                         (timer off, pending jobs flushed, back-offs
  *                         failed), UNREGISTER_CLIENT, frees the instance.
  *                         CREATED -> STOPPED: nothing to undo.
@@ -30,9 +31,10 @@
  *
  * Threads and what they own
  *   Application threads run sync sends start to finish: choose a queue,
- *   build the header on their stack, hand it to the I/O thread with
- *   mqc_invoke_sync_view and read the answer straight from the transport's
- *   buffer, so a sync send allocates nothing in this file (the property
+ *   build the header on their stack, write it and read the answer on a
+ *   pooled connection of their own (mqc_invoke_sync_view, direct.c),
+ *   reading the answer straight from its buffer, so a sync send allocates
+ *   nothing in this file (the property
  *   string is built in a stack buffer; the body is borrowed until the
  *   transport copies it into its output chunk). Each send holds a reference
  *   on the route snapshot its queue points into until the send ends.
@@ -212,6 +214,7 @@ void mq_producer_shutdown(mq_producer *p)
     if (left)
         log_warn("producer %s: %d async sends still pending at shutdown; their callbacks get MQ_ESTATE",
                  p->group, left);
+    mqc_stop_sync_calls(p->inst); /* a sync send waiting on a stuck broker ends now */
     mqc_run_sync(p->inst, io_stop, p);
     mqc_addr_set set = {0};
     mqc_heartbeater_snapshot(&p->hb, &set);
