@@ -141,6 +141,7 @@ static void on_wake_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)revents;
     send_state *st = w->data;
     ev_prepare_stop(loop, w);
+    store_write_deferred(st->b->store); /* the turn's deferred puts, in one write */
     store_wake_dispatcher(st->b->store);
     if (st->nsync)
         commit_sync(st);
@@ -150,6 +151,21 @@ static void stored(send_state *st)
 {
     if (!ev_is_active(&st->wake))
         ev_prepare_start(st->b->loop, &st->wake);
+}
+
+/* The put of a send. A send whose answer waits for the turn's group
+ * commit is deferred: its bytes reach the file with the turn's other such
+ * sends in one write, just before the flush (on_wake_prepare). Any other
+ * answer may leave before the turn ends, so its put is written at once. */
+static int put(send_state *st, const msg_record *recs, size_t n, bool wait, store_put_result *res,
+               int64_t *offsets)
+{
+    bool defer = wait && st->b->cfg.flush_disk_type == FLUSH_SYNC;
+    int rc = defer ? store_put_batch_deferred(st->b->store, recs, n, res, offsets)
+                   : store_put_batch(st->b->store, recs, n, res, offsets);
+    if (rc == 0)
+        stored(st);
+    return rc;
 }
 
 /* ---- answers ---- */
@@ -393,14 +409,13 @@ static void on_send(rm_conn *c, const rm_cmd *req, void *arg)
         return;
     }
     store_put_result res;
-    int rc = store_put(st->b->store, &r, &res);
-    if (rc == 0)
-        stored(st);
+    bool wait = store_wait_requested(props, plen);
+    int rc = put(st, &r, 1, wait, &res, NULL);
     if (!put_ok_or_answer(st->b, c, req, rc, &res))
         return;
     if (half)
         txn_half_stored(st->b->txn, &r, &res);
-    finish(st, c, req, &res, res.offset_msg_id, store_wait_requested(props, plen));
+    finish(st, c, req, &res, res.offset_msg_id, wait);
 }
 
 static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
@@ -477,9 +492,7 @@ static void on_send_batch(rm_conn *c, const rm_cmd *req, void *arg)
     }
     int64_t *offsets = xmalloc(n * sizeof *offsets);
     store_put_result res;
-    rc = store_put_batch(st->b->store, recs, n, &res, offsets);
-    if (rc == 0)
-        stored(st);
+    rc = put(st, recs, n, wait, &res, offsets);
     if (put_ok_or_answer(st->b, c, req, rc, &res)) {
         bytebuf ids;
         bytebuf_init(&ids);

@@ -5,8 +5,11 @@
  * body CRC, record size) is done by the caller; under put_lock we pick the
  * position, assign queue offsets and the store timestamp, encode each
  * record into the staging buffer and write the batch with pwrite (see
- * stage_write). max_offset is published once the whole batch is written, so
- * readers and the dispatcher never see a partial record or a partial batch.
+ * stage_write), or, for a deferred put, leave it staged behind the deferred
+ * puts before it until cl_write_staged (or a put that is not deferred, a
+ * roll-over, or a staging buffer past CL_STAGE_MIN) writes them all in one
+ * pwrite. max_offset is published once the bytes are written, so readers
+ * and the dispatcher never see a partial record or a partial batch.
  * No disk I/O happens under the lock in the common case: the next segment
  * was created by store-alloc in advance.
  */
@@ -42,6 +45,7 @@ int cl_init(commitlog *cl, const char *dir, int64_t seg_size, const store_io_hoo
     pthread_cond_init(&cl->alloc_cond, NULL);
     strmap_init(&cl->queues);
     cl->alloc_want = -1;
+    cl->staged_from = -1;
     atomic_init(&cl->max_offset, 0);
     atomic_init(&cl->min_offset, 0);
     atomic_init(&cl->refuse, 0);
@@ -394,10 +398,13 @@ static int take_segment(commitlog *cl, int64_t start, mapped_file **out)
     return rc;
 }
 
+static bool write_staged_and_publish(commitlog *cl);
+
 /* Closes the current segment with a blank marker and moves to the next.
  * put_lock held. */
 static int roll(commitlog *cl)
 {
+    write_staged_and_publish(cl); /* staged bytes precede the blank */
     if (cl->cur) {
         int64_t rel = cl->write_pos - cl->cur->start;
         int64_t remaining = cl->seg_size - rel;
@@ -510,8 +517,34 @@ static void stage_write(mapped_file *seg, const uint8_t *src, size_t len, int64_
     write_at(seg, src, 4, rel);
 }
 
+/* Writes [staged_from, write_pos) from the staging buffer and publishes
+ * max_offset. Returns whether anything was written. put_lock held. */
+static bool write_staged_and_publish(commitlog *cl)
+{
+    if (cl->staged_from < 0)
+        return false;
+    size_t len = (size_t)(cl->write_pos - cl->staged_from);
+    stage_write(cl->cur, cl->stage, len, cl->staged_from - cl->cur->start);
+    cl->staged_from = -1;
+    /* D1: max_offset is published once, after every record staged is
+     * written (so no reader sees part of a batch); it only grows.
+     * seq_cst: pairs with the dispatcher's "sleeping" flag (see dispatch.c). */
+    assert(cl->write_pos > atomic_load_explicit(&cl->max_offset, memory_order_relaxed));
+    atomic_store(&cl->max_offset, cl->write_pos);
+    return true;
+}
+
+void cl_write_staged(commitlog *cl)
+{
+    pthread_mutex_lock(&cl->put_lock);
+    bool wrote = write_staged_and_publish(cl);
+    pthread_mutex_unlock(&cl->put_lock);
+    if (wrote && cl->on_append)
+        cl->on_append(cl->on_append_arg);
+}
+
 store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *items, size_t n,
-                        int64_t total, store_put_result *res, int64_t *phys_offsets)
+                        int64_t total, store_put_result *res, int64_t *phys_offsets, bool defer)
 {
     pthread_mutex_lock(&cl->put_lock);
     int refuse = atomic_load_explicit(&cl->refuse, memory_order_relaxed);
@@ -527,14 +560,18 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
             return STORE_PUT_CREATE_MAPPED_FILE_FAILED;
         }
     }
-    mapped_file *seg = cl->cur;
     int64_t start = cl->write_pos;
-    int64_t start_rel = start - seg->start;
-    if (cl->stage_cap < (size_t)total) { /* once, or for a batch larger than any before */
-        free(cl->stage);
-        cl->stage_cap = MQ_MAX((size_t)total, (size_t)CL_STAGE_MIN);
-        cl->stage = xmalloc(cl->stage_cap);
+    bool wrote = false;
+    if (cl->staged_from >= 0 && (size_t)(start - cl->staged_from) + (size_t)total > CL_STAGE_MIN)
+        wrote = write_staged_and_publish(cl); /* deferral keeps the buffer at its first size */
+    if (cl->staged_from < 0)
+        cl->staged_from = start;
+    size_t kept = (size_t)(start - cl->staged_from); /* staged by deferred puts before */
+    if (cl->stage_cap < kept + (size_t)total) { /* once, or for more than ever before */
+        cl->stage_cap = MQ_MAX(kept + (size_t)total, (size_t)CL_STAGE_MIN);
+        cl->stage = xrealloc(cl->stage, cl->stage_cap);
     }
+    uint8_t *stage = cl->stage + kept;
     int64_t now = now_ms();
     int64_t *slot = NULL;
     const char *slot_topic = NULL;
@@ -562,7 +599,7 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
             r.store_timestamp = now;
         r.store_host = cl->store_host;
         size_t at = (size_t)(cl->write_pos - start);
-        msg_encode(&r, cl->stage + at, (size_t)total - at);
+        msg_encode(&r, stage + at, (size_t)total - at);
         if (i == 0) {
             res->physical_offset = r.physical_offset;
             res->queue_offset = r.queue_offset;
@@ -572,20 +609,16 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
             phys_offsets[i] = r.physical_offset;
         cl->write_pos += items[i].size;
     }
-    stage_write(seg, cl->stage, (size_t)total, start_rel);
     atomic_fetch_add_explicit(&cl->put_msgs, (int64_t)n, memory_order_relaxed);
     atomic_fetch_add_explicit(&cl->put_bytes, total, memory_order_relaxed);
     atomic_store_explicit(&cl->last_store_ts, res->store_timestamp, memory_order_relaxed);
-    /* D1: max_offset is published once, after every record of the batch is
-     * encoded (so no reader sees part of a batch); it only grows.
-     * seq_cst: pairs with the dispatcher's "sleeping" flag (see dispatch.c). */
     assert(cl->write_pos - res->physical_offset == total);
-    assert(cl->write_pos > atomic_load_explicit(&cl->max_offset, memory_order_relaxed));
-    atomic_store(&cl->max_offset, cl->write_pos);
+    if (!defer)
+        wrote = write_staged_and_publish(cl);
     pthread_mutex_unlock(&cl->put_lock);
     res->wrote_bytes = (int32_t)total;
     res->msg_count = (int32_t)n;
-    if (cl->on_append)
+    if (wrote && cl->on_append)
         cl->on_append(cl->on_append_arg);
     return STORE_PUT_OK;
 }
@@ -682,6 +715,7 @@ int cl_flush(commitlog *cl, int64_t from, int64_t to)
 int cl_append_raw(commitlog *cl, int64_t offset, const uint8_t *data, int64_t len)
 {
     pthread_mutex_lock(&cl->put_lock);
+    write_staged_and_publish(cl); /* none on a slave; kept in order if ever */
     int rc = 0;
     if (atomic_load_explicit(&cl->refuse, memory_order_relaxed) & CL_REFUSE_CLOSED) {
         rc = STORE_ERR_CLOSED;

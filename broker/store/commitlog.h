@@ -4,7 +4,11 @@
  *
  * Writers: any thread calling cl_put (serialised by put_lock; a batch is
  * encoded into a staging buffer and written into the segment's page cache
- * with pwrite: a copy, no disk I/O). The queue-offset table
+ * with pwrite: a copy, no disk I/O). A deferred put leaves its bytes in the
+ * staging buffer, unpublished, until cl_write_staged or the next put that
+ * is not deferred writes everything staged in one pwrite: the broker's
+ * SYNC_FLUSH sends of one loop turn reach the file in one system call,
+ * just before the turn's group commit. The queue-offset table
  * ("topic-queueId" -> next queue offset) lives under the same lock.
  * Readers: any thread, through the segment's mapping (cl_acquire: a
  * referenced segment) for bytes
@@ -66,6 +70,8 @@ typedef struct commitlog {
     strmap queues;      /* put_lock: "topic-qid" -> int64_t * (next offset) */
     uint8_t *stage;     /* put_lock: a batch is encoded here, then written with pwrite */
     size_t stage_cap;
+    int64_t staged_from; /* put_lock: stage holds [staged_from, write_pos), not yet
+                          * written (deferred puts); -1 when nothing is staged */
     _Atomic int64_t max_offset;
     _Atomic int64_t min_offset;
     _Atomic int64_t put_msgs;
@@ -133,9 +139,14 @@ void cl_destroy(commitlog *cl);
 
 /* Appends n records (see store_put_batch). items[i] holds each body CRC and
  * record size; total is their sum. Returns the put status; fills res
- * (except offset_msg_id and remark, which the caller formats). */
+ * (except offset_msg_id and remark, which the caller formats). defer: the
+ * records may stay staged (unwritten, unpublished) until cl_write_staged;
+ * otherwise they are written, with anything staged before them, and
+ * published before return. */
 store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *items, size_t n,
-                        int64_t total, store_put_result *res, int64_t *phys_offsets);
+                        int64_t total, store_put_result *res, int64_t *phys_offsets, bool defer);
+/* Writes and publishes what deferred puts left staged. Any thread. */
+void cl_write_staged(commitlog *cl);
 
 /* Sets the next queue offset of a queue (recovery) / forgets a topic. */
 void cl_queue_set(commitlog *cl, const char *topic, size_t tlen, int32_t qid, int64_t next);

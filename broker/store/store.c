@@ -415,8 +415,7 @@ void store_close(store *s)
     if (!s)
         return;
     cl_set_refusal(&s->cl, CL_REFUSE_CLOSED, true);
-    pthread_mutex_lock(&s->cl.put_lock); /* no put is half-way after this */
-    pthread_mutex_unlock(&s->cl.put_lock);
+    cl_write_staged(&s->cl); /* no put is half-way, none staged after this */
     stop_services(s);
     int64_t end = cl_max_offset(&s->cl);
     bool clean = dispatcher_dispatched(&s->disp) == end && !s->disp.failed &&
@@ -521,8 +520,8 @@ static void refusal_remark(store *s, store_put_status st, char *remark, size_t r
     }
 }
 
-int store_put_batch(store *s, const msg_record *msgs, size_t n, store_put_result *res,
-                    int64_t *phys_offsets)
+static int put_batch(store *s, const msg_record *msgs, size_t n, store_put_result *res,
+                     int64_t *phys_offsets, bool defer)
 {
     memset(res, 0, sizeof *res);
     if (n == 0) {
@@ -547,7 +546,7 @@ int store_put_batch(store *s, const msg_record *msgs, size_t n, store_put_result
                  "batch of %lld bytes does not fit in one CommitLog segment", (long long)total);
     }
     if (st == STORE_PUT_OK) {
-        st = cl_put(&s->cl, msgs, items, n, total, res, phys_offsets);
+        st = cl_put(&s->cl, msgs, items, n, total, res, phys_offsets, defer);
         if (st == STORE_PUT_OK) {
             /* The watermark is checked every second and at every new
              * segment, so a fast writer overshoots it by a segment at most. */
@@ -575,6 +574,23 @@ int store_put_batch(store *s, const msg_record *msgs, size_t n, store_put_result
     return 0;
 }
 
+int store_put_batch(store *s, const msg_record *msgs, size_t n, store_put_result *res,
+                    int64_t *phys_offsets)
+{
+    return put_batch(s, msgs, n, res, phys_offsets, false);
+}
+
+int store_put_batch_deferred(store *s, const msg_record *msgs, size_t n, store_put_result *res,
+                             int64_t *phys_offsets)
+{
+    return put_batch(s, msgs, n, res, phys_offsets, true);
+}
+
+void store_write_deferred(store *s)
+{
+    cl_write_staged(&s->cl);
+}
+
 int store_put(store *s, const msg_record *msg, store_put_result *res)
 {
     return store_put_batch(s, msg, 1, res, NULL);
@@ -582,16 +598,21 @@ int store_put(store *s, const msg_record *msg, store_put_result *res)
 
 int store_wait_flushed(store *s, int64_t end_offset, store_flush_cb cb, void *arg)
 {
+    if (end_offset > cl_max_offset(&s->cl))
+        cl_write_staged(&s->cl); /* a deferred put's waiter (SYNC_MASTER sends) */
     return flusher_wait(&s->fl, end_offset, cb, arg);
 }
 
 int store_flush_now(store *s, int64_t end_offset)
 {
+    cl_write_staged(&s->cl);
     return flusher_flush_now(&s->fl, end_offset);
 }
 
 store_put_status store_wait_flushed_blocking(store *s, int64_t end_offset)
 {
+    if (end_offset > cl_max_offset(&s->cl))
+        cl_write_staged(&s->cl);
     return flusher_wait_blocking(&s->fl, end_offset);
 }
 

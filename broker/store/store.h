@@ -244,6 +244,19 @@ int store_put(store *s, const msg_record *msg, store_put_result *res);
 int store_put_batch(store *s, const msg_record *msgs, size_t n, store_put_result *res,
                     int64_t *phys_offsets);
 
+/* store_put_batch for a caller that calls store_flush_now or
+ * store_write_deferred before it answers the put or returns to its event
+ * loop (the broker's SYNC_FLUSH sends, answered after the loop turn's
+ * group commit): the records may stay in the CommitLog's staging buffer
+ * until then, so the puts of one loop turn reach the file in one write.
+ * Readers, the dispatcher and replication see them only once written. Any
+ * other put writes them too, in order, before its own records, and so does
+ * store_wait_flushed of an offset not yet written. */
+int store_put_batch_deferred(store *s, const msg_record *msgs, size_t n, store_put_result *res,
+                             int64_t *phys_offsets);
+/* Writes what deferred puts left staged (one pwrite). Any thread. */
+void store_write_deferred(store *s);
+
 /* Durability. status is STORE_PUT_OK once the CommitLog is flushed up to the
  * requested offset, or STORE_PUT_FLUSH_DISK_TIMEOUT after sync_flush_timeout
  * ms (or at once after a flush I/O error, or at shutdown). */
@@ -258,8 +271,8 @@ typedef void (*store_flush_cb)(void *arg, store_put_status status);
  * ASYNC_FLUSH a registration triggers a flush at once. */
 int store_wait_flushed(store *s, int64_t end_offset, store_flush_cb cb, void *arg);
 
-/* Group commit on the caller's thread: if end_offset is not durable yet,
- * msyncs everything written so far (one msync for every put before the
+/* Group commit on the caller's thread: writes what deferred puts staged;
+ * then, if end_offset is not durable yet, msyncs everything written so far (one msync for every put before the
  * call, whoever made it) and completes the registered waiters it covers.
  * Returns 0 when end_offset is durable, STORE_ERR_IO after a flush error
  * (the store then refuses writes until restart), STORE_ERR_INVALID if

@@ -423,3 +423,72 @@ TEST(StoreCommitLog, StatusNamesComeFromTheTable)
     EXPECT_STREQ(store_get_status_name(STORE_GET_OFFSET_OVERFLOW_ONE), "OFFSET_OVERFLOW_ONE");
     EXPECT_STREQ(store_get_status_name((store_get_status)99), "UNKNOWN");
 }
+
+// Deferred puts (the broker's SYNC_FLUSH sends of one loop turn): staged,
+// invisible until written; written in order, with later puts, by a roll-over,
+// by store_flush_now, by store_wait_flushed of their offset, and at close.
+TEST(StoreCommitLog, DeferredPutsAreInvisibleUntilWrittenAndStayInOrder)
+{
+    TempDir d;
+    store_config c = small_config(d.path, SEG);
+    c.flush_disk_type = STORE_SYNC_FLUSH;
+    store *s = open_store(c);
+    auto deferred = [&](const std::string &body) {
+        Msg m("T", 0, body);
+        msg_record r = m.rec();
+        store_put_result res;
+        EXPECT_EQ(0, store_put_batch_deferred(s, &r, 1, &res, nullptr));
+        return res;
+    };
+    store_put_result a = deferred("a");
+    store_put_result b = deferred("b");
+    EXPECT_EQ(b.physical_offset, a.physical_offset + a.wrote_bytes);
+    EXPECT_EQ(b.queue_offset, 1);
+    EXPECT_EQ(0, store_commitlog_max_offset(s)) << "a deferred put was published before its write";
+    store_write_deferred(s);
+    EXPECT_EQ(b.physical_offset + b.wrote_bytes, store_commitlog_max_offset(s));
+
+    // A put that is not deferred writes what is staged before itself.
+    deferred("c");
+    store_put_result d1 = put(s, Msg("T", 0, "d"));
+    EXPECT_EQ(d1.physical_offset + d1.wrote_bytes, store_commitlog_max_offset(s));
+
+    // store_flush_now writes first, then makes it durable.
+    store_put_result e = deferred("e");
+    ASSERT_EQ(0, store_flush_now(s, e.physical_offset + e.wrote_bytes));
+    EXPECT_GE(store_flushed_offset(s), e.physical_offset + e.wrote_bytes);
+
+    // A waiter for a deferred put's offset gets it written, not refused.
+    store_put_result f = deferred("f");
+    EXPECT_EQ(STORE_PUT_OK, store_wait_flushed_blocking(s, f.physical_offset + f.wrote_bytes));
+
+    // Deferred puts up to and across a roll-over: the staged bytes land
+    // before the blank marker, the roll-over put in the next segment.
+    std::vector<store_put_result> rs;
+    for (int i = 0; i < 80; i++)
+        rs.push_back(deferred(std::to_string(i) + std::string(1000, 'x')));
+    EXPECT_GE(rs.back().physical_offset, SEG);
+    size_t first_next = 0; // the first put in the second segment
+    while (rs[first_next].physical_offset < SEG)
+        first_next++;
+    ASSERT_GT(first_next, 0u);
+    EXPECT_EQ(rs[first_next - 1].physical_offset + rs[first_next - 1].wrote_bytes, store_commitlog_max_offset(s))
+        << "the roll-over writes what was staged before it, and nothing after";
+    store_write_deferred(s);
+    store_put_result g = deferred("g"); // left staged: written at close
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    std::vector<std::string> got = pull_bodies(s, "T", 0, 0, 200);
+    ASSERT_EQ(86u, got.size()) << "everything but the staged last one";
+    EXPECT_EQ("a", got[0]);
+    EXPECT_EQ("f", got[5]);
+    for (int i = 0; i < 80; i++)
+        EXPECT_EQ(std::to_string(i), got[6 + i].substr(0, got[6 + i].size() - 1000)) << i;
+    store_close(s);
+    s = open_store(c);
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    got = pull_bodies(s, "T", 0, 0, 200);
+    ASSERT_EQ(87u, got.size());
+    EXPECT_EQ("g", got.back());
+    EXPECT_EQ(g.queue_offset, 86);
+    store_close(s);
+}
