@@ -15,8 +15,18 @@
  * A batch is reference-counted (atomic): each message handed to a consume
  * task holds one reference, a pull result holds one; any thread may drop
  * the last one.
+ *
+ * Blocks are recycled (block_get / block_put): a batch is allocated on
+ * mq-io and usually freed on a consume thread, and glibc gives such a block
+ * back to mq-io's arena, which trims it (madvise: a TLB shootdown of every
+ * CPU) and takes page faults to use the memory again. A W3 backlog consume
+ * spent more client CPU on that than on decoding (perf: page faults under
+ * memmove and sysmalloc on mq-io, tlb_finish_mmu on the consume threads).
+ * The pool keeps blocks of up to POOL_BLOCK_MAX bytes, POOL_BYTES in all,
+ * process-wide, under a mutex taken once per batch.
  */
 #include <assert.h>
+#include <pthread.h>
 #include <stdalign.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -27,6 +37,61 @@
 #include "util.h"
 
 static size_t align_up(size_t n, size_t a) { return (n + a - 1) & ~(a - 1); }
+
+enum {
+    POOL_GRAIN = 16 * 1024,        /* block sizes are multiples of this */
+    POOL_BLOCK_MAX = 1024 * 1024,  /* larger blocks are malloc'ed and freed */
+    POOL_BYTES = 16 * 1024 * 1024, /* kept at most, in all */
+};
+
+typedef struct pool_block {
+    struct pool_block *next;
+    size_t cap;
+} pool_block;
+
+static pthread_mutex_t pool_mu = PTHREAD_MUTEX_INITIALIZER;
+static pool_block *pool_head;
+static size_t pool_bytes;
+
+/* A block of at least need bytes (its size in *cap): a pooled one no more
+ * than twice as big, else a new one. */
+static void *block_get(size_t need, size_t *cap)
+{
+    size_t want = align_up(need, POOL_GRAIN);
+    if (want <= POOL_BLOCK_MAX) {
+        pthread_mutex_lock(&pool_mu);
+        for (pool_block **pp = &pool_head; *pp; pp = &(*pp)->next) {
+            pool_block *blk = *pp;
+            if (blk->cap >= want && blk->cap <= 2 * want) {
+                *pp = blk->next;
+                pool_bytes -= blk->cap;
+                pthread_mutex_unlock(&pool_mu);
+                *cap = blk->cap;
+                return blk;
+            }
+        }
+        pthread_mutex_unlock(&pool_mu);
+    }
+    *cap = want;
+    return xmalloc(want);
+}
+
+static void block_put(void *p, size_t cap)
+{
+    if (cap <= POOL_BLOCK_MAX) {
+        pthread_mutex_lock(&pool_mu);
+        if (pool_bytes + cap <= POOL_BYTES) {
+            pool_block *blk = p;
+            blk->cap = cap;
+            blk->next = pool_head;
+            pool_head = blk;
+            pool_bytes += cap;
+            p = NULL;
+        }
+        pthread_mutex_unlock(&pool_mu);
+    }
+    free(p);
+}
 
 /* Rewrites props[0..len) as "k\0v\0..." in place; writes at most one byte
  * past len. Returns the new length and finds the properties we index. */
@@ -77,7 +142,9 @@ int mqc_msg_batch_decode(const uint8_t *body, size_t len, const char *broker_nam
     size_t views_at = align_up(sizeof(mqc_msg_batch), alignof(mq_message_ext));
     size_t buf_at = views_at + (size_t)count * sizeof(mq_message_ext);
     size_t name_at = buf_at + len + 1;
-    mqc_msg_batch *b = xmalloc(name_at + name_len);
+    size_t cap;
+    mqc_msg_batch *b = block_get(name_at + name_len, &cap);
+    b->cap = cap;
     b->refs = 1;
     b->msgs = (mq_message_ext *)((char *)b + views_at);
     b->buf = (uint8_t *)b + buf_at;
@@ -97,7 +164,7 @@ int mqc_msg_batch_decode(const uint8_t *body, size_t len, const char *broker_nam
         if (rc != MSG_OK) {
             mqc_error_set(err, MQ_EBROKER, "malformed pull body: record %d at byte %zu: %s", i, off,
                           rc == MSG_BLANK ? "end-of-file marker" : msg_strerror(rc));
-            free(b);
+            block_put(b, b->cap);
             return MQ_EBROKER;
         }
         mq_message_ext *m = &b->msgs[i];
@@ -155,7 +222,7 @@ void mqc_msg_batch_unref(mqc_msg_batch *b)
     int before = __atomic_fetch_sub(&b->refs, 1, __ATOMIC_ACQ_REL);
     assert(before > 0);
     if (before == 1)
-        free(b);
+        block_put(b, b->cap);
 }
 
 /* ---- getters ---- */

@@ -76,6 +76,7 @@ struct mqc_msg_batch {
     mq_message_ext *msgs;   /* n views */
     uint8_t *buf;           /* the pull body copy (+1 byte) */
     size_t len;
+    size_t cap;             /* bytes of the block (message_ext.c's pool) */
 };
 
 /* Decodes a pull body (records back to back). Keeps the messages whose tag
