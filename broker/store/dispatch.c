@@ -35,6 +35,7 @@ int dispatcher_init(dispatcher *d, commitlog *cl, int64_t from)
     d->cl = cl;
     d->owner = pthread_self();
     d->pos = from;
+    d->mapped_to = from & ~(int64_t)4095; /* what readers read before a restart stays unmapped */
     atomic_init(&d->dispatched, from);
     atomic_init(&d->sleeping, 0);
     atomic_init(&d->nsinks, 0);
@@ -47,6 +48,7 @@ void dispatcher_seek(dispatcher *d, int64_t from)
 {
     assert(!d->running);
     d->pos = from;
+    d->mapped_to = from & ~(int64_t)4095;
     atomic_store(&d->dispatched, from);
 }
 
@@ -305,6 +307,25 @@ static size_t fill(dispatcher *d, mapped_file *seg, int64_t pos, size_t want, si
     return got;
 }
 
+/* Maps the pages just dispatched into the CommitLog's mapping (one madvise
+ * per round, at most one per new page), after the round's notifications:
+ * pulls answer with sendmsg from the mapping, and since the log is written
+ * with pwrite nothing else maps those pages, so each pull took the page
+ * faults on the loop (W3: broker CPU per consumed message 0.67 us at
+ * 2ee9e87, 0.93 us with the pwrite writer, this file's readers otherwise
+ * unchanged). The pages are in the page cache already: nothing is
+ * allocated or zeroed, unlike the prefault of fresh segment pages that
+ * issue 13 removed. */
+static void populate(dispatcher *d, mapped_file *seg)
+{
+    int64_t lo = MQ_MAX(d->mapped_to, seg->start);
+    if (d->pos <= lo)
+        return;
+    int64_t hi = MQ_MIN((d->pos + 4095) & ~(int64_t)4095, seg->start + seg->size);
+    mf_prefault(seg, lo - seg->start, hi - seg->start);
+    d->mapped_to = hi;
+}
+
 /* One round; returns true if it made progress. */
 static bool dispatch_round(dispatcher *d)
 {
@@ -388,9 +409,11 @@ static bool dispatch_round(dispatcher *d)
         d->pos += r.total_size;
         n++;
     }
+    dispatcher_commit(d, d->pos);
+    if (seg && !d->failed)
+        populate(d, seg);
     if (seg)
         mf_unref(seg);
-    dispatcher_commit(d, d->pos);
     if (d->failed)
         d->fail_logged = true; /* one log line per failure streak */
     else if (d->fail_logged) {

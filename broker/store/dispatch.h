@@ -47,6 +47,7 @@ typedef struct dispatcher {
     bool stop;
 
     int64_t pos;                 /* next CommitLog offset to dispatch */
+    int64_t mapped_to;           /* the mapping is populated below this (page end) */
     _Atomic int64_t dispatched;
     _Atomic int64_t last_store_ts;
     bool failed;                 /* last round hit an error; retried every second */
