@@ -58,6 +58,11 @@
 enum {
     MAX_BATCH = 4096,          /* messages in one batch request */
     MAX_FLUSH_WAITERS = 65536, /* sync-flush answers of one loop turn before SYSTEM_BUSY */
+    /* A turn that wrote at most this much (and commits nothing) dispatches
+     * it on the loop: a few messages cost no wake-up of store-dispatch and
+     * no wake-up of the loop for the arrival. More is left to the thread,
+     * which runs beside the loop. */
+    INLINE_DISPATCH_MAX = 16 * 1024,
 };
 
 /* A SYNC_FLUSH send of this loop turn, answered after the turn's flush. */
@@ -142,9 +147,12 @@ static void on_wake_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     send_state *st = w->data;
     ev_prepare_stop(loop, w);
     store_write_deferred(st->b->store); /* the turn's deferred puts, in one write */
-    store_wake_dispatcher(st->b->store);
-    if (st->nsync)
+    if (st->nsync) {
+        store_wake_dispatcher(st->b->store); /* it runs beside the flush */
         commit_sync(st);
+    } else if (!store_dispatch_inline(st->b->store, INLINE_DISPATCH_MAX)) {
+        store_wake_dispatcher(st->b->store);
+    }
 }
 
 static void stored(send_state *st)

@@ -41,6 +41,7 @@ int dispatcher_init(dispatcher *d, commitlog *cl, int64_t from)
     atomic_init(&d->nsinks, 0);
     pthread_mutex_init(&d->mu, NULL);
     pthread_cond_init(&d->cond, NULL);
+    pthread_mutex_init(&d->round_mu, NULL);
     return 0;
 }
 
@@ -430,25 +431,33 @@ static void *dispatch_main(void *arg)
     d->owner = pthread_self(); /* dispatcher_start waits: nothing runs the sinks meanwhile */
     log_set_thread_name("store-dispatch");
     for (;;) {
-        if (dispatch_round(d))
+        pthread_mutex_lock(&d->round_mu);
+        d->owner = pthread_self();
+        bool progressed = dispatch_round(d);
+        int64_t pos = d->pos; /* an inline round may move it on: then we look again */
+        bool failed = d->failed;
+        pthread_mutex_unlock(&d->round_mu);
+        if (progressed)
             continue;
         pthread_mutex_lock(&d->mu);
         atomic_store(&d->sleeping, 1);
         /* seq_cst pair: either we see the new max offset here, or the
          * putter sees sleeping == 1 and signals under mu. */
-        bool idle = atomic_load(&cl->max_offset) <= d->pos || d->failed;
+        bool idle = atomic_load(&cl->max_offset) <= pos || failed;
         if (idle && d->stop) {
             atomic_store(&d->sleeping, 0);
             pthread_mutex_unlock(&d->mu);
             break;
         }
         if (idle) {
-            if (d->failed) { /* retry every second; the log said why */
+            if (failed) { /* retry every second; the log said why */
                 struct timespec ts;
                 clock_gettime(CLOCK_REALTIME, &ts);
                 ts.tv_sec += 1;
                 pthread_cond_timedwait(&d->cond, &d->mu, &ts);
+                pthread_mutex_lock(&d->round_mu);
                 d->failed = false;
+                pthread_mutex_unlock(&d->round_mu);
             } else {
                 pthread_cond_wait(&d->cond, &d->mu);
             }
@@ -457,6 +466,21 @@ static void *dispatch_main(void *arg)
         pthread_mutex_unlock(&d->mu);
     }
     return NULL;
+}
+
+bool dispatcher_try_inline(dispatcher *d, int64_t max_bytes)
+{
+    if (!d->running || pthread_mutex_trylock(&d->round_mu) != 0)
+        return false; /* the thread is in a round: it will see the new bytes */
+    bool done = false;
+    if (!d->failed && cl_max_offset(d->cl) - d->pos <= max_bytes) {
+        d->owner = pthread_self();
+        while (dispatch_round(d) && d->pos < cl_max_offset(d->cl))
+            ;
+        done = d->pos >= cl_max_offset(d->cl);
+    }
+    pthread_mutex_unlock(&d->round_mu);
+    return done;
 }
 
 void dispatcher_notify(void *arg)
@@ -496,5 +520,6 @@ void dispatcher_destroy(dispatcher *d)
     free(d->buf);
     d->buf = NULL;
     pthread_mutex_destroy(&d->mu);
+    pthread_mutex_destroy(&d->round_mu);
     pthread_cond_destroy(&d->cond);
 }

@@ -43,6 +43,7 @@ typedef struct dispatcher {
     bool running;
     pthread_mutex_t mu;
     pthread_cond_t cond;
+    pthread_mutex_t round_mu;    /* held by whichever thread runs a round */
     atomic_int sleeping;
     bool stop;
 
@@ -101,6 +102,11 @@ void dispatcher_stop(dispatcher *d);
 void dispatcher_destroy(dispatcher *d);
 /* Wakes the thread if it sleeps (called after every put). */
 void dispatcher_notify(void *arg);
+/* Runs the rounds for what is written but not dispatched on the calling
+ * thread, if that is at most max_bytes and no round is in progress on
+ * store-dispatch; returns true if everything written is now dispatched.
+ * The sinks (and arrival listeners) then run on the caller's thread. */
+bool dispatcher_try_inline(dispatcher *d, int64_t max_bytes);
 
 static inline int64_t dispatcher_dispatched(dispatcher *d)
 {

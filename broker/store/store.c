@@ -591,6 +591,11 @@ void store_write_deferred(store *s)
     cl_write_staged(&s->cl);
 }
 
+bool store_dispatch_inline(store *s, int64_t max_bytes)
+{
+    return dispatcher_try_inline(&s->disp, max_bytes);
+}
+
 int store_put(store *s, const msg_record *msg, store_put_result *res)
 {
     return store_put_batch(s, msg, 1, res, NULL);

@@ -303,6 +303,13 @@ int store_put_batch_wait(store *s, const msg_record *msgs, size_t n, store_put_r
 /* Wakes the dispatcher if it sleeps (see defer_dispatch_wake). Any thread;
  * cheap when it is awake. */
 void store_wake_dispatcher(store *s);
+/* Dispatches what is written on the calling thread instead, when that is
+ * at most max_bytes and the dispatcher is not in a round: the ConsumeQueue
+ * entries, index entries and arrival notifications of a few small puts
+ * cost no thread hand-off (the broker's loop, at the end of a turn with
+ * no SYNC_FLUSH commit). Returns true if everything written is
+ * dispatched; false: call store_wake_dispatcher. */
+bool store_dispatch_inline(store *s, int64_t max_bytes);
 
 /* ---- arrival notifications ---------------------------------------------- */
 

@@ -492,3 +492,30 @@ TEST(StoreCommitLog, DeferredPutsAreInvisibleUntilWrittenAndStayInOrder)
     EXPECT_EQ(g.queue_offset, 86);
     store_close(s);
 }
+
+// The broker's loop dispatches a few small puts itself (no wake-up of
+// store-dispatch): afterwards they are in the ConsumeQueue at once. More than
+// the limit is left to the thread.
+TEST(StoreCommitLog, SmallPutsAreDispatchedInlineLargeOnesLeftToTheThread)
+{
+    TempDir d;
+    store_config c = small_config(d.path, SEG);
+    c.defer_dispatch_wake = true; // as the broker: only store_wake_dispatcher wakes it
+    store *s = open_store(c);
+    // Once store-dispatch has gone to sleep after its start-up rounds
+    // (inline refuses while it is in a round), nothing wakes it but us.
+    ASSERT_TRUE(wait_until([&] { return store_dispatch_inline(s, 16 * 1024); }));
+    for (int round = 0; round < 20; round++) {
+        put(s, Msg("T", 0, "small-" + std::to_string(round)));
+        ASSERT_TRUE(store_dispatch_inline(s, 16 * 1024)) << round;
+        EXPECT_TRUE(dispatched(s)) << round; // no waiting: done on this thread
+        EXPECT_EQ((size_t)round + 1, pull_bodies(s, "T", 0, 0, 64).size());
+    }
+    for (int i = 0; i < 40; i++)
+        put(s, Msg("T", 1, std::string(1000, 'x')));
+    EXPECT_FALSE(store_dispatch_inline(s, 16 * 1024)) << "40 KiB is over the limit";
+    store_wake_dispatcher(s);
+    ASSERT_TRUE(wait_until([&] { return dispatched(s); }));
+    EXPECT_EQ(32u, pull_bodies(s, "T", 1, 0, 32).size());
+    store_close(s);
+}
