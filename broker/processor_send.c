@@ -63,6 +63,7 @@ enum {
      * no wake-up of the loop for the arrival. More is left to the thread,
      * which runs beside the loop. */
     INLINE_DISPATCH_MAX = 16 * 1024,
+    RECENT_MAX = 64,           /* connections the next group commit reads first */
 };
 
 /* A SYNC_FLUSH send of this loop turn, answered after the turn's flush. */
@@ -87,6 +88,8 @@ struct send_state {
     size_t nsync, sync_cap;
     int64_t sync_end;           /* CommitLog end they need durable */
     bytebuf sync_ids;
+    rm_conn *recent[RECENT_MAX]; /* answered by the last group commit (referenced) */
+    size_t nrecent;
 };
 typedef struct send_state send_state;
 
@@ -112,6 +115,45 @@ static int32_t pick_queue(send_state *st, int32_t n)
     return (int32_t)(st->rng % (uint64_t)n);
 }
 
+/* Connections that sent SYNC_FLUSH sends are likely to send the next one
+ * as soon as their answer arrives, which is often while the loop handles
+ * the other connections of the next turn. Before the next group commit,
+ * the connections answered by the last one that have not sent anything in
+ * this turn are read once more (rm_conn_read_now: one recv, no wait), so a
+ * request that arrived meanwhile shares this fsync instead of waiting for
+ * the next (W5 x8: 4-6 messages per fsync otherwise, as the answered and
+ * the waiting halves of the producers alternate). */
+static void remember_recent(send_state *st)
+{
+    for (size_t i = 0; i < st->nsync && st->nrecent < RECENT_MAX; i++) {
+        rm_conn *c = st->sync[i].to.conn;
+        if (!c || (i > 0 && st->sync[i - 1].to.conn == c))
+            continue;
+        rm_conn_ref(c);
+        st->recent[st->nrecent++] = c;
+    }
+}
+
+static void forget_recent(send_state *st)
+{
+    for (size_t i = 0; i < st->nrecent; i++)
+        rm_conn_unref(st->recent[i]);
+    st->nrecent = 0;
+}
+
+static void read_recent(send_state *st)
+{
+    size_t n = st->nrecent;
+    for (size_t i = 0; i < n; i++) {
+        rm_conn *c = st->recent[i];
+        bool in_turn = false;
+        for (size_t j = 0; j < st->nsync && !in_turn; j++)
+            in_turn = st->sync[j].to.conn == c;
+        if (!in_turn)
+            rm_conn_read_now(c);
+    }
+}
+
 /* The turn's group commit: one flush for every SYNC_FLUSH send of the turn.
  * The answers are queued during the prepare phase, after the connections'
  * own prepare watchers (which write them) were collected, so each
@@ -119,6 +161,7 @@ static int32_t pick_queue(send_state *st, int32_t n)
 static void commit_sync(send_state *st)
 {
     int rc = store_flush_now(st->b->store, st->sync_end);
+    remember_recent(st);
     int32_t code = rc == 0 ? RS_SUCCESS : RS_FLUSH_DISK_TIMEOUT;
     const char *ids = bytebuf_cstr(&st->sync_ids);
     for (size_t i = 0; i < st->nsync; i++) {
@@ -146,6 +189,9 @@ static void on_wake_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)revents;
     send_state *st = w->data;
     ev_prepare_stop(loop, w);
+    if (st->nsync)
+        read_recent(st);
+    forget_recent(st);
     store_write_deferred(st->b->store); /* the turn's deferred puts, in one write */
     if (st->nsync) {
         store_wake_dispatcher(st->b->store); /* it runs beside the flush */
@@ -546,6 +592,7 @@ void processor_send_unregister(broker *b)
     if (b->send) {
         send_state *st = b->send;
         ev_prepare_stop(b->loop, &st->wake);
+        forget_recent(st);
         for (size_t i = 0; i < st->nsync; i++)
             rm_reply_to_drop(&st->sync[i].to);
         free(st->sync);

@@ -986,13 +986,29 @@ static void on_frame_timer(struct ev_loop *loop, ev_timer *w, int revents)
     ev_timer_start(loop, w);
 }
 
+static void read_input(rm_conn *c);
+
 static void on_readable(struct ev_loop *loop, ev_io *w, int revents)
 {
     (void)revents;
     rm_conn *c = container_of(w, rm_conn, rio);
     LOOP_OWNER_NOTE(&c->owner);
-    rm_conn_ref(c);
     c->last_input = ev_now(loop);
+    read_input(c);
+}
+
+void rm_conn_read_now(rm_conn *c)
+{
+    LOOP_OWNER_NOTE(&c->owner);
+    if (c->open && c->connected && !c->read_paused)
+        read_input(c);
+}
+
+/* Reads what the socket holds (up to READS_PER_EVENT recv calls) and
+ * handles the frames. */
+static void read_input(rm_conn *c)
+{
+    rm_conn_ref(c);
     for (int round = 0; round < READS_PER_EVENT && c->open && !c->read_paused; round++) {
         /* Read at least the rest of a frame whose length is known. */
         size_t want = READ_CHUNK;

@@ -167,6 +167,11 @@ bool rm_conn_is_open(const rm_conn *c);
  * answers queued from an ev_prepare watcher, which would otherwise wait for
  * one more loop turn). A no-op inside c's input handling. Loop thread. */
 void rm_conn_flush_now(rm_conn *c);
+/* Reads and handles, now, whatever input the socket already holds (no
+ * wait): for a caller about to do something expensive for the requests it
+ * has (the broker's group commit), so requests that arrived meanwhile share
+ * it. Handlers run as for any input; answers they queue leave as usual. */
+void rm_conn_read_now(rm_conn *c);
 bool rm_conn_is_connected(const rm_conn *c);
 void rm_conn_ref(rm_conn *c);
 void rm_conn_unref(rm_conn *c);
