@@ -428,11 +428,10 @@ static void *dispatch_main(void *arg)
 {
     dispatcher *d = arg;
     commitlog *cl = d->cl;
-    d->owner = pthread_self(); /* dispatcher_start waits: nothing runs the sinks meanwhile */
     log_set_thread_name("store-dispatch");
     for (;;) {
         pthread_mutex_lock(&d->round_mu);
-        d->owner = pthread_self();
+        d->owner = pthread_self(); /* the sinks' thread for this round (an inline one may run between) */
         bool progressed = dispatch_round(d);
         int64_t pos = d->pos; /* an inline round may move it on: then we look again */
         bool failed = d->failed;
