@@ -76,7 +76,7 @@ struct mqc_direct {
     uint32_t max_frame;
     int connect_timeout_ms;
     dconn *head;
-    size_t open, busy, idle;
+    size_t busy, idle;
     bool stopping;
 };
 
@@ -149,14 +149,6 @@ void mqc_direct_free(mqc_direct *d)
     free(d);
 }
 
-size_t mqc_direct_open_count(mqc_direct *d)
-{
-    pthread_mutex_lock(&d->m);
-    size_t n = d->open;
-    pthread_mutex_unlock(&d->m);
-    return n;
-}
-
 /* Closes idle connections past their time (under m). */
 static void close_expired(mqc_direct *d, int64_t now)
 {
@@ -164,7 +156,6 @@ static void close_expired(mqc_direct *d, int64_t now)
         next = c->next;
         if (!c->busy && now - c->idle_since_ms > IDLE_CLOSE_MS) {
             unlink_conn(d, c);
-            d->open--;
             d->idle--;
             destroy_conn(c);
         }
@@ -195,7 +186,6 @@ static dconn *take(mqc_direct *d, const char *addr)
         bytebuf_init(&c->in);
         arena_init(&c->a, 1024);
         push_front(d, c);
-        d->open++;
     }
     c->busy = true;
     d->busy++;
@@ -219,8 +209,6 @@ static void give_back(mqc_direct *d, dconn *c, bool ok)
         push_front(d, c);
         d->idle++;
         c = NULL;
-    } else {
-        d->open--;
     }
     if (d->stopping && d->busy == 0)
         pthread_cond_signal(&d->idle_cv);
@@ -304,6 +292,28 @@ static bool still_good(const dconn *c)
     return poll(&p, 1, 0) == 0;
 }
 
+enum { AGAIN = 1 };
+
+/* After a send or recv that moved nothing (errno says why): AGAIN once the
+ * socket is ready (or the call was interrupted), else the error, in err. */
+static int again_or_fail(const dconn *c, short events, int64_t deadline, const char *what,
+                         mq_error *err)
+{
+    if (errno == EINTR)
+        return AGAIN;
+    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+        int r = wait_fd(c->fd, events, deadline);
+        if (r > 0)
+            return AGAIN;
+        if (r == 0) {
+            mqc_error_set(err, MQ_ETIMEOUT, "%s: timed out", c->addr);
+            return MQ_ETIMEOUT;
+        }
+    }
+    mqc_error_set(err, MQ_ENETWORK, "%s: %s: %s", c->addr, what, strerror(errno));
+    return MQ_ENETWORK;
+}
+
 /* Writes the request; *sent_nothing tells whether a failure left the
  * broker without a byte of it. */
 static int write_request(dconn *c, const void *body, size_t body_len, int64_t deadline,
@@ -333,19 +343,9 @@ static int write_request(dconn *c, const void *body, size_t body_len, int64_t de
             *sent_nothing = false;
             continue;
         }
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) {
-            int r = wait_fd(c->fd, POLLOUT, deadline);
-            if (r > 0)
-                continue;
-            if (r == 0) {
-                mqc_error_set(err, MQ_ETIMEOUT, "%s: timed out", c->addr);
-                return MQ_ETIMEOUT;
-            }
-        }
-        mqc_error_set(err, MQ_ENETWORK, "%s: send: %s", c->addr, strerror(errno));
-        return MQ_ENETWORK;
+        int rc = again_or_fail(c, POLLOUT, deadline, "send", err);
+        if (rc != AGAIN)
+            return rc;
     }
     return MQ_OK;
 }
@@ -398,19 +398,9 @@ static int read_answer(mqc_direct *d, dconn *c, int32_t opaque, int64_t deadline
             mqc_error_set(err, MQ_ENETWORK, "%s: connection closed", c->addr);
             return MQ_ENETWORK;
         }
-        if (errno == EINTR)
-            continue;
-        if (errno == EAGAIN || errno == EWOULDBLOCK) {
-            int r = wait_fd(c->fd, POLLIN, deadline);
-            if (r > 0)
-                continue;
-            if (r == 0) {
-                mqc_error_set(err, MQ_ETIMEOUT, "%s: timed out", c->addr);
-                return MQ_ETIMEOUT;
-            }
-        }
-        mqc_error_set(err, MQ_ENETWORK, "%s: recv: %s", c->addr, strerror(errno));
-        return MQ_ENETWORK;
+        int rc = again_or_fail(c, POLLIN, deadline, "recv", err);
+        if (rc != AGAIN)
+            return rc;
     }
 }
 

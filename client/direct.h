@@ -39,9 +39,6 @@ int mqc_direct_call(mqc_direct *d, const char *addr, Mq__RemotingHeader *h, cons
                     void (*on_response)(const rm_cmd *resp, void *arg), void *arg,
                     mq_error *err);
 
-/* Connections open (idle and in use), for tests and statistics. (any) */
-size_t mqc_direct_open_count(mqc_direct *d);
-
 #ifdef __cplusplus
 }
 #endif
