@@ -2,16 +2,20 @@
  * processor_send.c - SEND_MESSAGE (10), SEND_MESSAGE_V2 (310) and
  * SEND_BATCH_MESSAGE (320): validate, append to the CommitLog, answer.
  *
- * Loop thread. The append itself is store_put: a copy of the payload from
- * the connection's read buffer into the mapped CommitLog, under the store's
- * put lock, with no disk I/O. Under ASYNC_FLUSH the answer goes out at once.
+ * Loop thread. The append itself is a store put: the record is encoded
+ * under the store's put lock and written into the CommitLog's page cache
+ * with pwrite, no disk I/O. Under ASYNC_FLUSH the answer goes out at once.
  * Under SYNC_FLUSH (unless the message says WAIT=false) the answer waits for
  * the group commit covering the record, made on the loop itself as Redis's
  * appendfsync always does: every such send of a loop turn is kept in a list
- * (sync_answer, no allocation), and when the turn ends (the ev_prepare that
- * also wakes the dispatcher) one store_flush_now msyncs everything written
- * and the loop answers them all, SUCCESS or FLUSH_DISK_TIMEOUT after a flush
- * error. No thread hand-off per send; the loop is stalled for the msync
+ * (sync_answer, no allocation) and its put is deferred (staged, unwritten);
+ * when the turn ends (on_wake_prepare) the connections the previous commit
+ * answered are read once more, the turn's deferred puts are written in one
+ * pwrite, one store_flush_now msyncs everything written and the loop
+ * answers them all, SUCCESS or FLUSH_DISK_TIMEOUT after a flush error. A
+ * turn with no commit and at most INLINE_DISPATCH_MAX bytes written
+ * dispatches them on the loop instead of waking store-dispatch.
+ * No thread hand-off per send; the loop is stalled for the msync
  * (and by a stuck disk, with no syncFlushTimeout answer: see
  * docs/STORE.md). The request's connection is held by an rm_reply_to
  * meanwhile, so a producer that disconnects costs nothing but a dropped
