@@ -283,15 +283,7 @@ class HaReadTest : public HaPairTest {
         return pc;
     }
 
-    int send(const std::string &body) {
-        mq_message *m = mq_message_new(kTopic);
-        mq_message_set_body(m, body.data(), body.size(), nullptr);
-        mq_send_result r;
-        mq_error err{};
-        int rc = mq_producer_send(producer, m, &r, &err);
-        mq_message_destroy(m);
-        return rc != MQ_OK ? -1 : (int)r.status;
-    }
+    int send(const std::string &body) { return send_to(producer, kTopic, body); }
 
     // n messages of ~1 KB; their bodies.
     std::vector<std::string> send_many(const std::string &prefix, int n) {
