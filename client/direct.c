@@ -59,7 +59,6 @@ enum {
 };
 
 typedef struct dconn {
-    struct dconn *prev, *next; /* the pool's list: idle ones most recent first */
     int fd;                    /* -1 while connecting */
     bool busy;
     char addr[ADDR_TEXT_MAX];
@@ -75,7 +74,8 @@ struct mqc_direct {
     pthread_cond_t idle_cv; /* signalled when busy drops to zero while stopping */
     uint32_t max_frame;
     int connect_timeout_ms;
-    dconn *head;
+    dconn **conns;  /* idle and busy; the most recently returned last */
+    size_t n, cap;
     size_t busy, idle;
     bool stopping;
 };
@@ -90,24 +90,28 @@ mqc_direct *mqc_direct_new(const rm_options *o)
     return d;
 }
 
-static void unlink_conn(mqc_direct *d, dconn *c)
+/* Removes conns[i] (order kept: the end stays the most recent). Under m. */
+static void remove_at(mqc_direct *d, size_t i)
 {
-    if (c->prev)
-        c->prev->next = c->next;
-    else
-        d->head = c->next;
-    if (c->next)
-        c->next->prev = c->prev;
-    c->prev = c->next = NULL;
+    memmove(&d->conns[i], &d->conns[i + 1], (d->n - i - 1) * sizeof *d->conns);
+    d->n--;
 }
 
-static void push_front(mqc_direct *d, dconn *c)
+static void append(mqc_direct *d, dconn *c)
 {
-    c->prev = NULL;
-    c->next = d->head;
-    if (d->head)
-        d->head->prev = c;
-    d->head = c;
+    if (d->n == d->cap) {
+        d->cap = d->cap ? d->cap * 2 : 16;
+        d->conns = xrealloc(d->conns, d->cap * sizeof *d->conns);
+    }
+    d->conns[d->n++] = c;
+}
+
+static size_t index_of(const mqc_direct *d, const dconn *c)
+{
+    size_t i = 0;
+    while (d->conns[i] != c)
+        i++;
+    return i;
 }
 
 static void destroy_conn(dconn *c)
@@ -124,9 +128,9 @@ void mqc_direct_stop(mqc_direct *d)
 {
     pthread_mutex_lock(&d->m);
     d->stopping = true;
-    for (dconn *c = d->head; c; c = c->next)
-        if (c->busy && c->fd >= 0)
-            shutdown(c->fd, SHUT_RDWR); /* its caller's poll wakes at once */
+    for (size_t i = 0; i < d->n; i++)
+        if (d->conns[i]->busy && d->conns[i]->fd >= 0)
+            shutdown(d->conns[i]->fd, SHUT_RDWR); /* its caller's poll wakes at once */
     while (d->busy > 0)
         pthread_cond_wait(&d->idle_cv, &d->m);
     pthread_mutex_unlock(&d->m);
@@ -138,11 +142,9 @@ void mqc_direct_free(mqc_direct *d)
         return;
     mqc_direct_stop(d);
     pthread_mutex_lock(&d->m);
-    while (d->head) {
-        dconn *c = d->head;
-        unlink_conn(d, c);
-        destroy_conn(c);
-    }
+    for (size_t i = 0; i < d->n; i++)
+        destroy_conn(d->conns[i]);
+    free(d->conns);
     pthread_mutex_unlock(&d->m);
     pthread_cond_destroy(&d->idle_cv);
     pthread_mutex_destroy(&d->m);
@@ -152,10 +154,10 @@ void mqc_direct_free(mqc_direct *d)
 /* Closes idle connections past their time (under m). */
 static void close_expired(mqc_direct *d, int64_t now)
 {
-    for (dconn *c = d->head, *next; c; c = next) {
-        next = c->next;
+    for (size_t i = d->n; i-- > 0;) {
+        dconn *c = d->conns[i];
         if (!c->busy && now - c->idle_since_ms > IDLE_CLOSE_MS) {
-            unlink_conn(d, c);
+            remove_at(d, i);
             d->idle--;
             destroy_conn(c);
         }
@@ -172,9 +174,10 @@ static dconn *take(mqc_direct *d, const char *addr)
         return NULL;
     }
     close_expired(d, mono_ms());
-    dconn *c = d->head;
-    while (c && (c->busy || strcmp(c->addr, addr) != 0))
-        c = c->next;
+    dconn *c = NULL;
+    for (size_t i = d->n; i-- > 0 && !c;)
+        if (!d->conns[i]->busy && strcmp(d->conns[i]->addr, addr) == 0)
+            c = d->conns[i];
     if (c) {
         d->idle--;
     } else {
@@ -185,7 +188,7 @@ static dconn *take(mqc_direct *d, const char *addr)
         bytebuf_init(&c->out);
         bytebuf_init(&c->in);
         arena_init(&c->a, 1024);
-        push_front(d, c);
+        append(d, c);
     }
     c->busy = true;
     d->busy++;
@@ -201,12 +204,12 @@ static void give_back(mqc_direct *d, dconn *c, bool ok)
         bytebuf_init(&c->in);
     }
     pthread_mutex_lock(&d->m);
-    unlink_conn(d, c);
+    remove_at(d, index_of(d, c));
     c->busy = false;
     d->busy--;
     if (ok && !d->stopping && d->idle < IDLE_MAX) {
         c->idle_since_ms = mono_ms();
-        push_front(d, c);
+        append(d, c);
         d->idle++;
         c = NULL;
     }
