@@ -36,6 +36,7 @@ const cfg_option broker_config_options[] = {
     CFG_INT(B, flush_commit_log_least_pages, "flushCommitLogLeastPages", "4", 0, 1 << 20, "dirty 4 KiB pages that trigger an async flush"),
     CFG_INT(B, flush_commit_log_thorough_interval, "flushCommitLogThoroughInterval", "10000", 0, 3600000, "ms after which any dirty page is flushed"),
     CFG_INT(B, sync_flush_timeout, "syncFlushTimeout", "5000", 1, 600000, "ms a SYNC_FLUSH send waits before FLUSH_DISK_TIMEOUT"),
+    CFG_INT(B, sync_flush_gather_micros, "syncFlushGatherMicros", "60", 0, 10000, "us a SYNC_FLUSH group commit waits for producers the last one answered (0: no wait)"),
     CFG_INT(B, file_reserved_time, "fileReservedTime", "72", 0, 100000, "hours CommitLog segments are kept"),
     CFG_STRING(B, delete_when, "deleteWhen", "04", "hours of day (';'-separated) when expired segments are deleted"),
     CFG_INT(B, disk_max_used_space_ratio, "diskMaxUsedSpaceRatio", "75", 10, 95, "% disk use above which expired segments are deleted at once"),

@@ -41,6 +41,7 @@ typedef struct broker_config {
     int32_t flush_commit_log_least_pages;
     int32_t flush_commit_log_thorough_interval;
     int32_t sync_flush_timeout;
+    int32_t sync_flush_gather_micros; /* group commit waits this long for expected producers */
     int32_t file_reserved_time;
     char delete_when[64];
     int32_t disk_max_used_space_ratio;

@@ -10,11 +10,12 @@
  * appendfsync always does: every such send of a loop turn is kept in a list
  * (sync_answer, no allocation) and its put is deferred (staged, unwritten);
  * when the turn ends (on_wake_prepare) the connections the previous commit
- * answered are read once more, the turn's deferred puts are written in one
- * pwrite, one store_flush_now msyncs everything written and the loop
- * answers them all, SUCCESS or FLUSH_DISK_TIMEOUT after a flush error. A
- * turn with no commit and at most INLINE_DISPATCH_MAX bytes written
- * dispatches them on the loop instead of waking store-dispatch.
+ * answered are read once more (and briefly awaited, syncFlushGatherMicros),
+ * the turn's deferred puts are written in one pwrite, one store_flush_now
+ * msyncs everything written and the loop answers them all, SUCCESS or
+ * FLUSH_DISK_TIMEOUT after a flush error. A turn (after its commit, if
+ * any) that wrote at most INLINE_DISPATCH_MAX bytes dispatches them on the
+ * loop instead of waking store-dispatch.
  * No thread hand-off per send; the loop is stalled for the msync
  * (and by a stuck disk, with no syncFlushTimeout answer: see
  * docs/STORE.md). The request's connection is held by an rm_reply_to
@@ -126,7 +127,13 @@ static int32_t pick_queue(send_state *st, int32_t n)
  * this turn are read once more (rm_conn_read_now: one recv, no wait), so a
  * request that arrived meanwhile shares this fsync instead of waiting for
  * the next (W5 x8: 4-6 messages per fsync otherwise, as the answered and
- * the waiting halves of the producers alternate). */
+ * the waiting halves of the producers alternate). If the last commit
+ * answered two or more connections and some are still silent, the loop
+ * then sleeps up to syncFlushGatherMicros (60) for them, reading each as it
+ * sends: PostgreSQL's commit_delay, but only for producers known to be
+ * coming, so a lone producer (W5 x1) never waits. At x8 this takes the
+ * group from about 6 to about 8 messages per fsync for a wait of a fraction
+ * of the fsync itself. */
 static void remember_recent(send_state *st)
 {
     for (size_t i = 0; i < st->nsync && st->nrecent < RECENT_MAX; i++) {
@@ -145,16 +152,38 @@ static void forget_recent(send_state *st)
     st->nrecent = 0;
 }
 
+static bool in_turn(const send_state *st, const rm_conn *c)
+{
+    for (size_t j = 0; j < st->nsync; j++)
+        if (st->sync[j].to.conn == c)
+            return true;
+    return false;
+}
+
 static void read_recent(send_state *st)
 {
-    size_t n = st->nrecent;
-    for (size_t i = 0; i < n; i++) {
+    rm_conn *late[RECENT_MAX];
+    size_t nlate = 0;
+    for (size_t i = 0; i < st->nrecent; i++) {
         rm_conn *c = st->recent[i];
-        bool in_turn = false;
-        for (size_t j = 0; j < st->nsync && !in_turn; j++)
-            in_turn = st->sync[j].to.conn == c;
-        if (!in_turn)
-            rm_conn_read_now(c);
+        if (in_turn(st, c))
+            continue;
+        rm_conn_read_now(c);
+        if (!in_turn(st, c))
+            late[nlate++] = c;
+    }
+    int64_t budget = st->b->cfg.sync_flush_gather_micros;
+    if (nlate == 0 || st->nrecent < 2 || budget <= 0)
+        return;
+    int64_t deadline = mono_us() + budget;
+    for (int64_t left = budget; nlate > 0 && left > 0; left = deadline - mono_us()) {
+        if (rm_conn_wait_input(late, nlate, left) == 0)
+            break;
+        size_t k = 0;
+        for (size_t i = 0; i < nlate; i++)
+            if (!in_turn(st, late[i]))
+                late[k++] = late[i];
+        nlate = k;
     }
 }
 
@@ -186,8 +215,10 @@ static void commit_sync(send_state *st)
 }
 
 /* The store defers dispatcher wake-ups to us (defer_dispatch_wake): every
- * put of this loop turn is covered by one wake when the turn ends. The
- * dispatcher is woken before the flush, so that it runs beside it. */
+ * put of this loop turn is covered by one wake when the turn ends, or by an
+ * inline dispatch. Both come after the group commit: a dispatcher woken
+ * before it was often scheduled on the loop's CPU and preempted the loop
+ * on its way to the msync (W5 x1: 30-40 us per commit, perf sched). */
 static void on_wake_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
 {
     (void)revents;
@@ -197,12 +228,10 @@ static void on_wake_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
         read_recent(st);
     forget_recent(st);
     store_write_deferred(st->b->store); /* the turn's deferred puts, in one write */
-    if (st->nsync) {
-        store_wake_dispatcher(st->b->store); /* it runs beside the flush */
+    if (st->nsync)
         commit_sync(st);
-    } else if (!store_dispatch_inline(st->b->store, INLINE_DISPATCH_MAX)) {
+    if (!store_dispatch_inline(st->b->store, INLINE_DISPATCH_MAX))
         store_wake_dispatcher(st->b->store);
-    }
 }
 
 static void stored(send_state *st)

@@ -40,6 +40,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <poll.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -1002,6 +1003,35 @@ void rm_conn_read_now(rm_conn *c)
     LOOP_OWNER_NOTE(&c->owner);
     if (c->open && c->connected && !c->read_paused)
         read_input(c);
+}
+
+size_t rm_conn_wait_input(rm_conn *const *cs, size_t n, int64_t timeout_us)
+{
+    enum { MAX_WAIT = 64 };
+    struct pollfd pf[MAX_WAIT];
+    rm_conn *of[MAX_WAIT];
+    size_t np = 0;
+    for (size_t i = 0; i < n && np < MAX_WAIT; i++) {
+        rm_conn *c = cs[i];
+        LOOP_OWNER_NOTE(&c->owner);
+        if (c->open && c->connected && !c->read_paused) {
+            pf[np] = (struct pollfd){.fd = c->fd, .events = POLLIN};
+            of[np++] = c;
+        }
+    }
+    if (np == 0 || timeout_us <= 0)
+        return 0;
+    struct timespec ts = {(time_t)(timeout_us / 1000000), (long)(timeout_us % 1000000) * 1000};
+    if (ppoll(pf, (nfds_t)np, &ts, NULL) <= 0)
+        return 0;
+    size_t got = 0;
+    for (size_t i = 0; i < np; i++) {
+        if (pf[i].revents && of[i]->open && !of[i]->read_paused) {
+            read_input(of[i]);
+            got++;
+        }
+    }
+    return got;
 }
 
 /* Reads what the socket holds (up to READS_PER_EVENT recv calls) and

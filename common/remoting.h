@@ -172,6 +172,12 @@ void rm_conn_flush_now(rm_conn *c);
  * has (the broker's group commit), so requests that arrived meanwhile share
  * it. Handlers run as for any input; answers they queue leave as usual. */
 void rm_conn_read_now(rm_conn *c);
+/* Sleeps until one of the n connections has input or timeout_us passed,
+ * then reads (as rm_conn_read_now) each that has some; returns how many it
+ * read. Closed or paused connections are skipped. Loop thread: the loop
+ * stalls meanwhile, so a caller bounds the wait (the broker's group commit
+ * waits for producers it expects, a few tens of microseconds). */
+size_t rm_conn_wait_input(rm_conn *const *cs, size_t n, int64_t timeout_us);
 bool rm_conn_is_connected(const rm_conn *c);
 void rm_conn_ref(rm_conn *c);
 void rm_conn_unref(rm_conn *c);

@@ -23,7 +23,7 @@ extern "C" {
 
 namespace {
 
-enum { CODE_ECHO = 9001, CODE_DEFER = 9002, CODE_BIG = 9003, CODE_SILENT = 9004, CODE_IOV = 9005 };
+enum { CODE_ECHO = 9001, CODE_DEFER = 9002, CODE_BIG = 9003, CODE_SILENT = 9004, CODE_IOV = 9005, CODE_KEEP = 9006 };
 
 // Server state: touched only on the server's loop thread, except atomics.
 struct Server {
@@ -37,6 +37,7 @@ struct Server {
     std::atomic<int> closes{0};
     std::atomic<int> iov_released{0};
     std::atomic<int> handled{0};
+    rm_conn *kept = nullptr; // the connection of the last CODE_KEEP request (referenced)
 
     explicit Server(rm_options *opts = nullptr) {
         lt.run([&] {
@@ -46,6 +47,7 @@ struct Server {
             rm_dispatch_on(d, CODE_BIG, big, this);
             rm_dispatch_on(d, CODE_SILENT, silent, this);
             rm_dispatch_on(d, CODE_IOV, iov, this);
+            rm_dispatch_on(d, CODE_KEEP, keep, this);
             rm_dispatch_on(d, RC_SEND_MESSAGE_V2, echo, this);
             srv = rm_server_new(lt.loop(), opts, d);
             char err[256];
@@ -58,6 +60,8 @@ struct Server {
         lt.run([&] {
             for (auto &to : deferred)
                 rm_reply_to_drop(&to);
+            if (kept)
+                rm_conn_unref(kept);
             rm_server_free(srv);
             rm_dispatch_free(d);
         });
@@ -118,6 +122,15 @@ struct Server {
             s->max_queued = q;
     }
     static void silent(rm_conn *, const rm_cmd *, void *arg) { static_cast<Server *>(arg)->handled++; }
+    // Keep: remembers the connection, then echoes.
+    static void keep(rm_conn *c, const rm_cmd *req, void *arg) {
+        Server *s = static_cast<Server *>(arg);
+        if (s->kept)
+            rm_conn_unref(s->kept);
+        rm_conn_ref(c);
+        s->kept = c;
+        echo(c, req, arg);
+    }
     // Iov: answers with two borrowed parts and counts their release.
     static void iov(rm_conn *c, const rm_cmd *req, void *arg) {
         static const char a[] = "hello ", b[] = "world";
@@ -531,6 +544,58 @@ TEST_F(TransportTest, OnewayRequestGetsNoAnswer) {
     ASSERT_TRUE(cl.run_until([&] { return a.done; }));
     EXPECT_EQ("second", a.remark);
     EXPECT_EQ(2, s.handled.load());
+}
+
+// rm_conn_wait_input (the broker's group commit waiting for producers it
+// expects): the loop thread sleeps until the connection has input, then
+// handles it there and then, before the loop runs again.
+TEST_F(TransportTest, WaitInputHandlesARequestThatArrivesDuringTheWait) {
+    Server s;
+    Client cl(s.port);
+    Answer first;
+    ASSERT_EQ(RM_OK, send_request(cl, CODE_KEEP, "keep", "", &first));
+    ASSERT_TRUE(cl.run_until([&] { return first.done; }));
+    ASSERT_NE(nullptr, s.kept);
+
+    std::atomic<bool> waiting{false};
+    Answer second;
+    std::thread sender([&] { // the client's loop is used by this thread only from here on
+        ASSERT_TRUE(wait_for([&] { return waiting.load(); }));
+        ASSERT_EQ(RM_OK, send_request(cl, CODE_ECHO, "during the wait", "", &second));
+        cl.run_until([&] { return second.done; });
+    });
+    size_t got = 0;
+    int handled_when_back = 0;
+    s.lt.run([&] {
+        waiting = true;
+        got = rm_conn_wait_input(&s.kept, 1, 20 * 1000 * 1000); // returns at the arrival
+        handled_when_back = s.handled.load();
+    });
+    sender.join();
+    EXPECT_EQ(1u, got);
+    EXPECT_EQ(2, handled_when_back); // handled inside the wait, not by a later loop turn
+    EXPECT_TRUE(second.done);
+    EXPECT_EQ("during the wait", second.remark);
+}
+
+TEST_F(TransportTest, WaitInputReturnsAtTheTimeoutAndSkipsClosedConnections) {
+    Server s;
+    Client cl(s.port);
+    Answer first;
+    ASSERT_EQ(RM_OK, send_request(cl, CODE_KEEP, "keep", "", &first));
+    ASSERT_TRUE(cl.run_until([&] { return first.done; }));
+    size_t got = 1;
+    auto t0 = std::chrono::steady_clock::now();
+    s.lt.run([&] { got = rm_conn_wait_input(&s.kept, 1, 20 * 1000); }); // nothing is sent
+    EXPECT_EQ(0u, got);
+    EXPECT_GE(std::chrono::steady_clock::now() - t0, std::chrono::microseconds(20 * 1000));
+    t0 = std::chrono::steady_clock::now();
+    s.lt.run([&] {
+        rm_conn_close(s.kept);
+        got = rm_conn_wait_input(&s.kept, 1, 20 * 1000 * 1000); // would wait 20 s if it polled
+    });
+    EXPECT_EQ(0u, got);
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, std::chrono::seconds(10));
 }
 
 TEST(EvqTest, PostsFromOtherThreadsRunOnTheLoopInOrder) {
