@@ -10,9 +10,11 @@
  *             where it starts); "age" instead of latency: the send time
  *             mqbench wrote into the body, else the born timestamp, to the
  *             listener, so a backlog shows as its age, not as slowness.
- *   e2e       a consumer (fresh group) and -w producer threads sending
- *             asynchronously at --rate messages/s in total, each body
- *             carrying its send time; latency = send to receive.
+ *   e2e       a consumer (fresh group) and -w producer threads sending at
+ *             --rate messages/s in total, each body carrying its send time;
+ *             latency = send to receive. Sends are sync by default (one at
+ *             a time per thread: RocketMQ's default send, and what the Redis
+ *             peer's e2e does); --mode async or oneway to compare.
  *   delay     scheduled delivery: random delay levels and exact times,
  *             lateness = receive - due time (mqbench_delay.c).
  *   tx        transactional sends with outcomes at --rollback-ratio and
@@ -159,7 +161,8 @@ static int send_sync(sender *s)
         return 1;
     }
     atomic_fetch_add_explicit(&g_sent, 1, memory_order_relaxed);
-    record(1, (uint64_t)g_o.size, mono_now_us() - t0);
+    if (!s->e2e)
+        record(1, (uint64_t)g_o.size, mono_now_us() - t0);
     return 1;
 }
 
@@ -203,7 +206,8 @@ static int send_oneway(sender *s)
         return 1;
     }
     atomic_fetch_add_explicit(&g_sent, 1, memory_order_relaxed);
-    record(1, (uint64_t)g_o.size, mono_now_us() - t0);
+    if (!s->e2e)
+        record(1, (uint64_t)g_o.size, mono_now_us() - t0);
     return 1;
 }
 
@@ -509,7 +513,6 @@ static int mode_e2e(void)
         mq_push_consumer_destroy(c);
         return 1;
     }
-    g_kind = &send_kinds[1]; /* async: sends are not paced by round trips */
     /* Warm up: probe until the consumer receives (its route, assignment and
      * long poll are in place), so start-up is not counted as latency. */
     mq_message *probe = mq_message_new(g_o.topic);
@@ -596,7 +599,7 @@ static void usage(FILE *out)
             "  -t TOPIC         topic (BenchmarkTopic)\n"
             "  -s BYTES         message body size (1024)\n"
             "  -w N             sender threads / consume threads (producer 1, consumer 4)\n"
-            "  --mode M         producer: sync | async | oneway | batch (sync)\n"
+            "  --mode M         producer: sync | async | oneway | batch; e2e: sync | async | oneway (sync)\n"
             "  --batch N        messages per batch (16)\n"
             "  --rate R         messages per second in total, 0 = unlimited (0; e2e 5000)\n"
             "  --duration S     run for S seconds (10; 0 = until --count or Ctrl-C)\n"
@@ -692,12 +695,16 @@ int main(int argc, char **argv)
         fprintf(stderr, "mqbench: --from first|last\n");
         return 2;
     }
-    if (mode->run == mode_producer) {
+    if (mode->run == mode_producer || is_e2e) {
         for (size_t i = 0; i < sizeof send_kinds / sizeof send_kinds[0]; i++)
             if (!strcmp(g_o.send_mode, send_kinds[i].name))
                 g_kind = &send_kinds[i];
         if (!g_kind) {
             fprintf(stderr, "mqbench: unknown --mode '%s' (sync, async, oneway, batch)\n", g_o.send_mode);
+            return 2;
+        }
+        if (is_e2e && g_kind->send == send_batch) {
+            fprintf(stderr, "mqbench: e2e sends with --mode sync, async or oneway\n");
             return 2;
         }
     }
