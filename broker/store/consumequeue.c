@@ -1,10 +1,19 @@
 /*
  * consumequeue.c - see consumequeue.h.
  *
- * Entries are written in place through the mapping; a file is created when
- * the first entry that falls into it is written. Positions are queue offsets
- * (the record's QUEUEOFFSET field), so writing an entry twice (recovery redo)
- * writes the same bytes at the same place.
+ * Entries are written in place with pwrite and read through the mapping; a
+ * file is created when the first entry that falls into it is written.
+ * Positions are queue offsets (the record's QUEUEOFFSET field), so writing
+ * an entry twice (recovery redo) writes the same bytes at the same place.
+ *
+ * Why pwrite: a store into a shared mapping faults on the first write to a
+ * page, and again on the first write after each flush cleaned it (ext4's
+ * page_mkwrite, which starts a journal handle and waits while the journal
+ * commits). Measured on the development VM: 15-22 us per such fault on
+ * average and up to 1.2-1.9 ms, against 4-5 us (at most 35 us) for a pwrite
+ * of the same entry. The dispatcher, which also runs on the broker's loop
+ * (inline dispatch), stages a round's appended entries per queue and writes
+ * each queue's run with one pwrite at the round's end (cq_put_staged).
  */
 #define _GNU_SOURCE
 #include "consumequeue.h"
@@ -22,6 +31,8 @@
 #include "log.h"
 #include "message.h"
 #include "util.h"
+
+enum { CQ_STAGE = 128 }; /* entries a queue stages per dispatch round (2.5 KiB) */
 
 int cq_table_init(cq_table *t, const char *dir, int64_t file_size,
                   const store_io_hooks *hooks)
@@ -69,6 +80,7 @@ void cq_unref(consume_queue *q)
         mf_unref(q->files[i]);
     free(q->files);
     pthread_mutex_destroy(&q->lock);
+    free(q->stage);
     free(q->dir);
     free(q->topic);
     free(q);
@@ -320,12 +332,62 @@ int cq_read(consume_queue *q, int64_t qoff, cq_entry *out)
     return 0;
 }
 
-static void write_entry(mapped_file *f, int64_t qoff, int64_t phys, int32_t size, int64_t tag)
+/* pwrite of len bytes at byte position pos of f; on a failed or short
+ * write (EIO) the rest is stored through the mapping, and the error then
+ * surfaces at the flush, as for the CommitLog. */
+static void write_bytes(mapped_file *f, const uint8_t *src, size_t len, int64_t pos)
 {
-    uint8_t *p = f->base + (qoff * CQ_UNIT - f->start);
+    int64_t rel = pos - f->start;
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = pwrite(f->fd, src + done, len - done, (off_t)(rel + (int64_t)done));
+        if (w > 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        memcpy(f->base + rel + (int64_t)done, src + done, len - done);
+        return;
+    }
+}
+
+static void encode_entry(uint8_t *p, int64_t phys, int32_t size, int64_t tag)
+{
     be64_store(p, (uint64_t)phys);
     be32_store(p + 8, (uint32_t)size);
     be64_store(p + 12, (uint64_t)tag);
+}
+
+static void write_entry(mapped_file *f, int64_t qoff, int64_t phys, int32_t size, int64_t tag)
+{
+    uint8_t e[CQ_UNIT];
+    encode_entry(e, phys, size, tag);
+    write_bytes(f, e, CQ_UNIT, qoff * CQ_UNIT);
+}
+
+/* Blank entries [k0, k1) of f, a few KiB per pwrite. */
+static void write_blanks(mapped_file *f, int64_t k0, int64_t k1)
+{
+    enum { CHUNK = 200 };
+    uint8_t buf[CHUNK * CQ_UNIT];
+    for (int i = 0; i < CHUNK; i++)
+        encode_entry(buf + i * CQ_UNIT, 0, CQ_BLANK_SIZE, 0);
+    for (int64_t k = k0; k < k1; k += CHUNK)
+        write_bytes(f, buf, (size_t)MQ_MIN(k1 - k, (int64_t)CHUNK) * CQ_UNIT, k * CQ_UNIT);
+}
+
+void cq_write_staged(consume_queue *q, bool via_map)
+{
+    if (q->nstage == 0)
+        return;
+    size_t len = (size_t)q->nstage * CQ_UNIT;
+    if (via_map)
+        memcpy(q->tail->base + (q->stage_q0 * CQ_UNIT - q->tail->start), q->stage, len);
+    else
+        write_bytes(q->tail, q->stage, len, q->stage_q0 * CQ_UNIT);
+    atomic_store_explicit(&q->max_offset, q->stage_q0 + q->nstage, memory_order_release);
+    q->nstage = 0;
 }
 
 /* Referenced file for byte position pos, creating files up to it. The
@@ -369,15 +431,23 @@ static int file_for_write(consume_queue *q, int64_t pos, mapped_file **out)
 
 int cq_put(consume_queue *q, int64_t qoff, int64_t phys, int32_t size, int64_t tag)
 {
+    int rc = cq_put_staged(q, qoff, phys, size, tag);
+    cq_write_staged(q, false);
+    return rc;
+}
+
+int cq_put_staged(consume_queue *q, int64_t qoff, int64_t phys, int32_t size, int64_t tag)
+{
     if (q->damaged)
         return 0; /* recovery rebuilds it from scratch after the redo */
-    int64_t max = cq_max(q);
+    int64_t max = q->nstage ? q->stage_q0 + q->nstage : cq_max(q);
     bool empty = !q->started;
     if (!empty && qoff < cq_min(q))
         return 0;
     int64_t pos = qoff * CQ_UNIT;
     mapped_file *f = q->tail;
     if (!f || pos < f->start || pos >= f->start + f->size) {
+        cq_write_staged(q, false); /* the stage belongs to the tail file */
         mapped_file *nf;
         int rc = file_for_write(q, pos, &nf);
         if (rc < 0)
@@ -386,23 +456,35 @@ int cq_put(consume_queue *q, int64_t qoff, int64_t phys, int32_t size, int64_t t
             mf_unref(q->tail);
         q->tail = f = nf;
     }
+    if (!empty && qoff == max) { /* the dispatcher's usual case */
+        if (q->nstage == CQ_STAGE)
+            cq_write_staged(q, false);
+        if (!q->stage)
+            q->stage = xmalloc(CQ_STAGE * CQ_UNIT);
+        if (q->nstage == 0)
+            q->stage_q0 = qoff;
+        encode_entry(q->stage + (size_t)q->nstage++ * CQ_UNIT, phys, size, tag);
+        return 0;
+    }
+    cq_write_staged(q, false);
     if (empty) {
         /* First entry of a queue (possibly not at 0: older records were
          * cleaned): blank-fill the file before it, as RocketMQ does. */
-        for (int64_t k = f->start / CQ_UNIT; k < qoff; k++)
-            write_entry(f, k, 0, CQ_BLANK_SIZE, 0);
+        write_blanks(f, f->start / CQ_UNIT, qoff);
         atomic_store(&q->min_offset, qoff);
         max = qoff;
         q->started = true;
     } else if (qoff > max) {
         log_warn("ConsumeQueue %s: gap from %lld to %lld filled with blank entries", q->dir,
                  (long long)max, (long long)qoff);
-        for (int64_t k = max; k < qoff; k++) {
+        for (int64_t k = max; k < qoff;) {
             mapped_file *g;
-            if (file_for_write(q, k * CQ_UNIT, &g) == 0) {
-                write_entry(g, k, 0, CQ_BLANK_SIZE, 0);
-                mf_unref(g);
-            }
+            if (file_for_write(q, k * CQ_UNIT, &g) != 0)
+                break; /* logged by mf_create; the entry itself fails below the same way */
+            int64_t end = MQ_MIN(qoff, (g->start + g->size) / CQ_UNIT);
+            write_blanks(g, k, end);
+            mf_unref(g);
+            k = end;
         }
     }
     write_entry(f, qoff, phys, size, tag);

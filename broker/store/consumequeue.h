@@ -56,6 +56,9 @@ typedef struct consume_queue {
     mapped_file *tail;            /* dispatcher's referenced current file */
     bool started;                 /* writer: first entry placed (min fixed) */
     uint64_t round;               /* dispatcher: last round that touched it */
+    uint8_t *stage;               /* dispatcher: appended entries not yet written */
+    int64_t stage_q0;             /* queue offset of stage's first entry */
+    int nstage;
 } consume_queue;
 
 typedef struct cq_table {
@@ -93,6 +96,13 @@ void cq_snapshot_free(consume_queue **qs, size_t n);
  * below min are ignored (already cleaned); a gap after max is filled with
  * blank entries. Returns 0 or a negative errno (file creation). */
 int cq_put(consume_queue *q, int64_t qoff, int64_t phys, int32_t size, int64_t tag);
+/* cq_put for the dispatcher: an entry appended at max is kept in the
+ * queue's stage (up to CQ_STAGE entries, one file) and written, with the
+ * ones before it, in one pwrite by cq_write_staged, which also publishes
+ * them (max_offset); anything else is written at once, after the stage. */
+int cq_put_staged(consume_queue *q, int64_t qoff, int64_t phys, int32_t size, int64_t tag);
+/* via_map: store the staged entries through the mapping instead. */
+void cq_write_staged(consume_queue *q, bool via_map);
 
 /* Reads one entry below max_offset. Returns 0 or STORE_ERR_NOT_FOUND. */
 int cq_read(consume_queue *q, int64_t qoff, cq_entry *out);

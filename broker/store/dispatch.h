@@ -81,6 +81,7 @@ typedef struct cq_sink {
     consume_queue **touched;     /* queues that grew this round (referenced) */
     size_t ntouched, touched_cap;
     uint64_t round;
+    size_t round_entries;        /* entries written this round */
     int64_t redo_below;          /* recovery: entries below are durable, skip them */
     _Atomic(store_arrival_cb) listener;
     void *_Atomic listener_arg;
