@@ -46,6 +46,7 @@ int cl_init(commitlog *cl, const char *dir, int64_t seg_size, const store_io_hoo
     strmap_init(&cl->queues);
     cl->alloc_want = -1;
     cl->staged_from = -1;
+    cl->recent_from = -1;
     atomic_init(&cl->max_offset, 0);
     atomic_init(&cl->min_offset, 0);
     atomic_init(&cl->refuse, 0);
@@ -525,6 +526,8 @@ static bool write_staged_and_publish(commitlog *cl)
         return false;
     size_t len = (size_t)(cl->write_pos - cl->staged_from);
     stage_write(cl->cur, cl->stage, len, cl->staged_from - cl->cur->start);
+    cl->recent_from = cl->staged_from;
+    cl->recent_to = cl->write_pos;
     cl->staged_from = -1;
     /* D1: max_offset is published once, after every record staged is
      * written (so no reader sees part of a batch); it only grows.
@@ -532,6 +535,16 @@ static bool write_staged_and_publish(commitlog *cl)
     assert(cl->write_pos > atomic_load_explicit(&cl->max_offset, memory_order_relaxed));
     atomic_store(&cl->max_offset, cl->write_pos);
     return true;
+}
+
+bool cl_copy_recent(commitlog *cl, int64_t pos, uint8_t *dst, size_t len)
+{
+    pthread_mutex_lock(&cl->put_lock);
+    bool ok = cl->recent_from >= 0 && pos >= cl->recent_from && pos + (int64_t)len <= cl->recent_to;
+    if (ok)
+        memcpy(dst, cl->stage + (pos - cl->recent_from), len);
+    pthread_mutex_unlock(&cl->put_lock);
+    return ok;
 }
 
 void cl_write_staged(commitlog *cl)
@@ -564,8 +577,10 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
     bool wrote = false;
     if (cl->staged_from >= 0 && (size_t)(start - cl->staged_from) + (size_t)total > CL_STAGE_MIN)
         wrote = write_staged_and_publish(cl); /* deferral keeps the buffer at its first size */
-    if (cl->staged_from < 0)
+    if (cl->staged_from < 0) {
         cl->staged_from = start;
+        cl->recent_from = -1; /* the stage is about to be overwritten */
+    }
     size_t kept = (size_t)(start - cl->staged_from); /* staged by deferred puts before */
     if (cl->stage_cap < kept + (size_t)total) { /* once, or for more than ever before */
         cl->stage_cap = MQ_MAX(kept + (size_t)total, (size_t)CL_STAGE_MIN);

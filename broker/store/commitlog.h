@@ -72,6 +72,8 @@ typedef struct commitlog {
     size_t stage_cap;
     int64_t staged_from; /* put_lock: stage holds [staged_from, write_pos), not yet
                           * written (deferred puts); -1 when nothing is staged */
+    int64_t recent_from, recent_to; /* put_lock: stage[0..] still holds the last
+                          * written bytes [recent_from, recent_to); -1 when not */
     _Atomic int64_t max_offset;
     _Atomic int64_t min_offset;
     _Atomic int64_t put_msgs;
@@ -147,6 +149,10 @@ store_put_status cl_put(commitlog *cl, const msg_record *msgs, const cl_item *it
                         int64_t total, store_put_result *res, int64_t *phys_offsets, bool defer);
 /* Writes and publishes what deferred puts left staged. Any thread. */
 void cl_write_staged(commitlog *cl);
+/* Copies [pos, pos + len) into dst if the staging buffer still holds it
+ * (the last put's bytes, just written): the dispatcher's inline round
+ * reads a put it follows at once without a pread. Returns whether it did. */
+bool cl_copy_recent(commitlog *cl, int64_t pos, uint8_t *dst, size_t len);
 
 /* Sets the next queue offset of a queue (recovery) / forgets a topic. */
 void cl_queue_set(commitlog *cl, const char *topic, size_t tlen, int32_t qid, int64_t next);

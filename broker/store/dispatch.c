@@ -26,6 +26,7 @@
 #include "util.h"
 
 #define ROUND_MAX 512
+#define RECENT_COPY_MAX (64 * 1024)  /* reads tried from the CommitLog's staging buffer first */
 #define DISPATCH_READ (1 << 20)        /* bytes read per pread (at least one record) */
 #define DISPATCH_MAX_RECORD (64 << 20) /* a larger TOTALSIZE is damage: not buffered */
 
@@ -306,6 +307,8 @@ static size_t fill(dispatcher *d, mapped_file *seg, int64_t pos, size_t want, si
     }
     want = MQ_MIN(want, d->buf_cap);
     want = (size_t)MQ_MIN((int64_t)want, seg->start + seg->size - pos);
+    if (want <= RECENT_COPY_MAX && cl_copy_recent(d->cl, pos, d->buf, want))
+        return want; /* the put just before us: no system call (inline rounds) */
     size_t got = 0;
     while (got < want) {
         ssize_t r = pread(seg->fd, d->buf + got, want - got, (off_t)(pos - seg->start + (int64_t)got));
