@@ -241,10 +241,17 @@ static bool retry_held(void *ctx, bool final)
         ctx_free(p);
         return true;
     }
+    rm_conn *conn = p->to.conn;
+    pull_hold *ph = p->b->pull_hold;
+    rm_conn_ref(conn);
     if (execute(p, !final)) {
         ctx_free(p);
+        if (pull_hold_direct(ph))
+            rm_conn_flush_now(conn); /* answered from the loop's prepare phase */
+        rm_conn_unref(conn);
         return true;
     }
+    rm_conn_unref(conn);
     pull_hold_add(p->b->pull_hold, p->topic, p->queue_id, p->offset, p->deadline_ms - mono_ms(), p);
     return true; /* re-held under a new entry: the old one is done */
 }

@@ -54,6 +54,7 @@
 #include "message.h"
 #include "processor_send.h"
 #include "processors.h"
+#include "pull_hold.h"
 #include "schedule/schedule.h"
 #include "store/store.h"
 #include "topic_config.h"
@@ -230,7 +231,13 @@ static void on_wake_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     store_write_deferred(st->b->store); /* the turn's deferred puts, in one write */
     if (st->nsync)
         commit_sync(st);
-    if (!store_dispatch_inline(st->b->store, INLINE_DISPATCH_MAX))
+    pull_hold *ph = st->b->pull_hold;
+    if (ph)
+        pull_hold_direct_begin(ph); /* held pulls of these queues are answered now */
+    bool dispatched = store_dispatch_inline(st->b->store, INLINE_DISPATCH_MAX);
+    if (ph)
+        pull_hold_direct_end(ph);
+    if (!dispatched)
         store_wake_dispatcher(st->b->store);
 }
 

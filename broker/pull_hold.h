@@ -50,6 +50,16 @@ void pull_hold_kick(pull_hold *ph, const char *topic, int32_t queue_id);
 /* The store's arrival listener (store_arrival_cb): any thread. */
 void pull_hold_arrived(void *ph, const char *topic, int32_t queue_id, int64_t max_offset);
 
+/* Between begin and end, arrivals reported on the loop thread itself (the
+ * broker's inline dispatch, store_dispatch_inline) retry the held pulls at
+ * once instead of through the evq post and one more loop iteration, and
+ * pull_hold_direct() tells their owner to write its answers at once (the
+ * loop is in its prepare phase, where queued answers would wait for the
+ * next turn). Loop thread. */
+void pull_hold_direct_begin(pull_hold *ph);
+void pull_hold_direct_end(pull_hold *ph);
+bool pull_hold_direct(const pull_hold *ph);
+
 /* Entries currently held (stats, tests). Loop thread. */
 size_t pull_hold_count(const pull_hold *ph);
 
