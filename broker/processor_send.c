@@ -70,15 +70,25 @@ enum {
      * which runs beside the loop. */
     INLINE_DISPATCH_MAX = 16 * 1024,
     RECENT_MAX = 64,           /* connections the next group commit reads first */
+    /* ASYNC_FLUSH sends of a turn whose answers wait for the turn's inline
+     * dispatch while pulls are held (pulls answered first); more are
+     * answered at once, as a turn that large is not dispatched inline. */
+    HELD_FIRST_MAX = 16,
 };
 
-/* A SYNC_FLUSH send of this loop turn, answered after the turn's flush. */
+/* A send of this loop turn answered when the turn ends (on_wake_prepare). */
 typedef struct sync_answer {
     rm_reply_to to;
     int32_t queue_id;
     int64_t queue_offset;
-    size_t id_at;               /* its message id(s), NUL-terminated, in sync_ids */
+    size_t id_at;               /* its message id(s), NUL-terminated, in the list's ids */
 } sync_answer;
+
+typedef struct answer_list {
+    sync_answer *a;
+    size_t n, cap;
+    bytebuf ids;
+} answer_list;
 
 struct send_state {
     broker *b;
@@ -90,10 +100,9 @@ struct send_state {
     msg_host host;
     bytebuf sched_props;        /* properties of a message rewritten by sched_prepare */
     bytebuf batch_props;        /* the same for every item of a batch */
-    sync_answer *sync;          /* SYNC_FLUSH sends of this loop turn */
-    size_t nsync, sync_cap;
+    answer_list sync;           /* SYNC_FLUSH sends of this loop turn */
     int64_t sync_end;           /* CommitLog end they need durable */
-    bytebuf sync_ids;
+    answer_list held_first;     /* ASYNC sends answered after the pulls they wake */
     rm_conn *recent[RECENT_MAX]; /* answered by the last group commit (referenced) */
     size_t nrecent;
 };
@@ -137,9 +146,9 @@ static int32_t pick_queue(send_state *st, int32_t n)
  * of the fsync itself. */
 static void remember_recent(send_state *st)
 {
-    for (size_t i = 0; i < st->nsync && st->nrecent < RECENT_MAX; i++) {
-        rm_conn *c = st->sync[i].to.conn;
-        if (!c || (i > 0 && st->sync[i - 1].to.conn == c))
+    for (size_t i = 0; i < st->sync.n && st->nrecent < RECENT_MAX; i++) {
+        rm_conn *c = st->sync.a[i].to.conn;
+        if (!c || (i > 0 && st->sync.a[i - 1].to.conn == c))
             continue;
         rm_conn_ref(c);
         st->recent[st->nrecent++] = c;
@@ -155,8 +164,8 @@ static void forget_recent(send_state *st)
 
 static bool in_turn(const send_state *st, const rm_conn *c)
 {
-    for (size_t j = 0; j < st->nsync; j++)
-        if (st->sync[j].to.conn == c)
+    for (size_t j = 0; j < st->sync.n; j++)
+        if (st->sync.a[j].to.conn == c)
             return true;
     return false;
 }
@@ -188,31 +197,59 @@ static void read_recent(send_state *st)
     }
 }
 
-/* The turn's group commit: one flush for every SYNC_FLUSH send of the turn.
- * The answers are queued during the prepare phase, after the connections'
- * own prepare watchers (which write them) were collected, so each
- * connection is written here at once rather than one loop turn later. */
-static void commit_sync(send_state *st)
+static void answer_later(answer_list *l, rm_reply_to *to, int32_t queue_id, int64_t queue_offset,
+                         const char *msg_id)
 {
-    int rc = store_flush_now(st->b->store, st->sync_end);
-    remember_recent(st);
-    int32_t code = rc == 0 ? RS_SUCCESS : RS_FLUSH_DISK_TIMEOUT;
-    const char *ids = bytebuf_cstr(&st->sync_ids);
-    for (size_t i = 0; i < st->nsync; i++) {
-        sync_answer *a = &st->sync[i];
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->a = xrealloc(l->a, l->cap * sizeof *l->a);
+    }
+    sync_answer *a = &l->a[l->n++];
+    a->to = *to;
+    a->queue_id = queue_id;
+    a->queue_offset = queue_offset;
+    a->id_at = l->ids.len;
+    bytebuf_append(&l->ids, msg_id, strlen(msg_id) + 1);
+}
+
+/* Answers every send of the list with code. The answers are queued during
+ * the prepare phase, after the connections' own prepare watchers (which
+ * write them) were collected, so each connection is written here at once
+ * rather than one loop turn later. */
+static void answer_all(answer_list *l, int32_t code)
+{
+    const char *ids = bytebuf_cstr(&l->ids);
+    for (size_t i = 0; i < l->n; i++) {
+        sync_answer *a = &l->a[i];
         rm_conn *c = a->to.conn;
         if (c)
             rm_conn_ref(c); /* the answer drops the reply's reference */
         send_answer_stored(&a->to, code, ids + a->id_at, a->queue_id, a->queue_offset, NULL);
         if (c) {
             /* A turn's sends of one connection are usually adjacent. */
-            if (i + 1 == st->nsync || st->sync[i + 1].to.conn != c)
+            if (i + 1 == l->n || l->a[i + 1].to.conn != c)
                 rm_conn_flush_now(c);
             rm_conn_unref(c);
         }
     }
-    st->nsync = 0;
-    bytebuf_clear(&st->sync_ids);
+    l->n = 0;
+    bytebuf_clear(&l->ids);
+}
+
+static void answer_list_free(answer_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        rm_reply_to_drop(&l->a[i].to);
+    free(l->a);
+    bytebuf_free(&l->ids);
+}
+
+/* The turn's group commit: one flush for every SYNC_FLUSH send of the turn. */
+static void commit_sync(send_state *st)
+{
+    int rc = store_flush_now(st->b->store, st->sync_end);
+    remember_recent(st);
+    answer_all(&st->sync, rc == 0 ? RS_SUCCESS : RS_FLUSH_DISK_TIMEOUT);
 }
 
 /* The store defers dispatcher wake-ups to us (defer_dispatch_wake): every
@@ -225,11 +262,11 @@ static void on_wake_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
     (void)revents;
     send_state *st = w->data;
     ev_prepare_stop(loop, w);
-    if (st->nsync)
+    if (st->sync.n)
         read_recent(st);
     forget_recent(st);
     store_write_deferred(st->b->store); /* the turn's deferred puts, in one write */
-    if (st->nsync)
+    if (st->sync.n)
         commit_sync(st);
     pull_hold *ph = st->b->pull_hold;
     if (ph)
@@ -239,6 +276,8 @@ static void on_wake_prepare(struct ev_loop *loop, ev_prepare *w, int revents)
         pull_hold_direct_end(ph);
     if (!dispatched)
         store_wake_dispatcher(st->b->store);
+    if (st->held_first.n)
+        answer_all(&st->held_first, RS_SUCCESS);
 }
 
 static void stored(send_state *st)
@@ -310,19 +349,17 @@ static void finish(send_state *st, rm_conn *c, const rm_cmd *req, const store_pu
     if (wait && ha_send_wait(st->b->ha, &to, end, req->hdr->send_message->queueid, res->queue_offset, msg_id))
         return; /* SYNC_MASTER: broker/ha answers once a slave (and under SYNC_FLUSH the disk) has it */
     if (wait && st->b->cfg.flush_disk_type == FLUSH_SYNC) {
-        if (st->nsync == st->sync_cap) {
-            st->sync_cap = st->sync_cap ? st->sync_cap * 2 : 64;
-            st->sync = xrealloc(st->sync, st->sync_cap * sizeof *st->sync);
-        }
-        sync_answer *a = &st->sync[st->nsync++];
-        a->to = to;
-        a->queue_id = req->hdr->send_message->queueid;
-        a->queue_offset = res->queue_offset;
-        a->id_at = st->sync_ids.len;
-        bytebuf_append(&st->sync_ids, msg_id, strlen(msg_id) + 1);
+        answer_later(&st->sync, &to, req->hdr->send_message->queueid, res->queue_offset, msg_id);
         if (end > st->sync_end)
             st->sync_end = end;
         stored(st); /* the turn's prepare commits it */
+        return;
+    }
+    if (st->b->pull_hold && pull_hold_count(st->b->pull_hold) > 0 && st->held_first.n < HELD_FIRST_MAX) {
+        /* Consumers are waiting: the turn's inline dispatch answers their
+         * pulls first, then this (on_wake_prepare). */
+        answer_later(&st->held_first, &to, req->hdr->send_message->queueid, res->queue_offset, msg_id);
+        stored(st);
         return;
     }
     send_answer_stored(&to, RS_SUCCESS, msg_id, req->hdr->send_message->queueid, res->queue_offset, NULL);
@@ -381,11 +418,11 @@ int32_t send_check(broker *b, send_target *t, char *remark, size_t rlen)
                  t->queue_id, t->topic, tc->write_queue_nums);
         return RS_SYSTEM_ERROR;
     }
-    if (st->nsync >= MAX_FLUSH_WAITERS) {
+    if (st->sync.n >= MAX_FLUSH_WAITERS) {
         b->stats.busy_rejections++;
         snprintf(remark, rlen,
                  "[TOO_MANY_FLUSH_WAITERS] broker busy: %zu sends waiting for the disk, try later",
-                 st->nsync);
+                 st->sync.n);
         return RS_SYSTEM_BUSY;
     }
     return RS_SUCCESS;
@@ -620,7 +657,8 @@ void processor_send_register(broker *b)
         msg_host_set(&st->store_host, "127.0.0.1", b->port);
     ev_prepare_init(&st->wake, on_wake_prepare);
     st->wake.data = st;
-    bytebuf_init(&st->sync_ids);
+    bytebuf_init(&st->sync.ids);
+    bytebuf_init(&st->held_first.ids);
     b->send = st;
     rm_dispatch_on(b->dispatch, RC_SEND_MESSAGE, on_send, st);
     rm_dispatch_on(b->dispatch, RC_SEND_MESSAGE_V2, on_send, st);
@@ -633,10 +671,8 @@ void processor_send_unregister(broker *b)
         send_state *st = b->send;
         ev_prepare_stop(b->loop, &st->wake);
         forget_recent(st);
-        for (size_t i = 0; i < st->nsync; i++)
-            rm_reply_to_drop(&st->sync[i].to);
-        free(st->sync);
-        bytebuf_free(&st->sync_ids);
+        answer_list_free(&st->sync);
+        answer_list_free(&st->held_first);
         bytebuf_free(&b->send->sched_props);
         bytebuf_free(&b->send->batch_props);
     }
