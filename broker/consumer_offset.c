@@ -18,7 +18,7 @@
 #include "meta_db.h"
 #include "util.h"
 
-#define OFFSET_NS "offset"
+#define OFFSET_NS META_NS_OFFSET
 
 typedef struct group_offsets {
     int64_t *offsets; /* by queue id; -1 = none */

@@ -133,6 +133,18 @@ int meta_db_open(const char *dir, struct meta_db **out, char *err, size_t errlen
     for (size_t i = 0; i < nlisted && n < MAX_NS; i++)
         if (strcmp(listed[i], "default") != 0)
             names[n++] = listed[i];
+    /* The broker's own namespaces exist from the start: creating a column
+     * family later writes and fsyncs a new MANIFEST and OPTIONS file on the
+     * caller's thread, which for the first consumer offset commit or
+     * transaction was the broker's loop (1-2 ms, in the middle of traffic). */
+    static const char *const known[] = {META_NS_TOPIC, META_NS_GROUP, META_NS_OFFSET, META_NS_TXN};
+    for (size_t k = 0; k < sizeof known / sizeof known[0] && n < MAX_NS; k++) {
+        bool have = false;
+        for (int i = 0; i < n && !have; i++)
+            have = strcmp(names[i], known[k]) == 0;
+        if (!have)
+            names[n++] = known[k];
+    }
     const rocksdb_options_t *cf_opts[MAX_NS];
     for (int i = 0; i < n; i++)
         cf_opts[i] = m->opts;

@@ -35,6 +35,7 @@ struct meta_batch;
 #define META_NS_TOPIC "topic"
 #define META_NS_GROUP "group"
 #define META_NS_OFFSET "offset"
+#define META_NS_TXN "txn"
 
 /* Opens (creating if needed) the database in dir (created with parents).
  * Returns 0, or -1 with err (e.g. another broker holds the lock). */

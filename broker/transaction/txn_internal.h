@@ -126,6 +126,6 @@ void txn_check_stop(txn_service *t);
 #define TXN_PROP_OP "TXN_OP"        /* our op-record property: c, r or p */
 #define TXN_OP_TAG "d"              /* RocketMQ's REMOVE_TAG */
 #define TOPIC_PARKED TOPIC_TRANS_CHECK_MAX_TIME
-#define TXN_NS "txn"                /* meta_db namespace */
+#define TXN_NS META_NS_TXN         /* meta_db namespace */
 
 #endif
