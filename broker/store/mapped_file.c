@@ -228,6 +228,12 @@ int mf_sync_dir(const char *dir)
 
 int mf_mkdirs(const char *path)
 {
+    /* Usually only the last component is new (a queue's folder under its
+     * topic's): one mkdir, not one per component. */
+    if (mkdir(path, 0755) == 0 || errno == EEXIST)
+        return 0;
+    if (errno != ENOENT)
+        return -errno;
     char tmp[1024];
     if (!str_copy(tmp, sizeof tmp, path))
         return -ENAMETOOLONG;
