@@ -481,24 +481,6 @@ void cl_queue_remove_topic(commitlog *cl, const char *topic)
     pthread_mutex_unlock(&cl->put_lock);
 }
 
-/* pwrite of len bytes at rel; on a failed or short write (EIO) the rest is
- * stored through the mapping, as the log was written before; the error
- * then surfaces at the flush (D9). */
-static void write_at(mapped_file *seg, const uint8_t *src, size_t len, int64_t rel)
-{
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = pwrite(seg->fd, src + done, len - done, (off_t)(rel + (int64_t)done));
-        if (w > 0) {
-            done += (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        memcpy(seg->base + rel + (int64_t)done, src + done, len - done);
-        return;
-    }
-}
 
 /* Writes an encoded batch into its segment: the page cache takes the bytes
  * as Redis's AOF does, a folio at a time as the log grows, with no pages
@@ -511,11 +493,11 @@ static void write_at(mapped_file *seg, const uint8_t *src, size_t len, int64_t r
 static void stage_write(mapped_file *seg, const uint8_t *src, size_t len, int64_t rel)
 {
     if (((size_t)rel & (PAGE - 1)) + len <= PAGE) {
-        write_at(seg, src, len, rel);
+        mf_write(seg, src, len, rel);
         return;
     }
-    write_at(seg, src + 4, len - 4, rel + 4);
-    write_at(seg, src, 4, rel);
+    mf_write(seg, src + 4, len - 4, rel + 4);
+    mf_write(seg, src, 4, rel);
 }
 
 /* Writes [staged_from, write_pos) from the staging buffer and publishes

@@ -332,26 +332,6 @@ int cq_read(consume_queue *q, int64_t qoff, cq_entry *out)
     return 0;
 }
 
-/* pwrite of len bytes at byte position pos of f; on a failed or short
- * write (EIO) the rest is stored through the mapping, and the error then
- * surfaces at the flush, as for the CommitLog. */
-static void write_bytes(mapped_file *f, const uint8_t *src, size_t len, int64_t pos)
-{
-    int64_t rel = pos - f->start;
-    size_t done = 0;
-    while (done < len) {
-        ssize_t w = pwrite(f->fd, src + done, len - done, (off_t)(rel + (int64_t)done));
-        if (w > 0) {
-            done += (size_t)w;
-            continue;
-        }
-        if (w < 0 && errno == EINTR)
-            continue;
-        memcpy(f->base + rel + (int64_t)done, src + done, len - done);
-        return;
-    }
-}
-
 static void encode_entry(uint8_t *p, int64_t phys, int32_t size, int64_t tag)
 {
     be64_store(p, (uint64_t)phys);
@@ -363,7 +343,7 @@ static void write_entry(mapped_file *f, int64_t qoff, int64_t phys, int32_t size
 {
     uint8_t e[CQ_UNIT];
     encode_entry(e, phys, size, tag);
-    write_bytes(f, e, CQ_UNIT, qoff * CQ_UNIT);
+    mf_write(f, e, CQ_UNIT, qoff * CQ_UNIT - f->start);
 }
 
 /* Blank entries [k0, k1) of f, a few KiB per pwrite. */
@@ -374,7 +354,7 @@ static void write_blanks(mapped_file *f, int64_t k0, int64_t k1)
     for (int i = 0; i < CHUNK; i++)
         encode_entry(buf + i * CQ_UNIT, 0, CQ_BLANK_SIZE, 0);
     for (int64_t k = k0; k < k1; k += CHUNK)
-        write_bytes(f, buf, (size_t)MQ_MIN(k1 - k, (int64_t)CHUNK) * CQ_UNIT, k * CQ_UNIT);
+        mf_write(f, buf, (size_t)MQ_MIN(k1 - k, (int64_t)CHUNK) * CQ_UNIT, k * CQ_UNIT - f->start);
 }
 
 void cq_write_staged(consume_queue *q, bool via_map)
@@ -385,7 +365,7 @@ void cq_write_staged(consume_queue *q, bool via_map)
     if (via_map)
         memcpy(q->tail->base + (q->stage_q0 * CQ_UNIT - q->tail->start), q->stage, len);
     else
-        write_bytes(q->tail, q->stage, len, q->stage_q0 * CQ_UNIT);
+        mf_write(q->tail, q->stage, len, q->stage_q0 * CQ_UNIT - q->tail->start);
     atomic_store_explicit(&q->max_offset, q->stage_q0 + q->nstage, memory_order_release);
     q->nstage = 0;
 }

@@ -216,6 +216,22 @@ int mf_zero_tail(mapped_file *f, int64_t from)
     return mf_flush(f, from, f->size);
 }
 
+void mf_write(mapped_file *f, const uint8_t *src, size_t len, int64_t rel)
+{
+    size_t done = 0;
+    while (done < len) {
+        ssize_t w = pwrite(f->fd, src + done, len - done, (off_t)(rel + (int64_t)done));
+        if (w > 0) {
+            done += (size_t)w;
+            continue;
+        }
+        if (w < 0 && errno == EINTR)
+            continue;
+        memcpy(f->base + rel + (int64_t)done, src + done, len - done);
+        return;
+    }
+}
+
 int mf_sync_dir(const char *dir)
 {
     int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);

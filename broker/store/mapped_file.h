@@ -62,6 +62,11 @@ void mf_remove(mapped_file *f);
 /* Makes bytes [from, to) of the file durable (msync MS_SYNC of the pages).
  * Returns 0 or a negative errno (from the hook or msync). */
 int mf_flush(mapped_file *f, int64_t from, int64_t to);
+/* Writes len bytes at offset rel of f with pwrite (the page cache takes
+ * them without faulting the mapping in); on a failed or short write (EIO)
+ * the rest is stored through the mapping, and the error then surfaces at
+ * the flush (STORE.md D9). */
+void mf_write(mapped_file *f, const uint8_t *src, size_t len, int64_t rel);
 /* Maps the pages of [from, to) ahead of the writer (read faults, nothing is
  * dirtied), so that appends do not pay for page-cache allocation. */
 void mf_prefault(mapped_file *f, int64_t from, int64_t to);
