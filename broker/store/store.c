@@ -659,8 +659,13 @@ void store_wake_dispatcher(store *s)
 
 void store_set_arrival_listener(store *s, store_arrival_cb cb, void *arg)
 {
+    /* Under round_mu: a round reads the pair at its end, so it never sees a
+     * new listener with the old argument, and once this returns no round is
+     * still calling the old one (its owner may free the argument). */
+    pthread_mutex_lock(&s->disp.round_mu);
     atomic_store(&s->cqsink.listener_arg, arg);
     atomic_store(&s->cqsink.listener, cb);
+    pthread_mutex_unlock(&s->disp.round_mu);
 }
 
 int store_add_sink(store *s, const store_sink *sink)

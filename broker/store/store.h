@@ -316,7 +316,8 @@ bool store_dispatch_inline(store *s, int64_t max_bytes);
 /* Called on the store-dispatch thread after each dispatch round, once per
  * (topic, queue) that received entries in the round, with the queue's new max
  * offset (next offset to be written). The broker uses it to wake held pulls.
- * Set once before traffic; NULL clears. */
+ * Set once before traffic; NULL clears, and once that returns no round
+ * is still calling the old listener (it waits for a round in progress). */
 typedef void (*store_arrival_cb)(void *arg, const char *topic, int32_t queue_id,
                                  int64_t max_offset);
 void store_set_arrival_listener(store *s, store_arrival_cb cb, void *arg);
