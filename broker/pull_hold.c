@@ -16,7 +16,6 @@
 #include "pull_hold.h"
 
 #include <pthread.h>
-#include <stdatomic.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -50,7 +49,6 @@ struct pull_hold {
     size_t count; /* entries held; written by the loop under `lock`, read by the dispatcher under it */
     pthread_mutex_t lock;
     strmap arrivals; /* key -> arrival* (under lock) */
-    atomic_bool direct; /* the loop is in an inline dispatch (pull_hold_direct_begin) */
     bool posted;
     evq_item drain_item;
 };
@@ -173,18 +171,26 @@ static void drain(evq_item *item)
     strmap_free(&batch);
 }
 
-void pull_hold_direct_begin(pull_hold *ph) { atomic_store_explicit(&ph->direct, true, memory_order_relaxed); }
-void pull_hold_direct_end(pull_hold *ph) { atomic_store_explicit(&ph->direct, false, memory_order_relaxed); }
-bool pull_hold_direct(const pull_hold *ph) { return atomic_load_explicit(&ph->direct, memory_order_relaxed); }
+/* The registry whose arrivals this thread reports directly: set only by
+ * the loop around its own dispatch rounds. Thread-local, so the dispatch
+ * thread, which may be in a round of its own meanwhile (the loop's inline
+ * round is then refused), still posts its arrivals. */
+static _Thread_local const pull_hold *direct_ph;
+
+void pull_hold_direct_begin(pull_hold *ph) { direct_ph = ph; }
+void pull_hold_direct_end(pull_hold *ph)
+{
+    (void)ph;
+    direct_ph = NULL;
+}
+bool pull_hold_direct(const pull_hold *ph) { return direct_ph == ph; }
 
 void pull_hold_arrived(void *arg, const char *topic, int32_t queue_id, int64_t max_offset)
 {
     pull_hold *ph = arg;
     char key[512];
     make_key(key, sizeof key, topic, queue_id);
-    /* Set only by the loop while it runs a dispatch round itself, and the
-     * dispatch thread runs no round meanwhile (round_mu): this is the loop. */
-    if (atomic_load_explicit(&ph->direct, memory_order_relaxed)) {
+    if (direct_ph == ph) { /* the loop, in its own dispatch round */
         notify(ph, key, max_offset);
         return;
     }
