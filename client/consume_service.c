@@ -73,14 +73,11 @@ void mqc_svc_submit(mq_push_consumer *c, mqc_pq *pq, mqc_msg_batch *b)
     pthread_mutex_lock(&s->lock);
     for (int i = 0; i < b->n; i++)
         ring_push(s, pq, &b->msgs[i]);
-    pthread_mutex_unlock(&s->lock);
-    /* Signalled after the unlock: a thread woken under the lock runs at once
-     * (often on this CPU), finds the lock held, sleeps on it and must be woken
-     * again by the unlock, two more context switches per batch. */
     if (b->n == 1)
         pthread_cond_signal(&s->cv); /* one task: wake one thread, not the pool */
     else
         pthread_cond_broadcast(&s->cv);
+    pthread_mutex_unlock(&s->lock);
 }
 
 void mqc_svc_push_queue(mq_push_consumer *c, mqc_pq *pq)
@@ -89,8 +86,8 @@ void mqc_svc_push_queue(mq_push_consumer *c, mqc_pq *pq)
     mqc_pq_ref(pq);
     pthread_mutex_lock(&s->lock);
     ring_push(s, pq, NULL);
-    pthread_mutex_unlock(&s->lock);
     pthread_cond_signal(&s->cv);
+    pthread_mutex_unlock(&s->lock);
 }
 
 void mqc_svc_set_suspended(mq_push_consumer *c, bool suspended)
