@@ -8,14 +8,16 @@
  * Under SYNC_FLUSH (unless the message says WAIT=false) the answer waits for
  * the group commit covering the record, made on the loop itself as Redis's
  * appendfsync always does: every such send of a loop turn is kept in a list
- * (sync_answer, no allocation) and its put is deferred (staged, unwritten);
+ * (turn_answer, no allocation) and its put is deferred (staged, unwritten);
  * when the turn ends (on_wake_prepare) the connections the previous commit
  * answered are read once more (and briefly awaited, syncFlushGatherMicros),
  * the turn's deferred puts are written in one pwrite, one store_flush_now
  * msyncs everything written and the loop answers them all, SUCCESS or
  * FLUSH_DISK_TIMEOUT after a flush error. A turn (after its commit, if
  * any) that wrote at most INLINE_DISPATCH_MAX bytes dispatches them on the
- * loop instead of waking store-dispatch.
+ * loop instead of waking store-dispatch, and answers the pulls they wake
+ * there and then; while pulls are held, the turn's ASYNC_FLUSH sends are
+ * answered after that (held_first), so the consumer hears first.
  * No thread hand-off per send; the loop is stalled for the msync
  * (and by a stuck disk, with no syncFlushTimeout answer: see
  * docs/STORE.md). The request's connection is held by an rm_reply_to
@@ -77,15 +79,15 @@ enum {
 };
 
 /* A send of this loop turn answered when the turn ends (on_wake_prepare). */
-typedef struct sync_answer {
+typedef struct turn_answer {
     rm_reply_to to;
     int32_t queue_id;
     int64_t queue_offset;
     size_t id_at;               /* its message id(s), NUL-terminated, in the list's ids */
-} sync_answer;
+} turn_answer;
 
 typedef struct answer_list {
-    sync_answer *a;
+    turn_answer *a;
     size_t n, cap;
     bytebuf ids;
 } answer_list;
@@ -204,7 +206,7 @@ static void answer_later(answer_list *l, rm_reply_to *to, int32_t queue_id, int6
         l->cap = l->cap ? l->cap * 2 : 64;
         l->a = xrealloc(l->a, l->cap * sizeof *l->a);
     }
-    sync_answer *a = &l->a[l->n++];
+    turn_answer *a = &l->a[l->n++];
     a->to = *to;
     a->queue_id = queue_id;
     a->queue_offset = queue_offset;
@@ -220,7 +222,7 @@ static void answer_all(answer_list *l, int32_t code)
 {
     const char *ids = bytebuf_cstr(&l->ids);
     for (size_t i = 0; i < l->n; i++) {
-        sync_answer *a = &l->a[i];
+        turn_answer *a = &l->a[i];
         rm_conn *c = a->to.conn;
         if (c)
             rm_conn_ref(c); /* the answer drops the reply's reference */
