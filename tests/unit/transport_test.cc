@@ -546,16 +546,21 @@ TEST_F(TransportTest, OnewayRequestGetsNoAnswer) {
     EXPECT_EQ(2, s.handled.load());
 }
 
+// Makes s.kept the server's side of cl's connection (a CODE_KEEP request).
+void keep_connection(Server &s, Client &cl) {
+    Answer first;
+    ASSERT_EQ(RM_OK, send_request(cl, CODE_KEEP, "keep", "", &first));
+    ASSERT_TRUE(cl.run_until([&] { return first.done; }));
+    ASSERT_NE(nullptr, s.kept);
+}
+
 // rm_conn_wait_input (the broker's group commit waiting for producers it
 // expects): the loop thread sleeps until the connection has input, then
 // handles it there and then, before the loop runs again.
 TEST_F(TransportTest, WaitInputHandlesARequestThatArrivesDuringTheWait) {
     Server s;
     Client cl(s.port);
-    Answer first;
-    ASSERT_EQ(RM_OK, send_request(cl, CODE_KEEP, "keep", "", &first));
-    ASSERT_TRUE(cl.run_until([&] { return first.done; }));
-    ASSERT_NE(nullptr, s.kept);
+    ASSERT_NO_FATAL_FAILURE(keep_connection(s, cl));
 
     std::atomic<bool> waiting{false};
     Answer second;
@@ -581,9 +586,7 @@ TEST_F(TransportTest, WaitInputHandlesARequestThatArrivesDuringTheWait) {
 TEST_F(TransportTest, WaitInputReturnsAtTheTimeoutAndSkipsClosedConnections) {
     Server s;
     Client cl(s.port);
-    Answer first;
-    ASSERT_EQ(RM_OK, send_request(cl, CODE_KEEP, "keep", "", &first));
-    ASSERT_TRUE(cl.run_until([&] { return first.done; }));
+    ASSERT_NO_FATAL_FAILURE(keep_connection(s, cl));
     size_t got = 1;
     auto t0 = std::chrono::steady_clock::now();
     s.lt.run([&] { got = rm_conn_wait_input(&s.kept, 1, 20 * 1000); }); // nothing is sent
