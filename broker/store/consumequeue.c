@@ -460,7 +460,7 @@ int cq_put_staged(consume_queue *q, int64_t qoff, int64_t phys, int32_t size, in
         for (int64_t k = max; k < qoff;) {
             mapped_file *g;
             if (file_for_write(q, k * CQ_UNIT, &g) != 0)
-                break; /* logged by mf_create; the entry itself fails below the same way */
+                break; /* logged by mf_create; those entries stay zero (size 0), as before */
             int64_t end = MQ_MIN(qoff, (g->start + g->size) / CQ_UNIT);
             write_blanks(g, k, end);
             mf_unref(g);
