@@ -15,6 +15,11 @@
  *             latency = send to receive. Sends are sync by default (one at
  *             a time per thread: RocketMQ's default send, and what the Redis
  *             peer's e2e does); --mode async or oneway to compare.
+ *             --consumer push (default): the push consumer, whose I/O thread
+ *             hands each message to a consume thread. --consumer pull: the
+ *             pull consumer, a thread per queue in a long poll that reads
+ *             its answer itself, as the Redis peer's consumer is a thread
+ *             blocked in XREAD (see benchmarks/README.md, W4).
  *   delay     scheduled delivery: random delay levels and exact times,
  *             lateness = receive - due time (mqbench_delay.c).
  *   tx        transactional sends with outcomes at --rollback-ratio and
@@ -67,6 +72,7 @@ typedef struct bench_opts {
     int64_t count;   /* 0 = unlimited */
     bool json;
     double rollback_ratio, unknown_ratio, wait; /* tx (mqbench_tx.c) */
+    const char *consumer; /* e2e: "push" (NULL) or "pull" */
 } bench_opts;
 
 static bench_opts g_o;
@@ -500,13 +506,103 @@ static int mode_consumer(void)
     return 0;
 }
 
+/* ---- e2e's pull consumer: a thread per queue, each in a long poll ---- */
+
+enum { PULL_BLOCK_MS = 500, PULL_BATCH = 32 };
+
+typedef struct pullers pullers;
+
+typedef struct puller {
+    pullers *all;
+    mq_message_queue q;
+    pthread_t thread;
+} puller;
+
+struct pullers {
+    mq_pull_consumer *pc;
+    puller *p;
+    int n;
+    atomic_bool stop;
+};
+
+static void *pull_main(void *arg)
+{
+    puller *me = arg;
+    pullers *all = me->all;
+    mq_error err = {0};
+    int64_t off = -1; /* from the queue's end: only this run's messages */
+    while (!atomic_load(&all->stop)) {
+        if (off < 0 && mq_pull_consumer_max_offset(all->pc, &me->q, &off, &err) != MQ_OK) {
+            count_error(&err);
+            off = -1;
+            usleep(50000);
+            continue;
+        }
+        mq_pull_result r;
+        if (mq_pull_consumer_pull(all->pc, &me->q, NULL, off, PULL_BATCH, PULL_BLOCK_MS, &r, &err) != MQ_OK) {
+            count_error(&err);
+            usleep(50000);
+            continue;
+        }
+        if (r.status == MQ_PULL_FOUND)
+            on_consume((const mq_message_ext *const *)r.msgs, r.n, NULL);
+        off = r.next_begin_offset;
+        mq_pull_result_destroy(&r);
+    }
+    return NULL;
+}
+
+/* Starts a puller per queue of the topic. The topic may not exist yet (it
+ * is created by the first send), so the probe is sent until it has a route. */
+static int start_pullers(const char *group, mq_producer *p, mq_message *probe, pullers *all)
+{
+    mq_error err = {0};
+    if (mq_pull_consumer_new(group, g_o.namesrv, NULL, &all->pc, &err) != MQ_OK ||
+        mq_pull_consumer_start(all->pc, &err) != MQ_OK) {
+        fprintf(stderr, "mqbench: pull consumer: %s\n", err.message);
+        mq_pull_consumer_destroy(all->pc);
+        return 1;
+    }
+    mq_message_queue *qs = NULL;
+    int64_t until = mono_now_us() + 30000000;
+    while (mq_pull_consumer_fetch_queues(all->pc, g_o.topic, &qs, &all->n, &err) != MQ_OK || all->n == 0) {
+        if (mono_now_us() > until || atomic_load(&g_stop)) {
+            fprintf(stderr, "mqbench: pull consumer: no queues of %s within 30 s: %s\n", g_o.topic, err.message);
+            mq_pull_consumer_destroy(all->pc);
+            return 1;
+        }
+        mq_producer_send(p, probe, NULL, NULL);
+        usleep(20000);
+    }
+    all->p = calloc((size_t)all->n, sizeof *all->p);
+    for (int i = 0; i < all->n; i++) {
+        all->p[i].all = all;
+        all->p[i].q = qs[i];
+    }
+    mq_free(qs);
+    for (int i = 0; i < all->n; i++)
+        pthread_create(&all->p[i].thread, NULL, pull_main, &all->p[i]);
+    return 0;
+}
+
+static void stop_pullers(pullers *all)
+{
+    atomic_store(&all->stop, true);
+    for (int i = 0; i < all->n; i++)
+        pthread_join(all->p[i].thread, NULL); /* within PULL_BLOCK_MS */
+    free(all->p);
+    mq_pull_consumer_destroy(all->pc);
+}
+
 static int mode_e2e(void)
 {
     char group[64];
     snprintf(group, sizeof group, "mqbench_e2e_%d", (int)getpid());
-    mq_push_consumer *c;
+    bool pull = g_o.consumer && !strcmp(g_o.consumer, "pull");
+    mq_push_consumer *c = NULL;
+    pullers all = {0};
     /* A fresh group that starts at this run's first message, not at history. */
-    if (start_consumer(g_o.group ? g_o.group : group, MQ_CONSUME_FROM_TIMESTAMP, wall_us() / 1000 - 1000, &c))
+    if (!pull && start_consumer(g_o.group ? g_o.group : group, MQ_CONSUME_FROM_TIMESTAMP, wall_us() / 1000 - 1000, &c))
         return 1;
     mq_producer *p;
     if (start_producer(&p)) {
@@ -517,6 +613,11 @@ static int mode_e2e(void)
      * long poll are in place), so start-up is not counted as latency. */
     mq_message *probe = mq_message_new(g_o.topic);
     mq_message_set_body(probe, WARMUP_BODY, sizeof WARMUP_BODY - 1, NULL);
+    if (pull && start_pullers(g_o.group ? g_o.group : group, p, probe, &all)) {
+        mq_message_destroy(probe);
+        mq_producer_destroy(p);
+        return 1;
+    }
     int64_t warm_until = mono_now_us() + 30000000;
     while (!atomic_load(&g_warm_seen) && !atomic_load(&g_stop) && mono_now_us() < warm_until) {
         mq_producer_send(p, probe, NULL, NULL);
@@ -535,10 +636,13 @@ static int mode_e2e(void)
     int64_t until = mono_now_us() + 2000000;
     while (atomic_load(&g_msgs) < atomic_load(&g_sent) && mono_now_us() < until)
         usleep(10000);
-    mq_push_consumer_destroy(c);
-    mq_producer_destroy(p);
     report_tick(&r, true);
-    summary("e2e", &r);
+    summary("e2e", &r); /* before the teardown: a puller's long poll ends within PULL_BLOCK_MS */
+    if (pull)
+        stop_pullers(&all);
+    else
+        mq_push_consumer_destroy(c);
+    mq_producer_destroy(p);
     uint64_t sent = atomic_load(&g_sent), got = atomic_load(&g_msgs);
     if (got < sent)
         fprintf(stderr, "mqbench: %llu of %llu sent messages were not received in time\n",
@@ -606,6 +710,7 @@ static void usage(FILE *out)
             "  --count N        stop after N messages\n"
             "  -g GROUP         consumer group (consumer: mqbench_consumer; e2e: a fresh one)\n"
             "  --from W         consumer: where a group with no offsets starts: first | last (last: only new messages)\n"
+            "  --consumer K     e2e: push (a push consumer) | pull (a long-polling thread per queue) (push)\n"
             "  --rollback-ratio R  tx: share of transactions rolled back (0.1)\n"
             "  --unknown-ratio R   tx: share left UNKNOWN, resolved by check-back (0)\n"
             "  --wait S         tx: after sending, wait up to S s for check-backs and deliveries (120)\n"
@@ -636,7 +741,7 @@ int main(int argc, char **argv)
     }
     bool is_e2e = mode->run == mode_e2e, is_consumer = mode->run == mode_consumer, is_delay = mode->run == mode_delay;
     g_o = (bench_opts){NULL, "BenchmarkTopic", NULL, "sync", "last", is_delay ? 64 : 1024, is_consumer ? 4 : 1, 16,
-                       is_e2e ? 5000 : is_delay ? 1000 : 0, 10, 0, false, 0.1, 0, 120};
+                       is_e2e ? 5000 : is_delay ? 1000 : 0, 10, 0, false, 0.1, 0, 120, NULL};
     static const struct option longs[] = {
         {"mode", required_argument, NULL, 'M'},   {"batch", required_argument, NULL, 'B'},
         {"rate", required_argument, NULL, 'R'},   {"duration", required_argument, NULL, 'D'},
@@ -649,6 +754,7 @@ int main(int argc, char **argv)
         {"rollback-ratio", required_argument, NULL, OPT_TX_ROLLBACK},
         {"unknown-ratio", required_argument, NULL, OPT_TX_UNKNOWN},
         {"wait", required_argument, NULL, OPT_TX_WAIT},
+        {"consumer", required_argument, NULL, 'K'},
         {0}};
     optind = 1;
     int ch;
@@ -666,6 +772,7 @@ int main(int argc, char **argv)
         case 'D': g_o.duration = strtod(optarg, &end); break;
         case 'C': g_o.count = strtoll(optarg, &end, 10); break;
         case 'F': g_o.from = optarg; break;
+        case 'K': g_o.consumer = optarg; break;
         case 'J': g_o.json = true; break;
         case 'X': g_delay.max_delay_ms = strtoll(optarg, &end, 10); break;
         case 'S': g_delay.level_spec = optarg; break;
@@ -689,6 +796,10 @@ int main(int argc, char **argv)
         g_o.batch < 1 || g_o.rate < 0 || g_o.duration < 0 || g_o.count < 0) {
         fprintf(stderr, "mqbench: bad value: -s 1..4194304 (e2e >= %d), -w 1..1024, --batch >= 1, others >= 0\n",
                 STAMP_LEN);
+        return 2;
+    }
+    if (g_o.consumer && strcmp(g_o.consumer, "push") && strcmp(g_o.consumer, "pull")) {
+        fprintf(stderr, "mqbench: --consumer push|pull\n");
         return 2;
     }
     if (g_o.from && strcmp(g_o.from, "first") && strcmp(g_o.from, "last")) {

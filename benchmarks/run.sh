@@ -13,7 +13,10 @@
 # other with the systems interleaved (W1 run 1 for every system, then W1
 # run 2, ...), so slow phases of a shared machine hit all systems alike;
 # each figure in RESULTS.md is the median of --runs runs. 1 KiB bodies
-# everywhere. See benchmarks/README.md for the workloads and how each
+# everywhere. W4 measures ours twice, each on a fresh broker: with the pull
+# consumer (row W4, a thread per queue in a long poll, as each peer's
+# consumer is a thread blocked on its socket) and with the push consumer
+# (row W4-push). See benchmarks/README.md for the workloads and how each
 # system is configured.
 #
 #   benchmarks/run.sh [--quick] [--only SYSTEMS] [--workloads W1,W3] [--runs N] [--out FILE] [--keep]
@@ -407,6 +410,7 @@ record() {
   local w="$1" run="$2" producers="$3" extra="${4:-}" w_label=""
   [ -n "$extra" ] || extra='{}'
   [ "$w" = W3-prefill ] && w_label="W3 prefill: "
+  [ "$w" = W4-push ] && w_label="W4 push consumer: "
   jq -c --arg target "$target" --arg w "$w" --argjson run "$run" --argjson producers "$producers" \
     --arg durability "$DURABILITY" --argjson extra "$extra" \
     '. + {target: $target, workload: $w, run: $run, producers: $producers,
@@ -419,6 +423,7 @@ record() {
 fail() { # WORKLOAD RUN PRODUCERS REASON
   local w_label=""
   [ "$1" = W3-prefill ] && w_label="W3 prefill: "
+  [ "$1" = W4-push ] && w_label="W4 push consumer: "
   jq -cn --arg target "$target" --arg w "$1" --argjson run "$2" --argjson producers "$3" --arg why "$4" \
     '{target: $target, workload: $w, run: $run, producers: $producers, error: $why}' >>"$failures"
   say "  $w_label$target: NOT MEASURED: $4"
@@ -432,7 +437,8 @@ run_one() {
   local w="$1" run="$2" producers="${3:-1}"
   local d="$tmp/data/$target-$w-$run-$producers" label="$w-$target-run$run-p$producers"
   local system="${target%%-*}"
-  TOPIC="bench_${w,,}"
+  TOPIC="bench_${w%%-*}"
+  TOPIC="${TOPIC,,}"
   if [ "$target" = mq ] && [ -n "$mq_unavailable" ]; then
     fail "$w" "$run" "$producers" "skipped: $mq_unavailable"
     return 0
@@ -477,7 +483,14 @@ run_one() {
         fi
       fi
       ;;
-    W4) measure "$label" $((DUR_W4 + 120)) e2e -w 1 --rate "$RATE_W4" --duration "$DUR_W4" ;;
+    W4) # ours: the pull consumer, a thread per queue blocked in a long poll,
+        # as every peer's consumer is a thread blocked on its socket
+      local consumer=()
+      [ "$target" = mq ] && consumer=(--consumer pull)
+      measure "$label" $((DUR_W4 + 120)) e2e -w 1 --rate "$RATE_W4" --duration "$DUR_W4" "${consumer[@]}" ;;
+    W4-push) # ours again, with the push consumer (its I/O thread hands each
+        # message to a consume thread: one more thread hop)
+      measure "$label" $((DUR_W4 + 120)) e2e -w 1 --rate "$RATE_W4" --duration "$DUR_W4" --consumer push ;;
     W5)
       [ "$target" = mq ] && { fs0=$(mq_status fsyncCount); put0=$(mq_status msgPutTotalSinceStart); }
       measure "$label" $((DUR_W5 + 120)) producer --mode sync -w "$producers" --duration "$DUR_W5"
@@ -648,7 +661,7 @@ targets_text() {
   jq -r '
     def ours($w): map(select(.workload == $w and .target == "mq")) | first;
     def r2: . * 100 | round / 100;
-    (ours("W1")) as $w1 | (ours("W3")) as $w3 | (ours("W4")) as $w4
+    (ours("W1")) as $w1 | (ours("W3")) as $w3 | (ours("W4")) as $w4 | (ours("W4-push")) as $w4push
     | (map(select(.workload == "W4" and .target != "mq")) | min_by(.p99_ms)) as $best4
     | [ (if $w1 != null and $w3 != null then
            "- W3 consuming the backlog at least as fast as W1 publishes: \($w3.msgs_per_sec | round) vs \($w1.msgs_per_sec | round) msgs/s, \(($w3.msgs_per_sec / $w1.msgs_per_sec) | r2)× (\(if $w3.msgs_per_sec >= $w1.msgs_per_sec then "met" else "missed" end))."
@@ -656,6 +669,11 @@ targets_text() {
         (if $w4 != null then
            "- W4 p99 under 1 ms: \($w4.p99_ms) ms (\(if $w4.p99_ms < 1 then "met" else "missed" end))"
            + (if $best4 != null then "; below the best peer'"'"'s p99 (\($best4.target), \($best4.p99_ms) ms): \(if $w4.p99_ms < $best4.p99_ms then "met" else "missed" end)." else "." end)
+           + " (Our pull consumer: a thread per queue in a long poll, as the peers'"'"' consumers are threads blocked on their sockets.)"
+         else empty end),
+        (if $w4push != null then
+           "- W4 with our push consumer (W4-push: its I/O thread hands each message to a consume thread): p99 \($w4push.p99_ms) ms"
+           + (if $best4 != null then "; below the best peer'"'"'s p99: \(if $w4push.p99_ms < $best4.p99_ms then "met" else "missed" end)." else "." end)
          else empty end),
         (map(select(.workload == "W5" and .target == "mq")) | sort_by(.producers)
          | if length > 0 then
@@ -714,6 +732,9 @@ for w in ${workloads//,/ }; do
       say "$w$([ "$w" = W5 ] && echo " ×$p producers") run $run/$runs"
       for target in $selected; do
         run_one "$w" "$run" "$p"
+        if [ "$w" = W4 ] && [ "$target" = mq ]; then
+          run_one W4-push "$run" "$p"
+        fi
       done
     done
   done

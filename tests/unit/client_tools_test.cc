@@ -164,12 +164,20 @@ TEST_F(ToolsTest, BenchProducerAndConsumerReportAJsonSummary) {
 }
 
 TEST_F(ToolsTest, BenchEndToEndMeasuresSendToReceive) {
-    CmdResult r = run(bench + " e2e -n " + ns.addr() + " -t T -s 64 --rate 500 --duration 2 --json");
-    ASSERT_EQ(0, r.code) << r.out;
-    const std::string last = lines(r.out).back();
-    EXPECT_EQ(0u, last.find("{\"mode\":\"e2e\"")) << r.out;
-    EXPECT_NE(std::string::npos, last.find("\"errors\":0,")) << last;
-    EXPECT_EQ(std::string::npos, r.out.find("were not received")) << r.out;
+    // The push consumer, then the pull consumer's thread per queue (from
+    // the queues' ends: the push run's messages are not counted again).
+    for (const char *consumer : {"push", "pull"}) {
+        CmdResult r = run(bench + " e2e -n " + ns.addr() + " -t T -s 64 --rate 500 --duration 2 --json --consumer " + consumer);
+        ASSERT_EQ(0, r.code) << r.out;
+        const std::string last = lines(r.out).back();
+        EXPECT_EQ(0u, last.find("{\"mode\":\"e2e\"")) << r.out;
+        EXPECT_NE(std::string::npos, last.find("\"errors\":0,")) << last;
+        EXPECT_EQ(std::string::npos, last.find("\"msgs\":0,")) << last;
+        EXPECT_EQ(std::string::npos, r.out.find("were not received")) << r.out;
+    }
+    CmdResult bad = run(bench + " e2e -n " + ns.addr() + " -t T --consumer lite");
+    EXPECT_EQ(2, bad.code) << bad.out;
+    EXPECT_NE(std::string::npos, bad.out.find("--consumer push|pull")) << bad.out;
 }
 
 } // namespace
