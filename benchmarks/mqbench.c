@@ -596,13 +596,14 @@ static void stop_pullers(pullers *all)
 
 static int mode_e2e(void)
 {
-    char group[64];
-    snprintf(group, sizeof group, "mqbench_e2e_%d", (int)getpid());
+    char fresh[64];
+    snprintf(fresh, sizeof fresh, "mqbench_e2e_%d", (int)getpid());
+    const char *group = g_o.group ? g_o.group : fresh;
     bool pull = g_o.consumer && !strcmp(g_o.consumer, "pull");
     mq_push_consumer *c = NULL;
     pullers all = {0};
     /* A fresh group that starts at this run's first message, not at history. */
-    if (!pull && start_consumer(g_o.group ? g_o.group : group, MQ_CONSUME_FROM_TIMESTAMP, wall_us() / 1000 - 1000, &c))
+    if (!pull && start_consumer(group, MQ_CONSUME_FROM_TIMESTAMP, wall_us() / 1000 - 1000, &c))
         return 1;
     mq_producer *p;
     if (start_producer(&p)) {
@@ -613,7 +614,7 @@ static int mode_e2e(void)
      * long poll are in place), so start-up is not counted as latency. */
     mq_message *probe = mq_message_new(g_o.topic);
     mq_message_set_body(probe, WARMUP_BODY, sizeof WARMUP_BODY - 1, NULL);
-    if (pull && start_pullers(g_o.group ? g_o.group : group, p, probe, &all)) {
+    if (pull && start_pullers(group, p, probe, &all)) {
         mq_message_destroy(probe);
         mq_producer_destroy(p);
         return 1;

@@ -405,12 +405,20 @@ mq_status() {
     sed -n "s/^$1[[:space:]]*:[[:space:]]*\([0-9.]*\).*/\1/p" | head -n 1
 }
 
+# workload_label WORKLOAD: how progress lines name a workload that is not
+# one of W1..W5 (empty for those).
+workload_label() {
+  case "$1" in
+    W3-prefill) echo "W3 prefill: " ;;
+    W4-push) echo "W4 push consumer: " ;;
+  esac
+}
+
 # record WORKLOAD RUN PRODUCERS [EXTRA_JSON]: adds $json to the results.
 record() {
-  local w="$1" run="$2" producers="$3" extra="${4:-}" w_label=""
+  local w="$1" run="$2" producers="$3" extra="${4:-}" w_label
   [ -n "$extra" ] || extra='{}'
-  [ "$w" = W3-prefill ] && w_label="W3 prefill: "
-  [ "$w" = W4-push ] && w_label="W4 push consumer: "
+  w_label=$(workload_label "$w")
   jq -c --arg target "$target" --arg w "$w" --argjson run "$run" --argjson producers "$producers" \
     --arg durability "$DURABILITY" --argjson extra "$extra" \
     '. + {target: $target, workload: $w, run: $run, producers: $producers,
@@ -421,9 +429,8 @@ record() {
 }
 
 fail() { # WORKLOAD RUN PRODUCERS REASON
-  local w_label=""
-  [ "$1" = W3-prefill ] && w_label="W3 prefill: "
-  [ "$1" = W4-push ] && w_label="W4 push consumer: "
+  local w_label
+  w_label=$(workload_label "$1")
   jq -cn --arg target "$target" --arg w "$1" --argjson run "$2" --argjson producers "$3" --arg why "$4" \
     '{target: $target, workload: $w, run: $run, producers: $producers, error: $why}' >>"$failures"
   say "  $w_label$target: NOT MEASURED: $4"
@@ -437,8 +444,8 @@ run_one() {
   local w="$1" run="$2" producers="${3:-1}"
   local d="$tmp/data/$target-$w-$run-$producers" label="$w-$target-run$run-p$producers"
   local system="${target%%-*}"
-  TOPIC="bench_${w%%-*}"
-  TOPIC="${TOPIC,,}"
+  local base="${w%%-*}" # W4-push shares W4's topic name
+  TOPIC="bench_${base,,}"
   if [ "$target" = mq ] && [ -n "$mq_unavailable" ]; then
     fail "$w" "$run" "$producers" "skipped: $mq_unavailable"
     return 0

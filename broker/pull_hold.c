@@ -190,7 +190,7 @@ void pull_hold_arrived(void *arg, const char *topic, int32_t queue_id, int64_t m
     pull_hold *ph = arg;
     char key[512];
     make_key(key, sizeof key, topic, queue_id);
-    if (direct_ph == ph) { /* the loop, in its own dispatch round */
+    if (pull_hold_direct(ph)) { /* the loop, in its own dispatch round */
         notify(ph, key, max_offset);
         return;
     }
