@@ -160,8 +160,8 @@ TEST_F(DirectSendTest, ShutdownWakesASendWaitingOnAStoppedBroker) {
         tid = (pid_t)syscall(SYS_gettid);
         rc = send("blocked", &e);
     });
-    // Wait until the sending thread sleeps in poll (system call 7 on
-    // x86-64, 73 ppoll elsewhere): its request is out, its answer awaited.
+    // Wait until the sending thread sleeps in recvfrom (system call 45 on
+    // x86-64, 207 on arm64): its request is out, its answer awaited.
     ASSERT_TRUE(wait_for(
         [&] {
             pid_t id = tid.load();
@@ -170,7 +170,7 @@ TEST_F(DirectSendTest, ShutdownWakesASendWaitingOnAStoppedBroker) {
             std::ifstream f("/proc/self/task/" + std::to_string(id) + "/syscall");
             std::string sc;
             std::getline(f, sc);
-            return sc.rfind("7 ", 0) == 0 || sc.rfind("73 ", 0) == 0;
+            return sc.rfind("45 ", 0) == 0 || sc.rfind("207 ", 0) == 0;
         },
         5000));
     // Shutdown itself waits on the stopped broker (its UNREGISTER_CLIENT has
