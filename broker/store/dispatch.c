@@ -6,10 +6,10 @@
  * back by a long backlog; with pread into d->buf, not through the mapping)
  * and hands each to every sink; then every sink ends
  * its round and the round's end is published as the dispatched offset.
- * With the built-in sinks (index first, ConsumeQueue second): ConsumeQueue
- * entries become visible as they are written, the round's index batch (with
- * the marker) is written, the arrival listener is called once per queue that
- * grew, and then `dispatched` moves.
+ * With the built-in sinks (ConsumeQueue first, key index second): each
+ * queue's entries are written and become visible, the arrival listener is
+ * called once per queue that grew (held pulls are answered), the round's
+ * index batch (with the marker) is written, and then `dispatched` moves.
  */
 #define _GNU_SOURCE
 #include "dispatch.h"

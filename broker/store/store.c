@@ -340,16 +340,21 @@ int store_open(const store_config *cfg, store **out, char *err, size_t errlen)
         goto fail;
     t_kv = mono_ms() - t_kv;
     s->have_kv = true;
-    /* The dispatcher and its built-in sinks: index first (its round end
-     * writes the batch the ConsumeQueue sink adds queue registrations to),
-     * ConsumeQueue second. Recovery's redo runs through them. */
+    /* The dispatcher and its built-in sinks: ConsumeQueue first, so a
+     * round's entries are written and its held pulls answered before the
+     * key index's RocksDB batch is (a memtable insert per key, 4 us of the
+     * W4 path when it came first); key index second, its round end writing
+     * the batch the ConsumeQueue sink's records added queue registrations
+     * to. The batch has no WAL: its order against the ConsumeQueue's writes
+     * decides nothing after a crash (the redo starts at its marker).
+     * Recovery's redo runs through them. */
     dispatcher_init(&s->disp, &s->cl, 0);
     index_sink_init(&s->idx, &s->kv, s->cfg.message_index_enable);
     cq_sink_init(&s->cqsink, &s->cqs, &s->idx, s->delay_ms, s->ndelay);
     s->have_disp = true;
-    store_sink sink = index_sink_as_sink(&s->idx);
+    store_sink sink = cq_sink_as_sink(&s->cqsink);
     dispatcher_add_sink(&s->disp, &sink);
-    sink = cq_sink_as_sink(&s->cqsink);
+    sink = index_sink_as_sink(&s->idx);
     dispatcher_add_sink(&s->disp, &sink);
     ckpt_data ck;
     ckpt_parts cp = {.cl = &s->cl, .cqs = &s->cqs, .kv = &s->kv, .disp = &s->disp,
