@@ -17,14 +17,8 @@
 #include <thread>
 #include <vector>
 
-#include "cluster.h"
-#include "mq/mq.h"
-#include "mq/producer.h"
+#include "producer_fixture.h"
 #include "wait.h"
-
-extern "C" {
-#include "log.h"
-}
 
 namespace {
 
@@ -48,41 +42,25 @@ void on_sent(int rc, const mq_send_result *, const mq_error *, void *arg) {
         c->failed++;
 }
 
-class AsyncSendTest : public OneBrokerTest {
+class AsyncSendTest : public OneBrokerProducerTest {
   protected:
-    AsyncSendTest() : OneBrokerTest("async_send_test") {}
-    mq_producer *p = nullptr;
-
-    void SetUp() override { log_set_level(LOG_ERROR); }
-    void TearDown() override {
-        if (p) {
-            mq_producer_shutdown(p);
-            mq_producer_destroy(p);
-        }
-    }
+    AsyncSendTest() : OneBrokerProducerTest("async_send_test", kTopic) {}
 
     void start_with_producer(int max_inflight) {
-        start();
-        ASSERT_TRUE(broker->wait_log("registered with nameserver", 10000));
-        ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-b", broker->addr(), "-t", kTopic, "-r",
-                                  "4", "-w", "4"});
-        ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+        start_with_topic();
         mq_producer_options o;
         mq_producer_options_init(&o);
         o.max_async_inflight = max_inflight;
         o.send_timeout_ms = 20000;
+        start_producer("async_producer", o);
+        mq_message *m = message("warm"); // the route, before the broker is stopped
         mq_error err{};
-        ASSERT_EQ(MQ_OK, mq_producer_new("async_producer", c.namesrv_list().c_str(), &o, &p, &err)) << err.message;
-        ASSERT_EQ(MQ_OK, mq_producer_start(p, &err)) << err.message;
-        mq_message *m = mq_message_new(kTopic); // the route, before the broker is stopped
-        mq_message_set_body(m, "warm", 4, nullptr);
         ASSERT_EQ(MQ_OK, mq_producer_send(p, m, nullptr, &err)) << err.message;
         mq_message_destroy(m);
     }
 
     int send_async(const std::string &body, Counts *counts) {
-        mq_message *m = mq_message_new(kTopic);
-        mq_message_set_body(m, body.data(), body.size(), nullptr);
+        mq_message *m = message(body);
         mq_error err{};
         counts->begin();
         int rc = mq_producer_send_async(p, m, on_sent, counts, &err);

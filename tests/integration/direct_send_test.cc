@@ -23,39 +23,16 @@
 #include <thread>
 #include <vector>
 
-#include "cluster.h"
-#include "mq/mq.h"
-#include "mq/producer.h"
+#include "producer_fixture.h"
 #include "wait.h"
-
-extern "C" {
-#include "log.h"
-}
 
 namespace {
 
 const char *kTopic = "DirectTopic";
 
-class DirectSendTest : public OneBrokerTest {
+class DirectSendTest : public OneBrokerProducerTest {
   protected:
-    DirectSendTest() : OneBrokerTest("direct_send_test") {}
-    mq_producer *p = nullptr;
-
-    void SetUp() override { log_set_level(LOG_ERROR); }
-    void TearDown() override {
-        if (p) {
-            mq_producer_shutdown(p);
-            mq_producer_destroy(p);
-        }
-    }
-
-    void start_with_topic() {
-        start();
-        ASSERT_TRUE(broker->wait_log("registered with nameserver", 10000));
-        ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-b", broker->addr(), "-t", kTopic, "-r",
-                                  "4", "-w", "4"});
-        ASSERT_EQ(0, r.exit_code) << r.out << r.err;
-    }
+    DirectSendTest() : OneBrokerProducerTest("direct_send_test", kTopic) {}
 
     void make_producer(int timeout_ms, int retries) {
         mq_producer_options o;
@@ -63,14 +40,11 @@ class DirectSendTest : public OneBrokerTest {
         o.send_timeout_ms = timeout_ms;
         o.retry_times_when_send_failed = retries;
         o.send_latency_fault_enable = false;
-        mq_error err{};
-        ASSERT_EQ(MQ_OK, mq_producer_new("direct_producer", c.namesrv_list().c_str(), &o, &p, &err)) << err.message;
-        ASSERT_EQ(MQ_OK, mq_producer_start(p, &err)) << err.message;
+        start_producer("direct_producer", o);
     }
 
     int send(const std::string &body, mq_error *err) {
-        mq_message *m = mq_message_new(kTopic);
-        mq_message_set_body(m, body.data(), body.size(), nullptr);
+        mq_message *m = message(body);
         int rc = mq_producer_send(p, m, nullptr, err);
         mq_message_destroy(m);
         return rc;

@@ -42,11 +42,7 @@ class UxTest : public OneBrokerTest {
     UxTest() : OneBrokerTest("ux_test") {}
 
     void start_with_topic() {
-        start();
-        ASSERT_TRUE(broker->wait_log("registered with nameserver", 10000));
-        ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-b", broker->addr(), "-t", kTopic, "-r",
-                                  "2", "-w", "2"});
-        ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+        OneBrokerTest::start_with_topic(kTopic, 2);
         ASSERT_TRUE(wait_for([&] { return queues().size() == 2; }, 10000));
     }
 

@@ -408,5 +408,14 @@ class OneBrokerTest : public ::testing::Test {
         broker = &c.add_broker("broker-a", c.namesrv_list(), flags);
         ASSERT_TRUE(broker->start());
     }
+    // start(), then waits for the broker's registration and creates topic
+    // with `queues` read and write queues.
+    void start_with_topic(const char *topic, int queues) {
+        start();
+        ASSERT_TRUE(broker->wait_log("registered with nameserver", 10000));
+        ToolResult r = c.mqadmin({"updateTopic", "-n", c.namesrv_list(), "-b", broker->addr(), "-t", topic, "-r",
+                                  std::to_string(queues), "-w", std::to_string(queues)});
+        ASSERT_EQ(0, r.exit_code) << r.out << r.err;
+    }
 };
 
