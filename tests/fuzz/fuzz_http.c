@@ -85,8 +85,12 @@ static void register_broker(void)
     Mq__TopicConfigSerializeWrapper w = MQ__TOPIC_CONFIG_SERIALIZE_WRAPPER__INIT;
     w.topicconfigtable = ep;
     w.n_topicconfigtable = 4;
-    ns_broker_reg reg = {"DefaultCluster", "broker-a", "127.0.0.1:10911", "127.0.0.1:10912", 0, &w,
-                         0, mono_ms()};
+    ns_broker_reg reg = {.cluster = "DefaultCluster",
+                         .broker_name = "broker-a",
+                         .broker_addr = "127.0.0.1:10911",
+                         .ha_addr = "127.0.0.1:10912",
+                         .topics = &w,
+                         .now_ms = mono_ms()};
     ns_register_result res;
     char err[256];
     FUZZ_CHECK(ns_routes_register(ns.routes, &reg, &res, err, sizeof err) == 0);
