@@ -345,10 +345,7 @@ static void populate(dispatcher *d, mapped_file *seg)
     int64_t lo = MQ_MAX(d->mapped_to, seg->start);
     int64_t end = MQ_MIN((d->pos + 4095) & ~(int64_t)4095, seg->start + seg->size);
     int64_t hi = MQ_MIN(end + 4096, seg->start + seg->size);
-    /* Ready when the page past the one pos is in is not yet: each page
-     * is readied before the first record enters it (comparing pos with
-     * mapped_to readied every other page only, a fault on the next pull's
-     * sendmsg once per two pages). */
+    /* Each page is readied once, before the first record enters it. */
     if (hi <= lo)
         return;
     if (hi > end)
